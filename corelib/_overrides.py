@@ -1,0 +1,223 @@
+"""Command-line style overrides: ``a.b=V``, ``+a.new=V``, ``++a.b=V``, ``~a.b``.
+
+Overrides are applied copy-on-write: the input config is never changed, the result copies only
+the containers on the way down to each edited key and shares everything else with the input.
+A node reached by several paths (a shared node) stays shared: editing a key inside it edits the
+one node every path sees.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import re
+from typing import Any
+
+from corelib._errors import ConfigError
+from corelib._lazy import LazyConfig
+from corelib._traversal import CycleError, Location, fold, format_path
+from corelib._yaml import parse_value
+
+__all__ = ["apply_overrides"]
+
+_OVERRIDE = re.compile(r"(?P<op>\+\+|\+|~)?(?P<path>[^=]*)(?:=(?P<value>.*))?", re.DOTALL)
+_SEGMENT = re.compile(r"\.?(?P<key>[^.\[\]=\s]+)|\[(?P<index>-?\d+)\]")
+
+
+def apply_overrides(cfg: Any, overrides: list[str]) -> Any:
+    """Return ``cfg`` with ``overrides`` applied in order; ``cfg`` itself is left unchanged.
+
+    Grammar (values parse as YAML 1.2 scalars or flow collections; ``a.b=`` is the empty
+    string): ``a.b=V`` sets an existing key, ``+a.b=V`` adds a new one (an error if it exists),
+    ``++a.b=V`` sets or adds, ``~a.b`` deletes. List items are ``a.layers.0`` or
+    ``a.layers[0]``. Raises ConfigError quoting the override for unknown keys (with
+    suggestions) and malformed overrides.
+    """
+    if not overrides:
+        return cfg
+    editor = _Editor(cfg)
+    for override in overrides:
+        editor.apply(override)
+    return editor.root
+
+
+class _Editor:
+    """Copy-on-write edits of one config tree that keep shared nodes shared."""
+
+    def __init__(self, root: Any) -> None:
+        self.root = root
+        self._original_root = root
+        try:
+            self._parents = _parent_index(root)
+        except CycleError as exc:
+            raise ConfigError(f"cannot override a config with a cycle: {exc}") from None
+        self._copies: dict[int, Any] = {}
+
+    def apply(self, override: str) -> None:
+        op, keys, value = _parse(override)
+        adding = op in ("+", "++")
+        node = self.root
+        for depth, key in enumerate(keys[:-1]):
+            found, child = _child(node, key, keys[:depth], override)
+            if child is _MISSING:
+                if not (adding and isinstance(node, dict)):
+                    raise ConfigError(_missing(node, key, keys[:depth], override, adding=False))
+                child = LazyConfig()
+                self._writable(node)[found] = child
+            node = child
+        where, last = keys[:-1], keys[-1]
+        found, current = _child(node, last, where, override)
+        if current is _MISSING and not (adding and isinstance(node, dict)):
+            raise ConfigError(_missing(node, last, where, override, adding=op == ""))
+        if op == "+" and current is not _MISSING:
+            raise ConfigError(
+                f"override {override!r}: {format_path(keys)!r} already exists; "
+                f"drop the '+' to change it"
+            )
+        target = self._writable(node)
+        if op == "~":
+            del target[found]
+        else:
+            target[found] = value
+
+    def _writable(self, node: Any) -> Any:
+        """The editable copy of ``node``; references to the original are redirected to it."""
+        if id(node) not in self._parents:
+            return node  # created by an edit, or a copy already made
+        found = self._copies.get(id(node))
+        if found is not None:
+            return found
+        result = self._copy(node)
+        pending = [node]
+        while pending:
+            original = pending.pop()
+            replacement = self._copies[id(original)]
+            if original is self._original_root:
+                self.root = replacement
+            for parent, key in self._parents[id(original)]:
+                parent_copy = self._copies.get(id(parent))
+                if parent_copy is None:
+                    parent_copy = self._copy(parent)
+                    pending.append(parent)
+                _redirect(parent_copy, key, original, replacement)
+        return result
+
+    def _copy(self, node: Any) -> Any:
+        duplicate = copy.copy(node) if isinstance(node, dict) else list(node)
+        self._copies[id(node)] = duplicate
+        return duplicate
+
+
+_MISSING = object()
+
+
+def _parse(override: str) -> tuple[str, list[str | int], Any]:
+    match = _OVERRIDE.fullmatch(override)
+    assert match is not None  # the pattern accepts every string
+    op, path, text = match["op"] or "", match["path"], match["value"]
+    if op == "~" and text is not None:
+        raise ConfigError(f"malformed override {override!r}: '~' deletes a key and takes no value")
+    if op != "~" and text is None:
+        raise ConfigError(
+            f"malformed override {override!r}: expected KEY=VALUE, +KEY=VALUE or ~KEY"
+        )
+    keys: list[str | int] = []
+    position = 0
+    while position < len(path):
+        segment = _SEGMENT.match(path, position)
+        if segment is None or (segment[0].startswith(".") and position == 0):
+            raise ConfigError(
+                f"malformed override {override!r}: bad key path {path!r} at position "
+                f"{position + 1} (expected names separated by '.', list items as .0 or [0])"
+            )
+        keys.append(int(segment["index"]) if segment["index"] else segment["key"])
+        position = segment.end()
+    if not keys:
+        raise ConfigError(f"malformed override {override!r}: empty key path")
+    return op, keys, _parse_value(override, text)
+
+
+def _parse_value(override: str, text: str | None) -> Any:
+    if not text:
+        return "" if text == "" else None
+    try:
+        return parse_value(text, mapping=LazyConfig)
+    except ValueError as exc:
+        raise ConfigError(
+            f"malformed override {override!r}: the value is not a YAML scalar or flow "
+            f"collection ({exc}); quote it to pass a string"
+        ) from None
+
+
+def _child(node: Any, key: str | int, where: list[str | int], override: str) -> tuple[Any, Any]:
+    """``(key as stored, node[key])``, with ``_MISSING`` as the value when absent."""
+    if isinstance(node, dict):
+        candidates = (key, str(key)) if isinstance(key, int) else (key,)
+        if isinstance(key, str) and key.isdigit():
+            candidates = (key, int(key))
+        for candidate in candidates:
+            if candidate in node:
+                return candidate, node[candidate]
+        return key, _MISSING
+    if isinstance(node, list | tuple):
+        if isinstance(key, str) and not key.isdigit():
+            raise ConfigError(
+                f"override {override!r}: {format_path(where)!r} is a list; "
+                f"expected an item number, got {key!r}"
+            )
+        index = int(key)
+        return index, node[index] if -len(node) <= index < len(node) else _MISSING
+    raise ConfigError(
+        f"override {override!r}: {format_path(where) or 'the root'!r} is a "
+        f"{type(node).__name__} ({node!r}), not a mapping or a list"
+    )
+
+
+def _missing(
+    node: Any, key: str | int, where: list[str | int], override: str, *, adding: bool
+) -> str:
+    """The message for a key or item that is not there, with suggestions."""
+    path = format_path([*where, key])
+    if not isinstance(node, dict):
+        return (
+            f"override {override!r}: item {key} is out of range for "
+            f"{format_path(where)!r} ({len(node)} items); a list can only be replaced whole"
+        )
+    names = [str(k) for k in node]
+    close = difflib.get_close_matches(str(key), names, n=3)
+    hint = (
+        f"did you mean {', '.join(repr(format_path([*where, c])) for c in close)}?"
+        if close
+        else f"keys there: {', '.join(sorted(names)) or '(none)'}"
+    )
+    add = f" (use '+{path}=...' to add it)" if adding else ""
+    return f"override {override!r}: unknown key {path!r}; {hint}{add}"
+
+
+def _redirect(container: Any, key: Any, original: Any, replacement: Any) -> None:
+    """Point the references to ``original`` in ``container`` to ``replacement``."""
+    if isinstance(container, dict):
+        if container.get(key) is original:
+            container[key] = replacement
+        return
+    for index, item in enumerate(container):
+        if item is original:
+            container[index] = replacement
+
+
+def _parent_index(root: Any) -> dict[int, list[tuple[Any, Any]]]:
+    """Map each container's id to every ``(parent, key)`` that refers to it."""
+    node_at: dict[Location, Any] = {}
+    parents: dict[int, list[tuple[Any, Any]]] = {id(root): []}
+
+    def enter(node: Any, location: Location) -> None:
+        node_at[location] = node
+        if location.parent is not None:
+            parents[id(node)] = [(node_at[location.parent], location.key)]
+
+    def revisit(node: Any, value: Any, first: Location, location: Location) -> Any:
+        parents[id(node)].append((node_at[location.parent], location.key))
+        return value
+
+    fold(root, lambda node, children, location: None, enter=enter, revisit=revisit)
+    return parents
