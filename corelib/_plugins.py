@@ -1,0 +1,246 @@
+"""Plugin loading: entry points of group ``corelib.plugins`` into pluggy and the registry.
+
+Each installed plugin is loaded on its own, in a fixed order (entry-point name, then
+distribution): a plugin that fails to import or to register is reported and left out while the
+others keep working, unless ``CORELIB_STRICT_PLUGINS=1`` makes that fatal. Loading happens once,
+on first use of :func:`get_plugin_manager` or of the global registry, never at ``import corelib``.
+
+Environment: ``CORELIB_DISABLE_PLUGIN_AUTOLOAD=1`` skips discovery, ``CORELIB_BLOCK_PLUGINS=a,b``
+blocks plugins by name, ``CORELIB_STRICT_PLUGINS=1`` raises on the first report of a problem.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from importlib.metadata import EntryPoint, entry_points
+from itertools import groupby
+from typing import Any, Literal
+
+import attrs
+import pluggy
+
+from corelib._errors import PluginError
+from corelib._registry import LOCAL_PLUGIN, Registry, registry
+from corelib.hooks import PROJECT_NAME, _specs
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "CorelibPluginManager",
+    "PluginReport",
+    "get_plugin_manager",
+    "reset",
+]
+
+ENTRY_POINT_GROUP = "corelib.plugins"
+ENV_DISABLE_AUTOLOAD = "CORELIB_DISABLE_PLUGIN_AUTOLOAD"
+ENV_BLOCK = "CORELIB_BLOCK_PLUGINS"
+ENV_STRICT = "CORELIB_STRICT_PLUGINS"
+
+Status = Literal["loaded", "failed", "blocked", "conflict"]
+
+
+@attrs.frozen
+class PluginReport:
+    """How loading one installed plugin (one entry point) went."""
+
+    name: str
+    distribution: str | None
+    version: str | None
+    status: Status
+    components: int
+    module: str
+    error: str | None = None
+
+
+class CorelibPluginManager(pluggy.PluginManager):
+    """pluggy's manager for project ``corelib``, loading entry points into a registry.
+
+    ``add_hookspecs`` may be called again with the same module (a no-op), so plugin code can
+    declare its hookspecs wherever it first needs them. ``set_blocked`` before loading keeps a
+    plugin from being imported; after loading it unregisters the plugin and its components.
+    Registering a plugin object from code calls its ``corelib_register`` right away.
+    """
+
+    def __init__(self, registry: Registry) -> None:
+        super().__init__(PROJECT_NAME)
+        self.registry = registry
+        self._hookspec_sources: list[object] = []
+        self._origins: dict[str, str] = {}
+        self._reports: list[PluginReport] = []
+        self._state: Literal["new", "loading", "loaded"] = "new"
+        self._strict_error: PluginError | None = None
+        self._lock = threading.RLock()
+        self.add_hookspecs(_specs)
+
+    # -- pluggy overrides ---------------------------------------------------------------------
+
+    def add_hookspecs(self, module_or_class: Any) -> None:
+        """Add the hookspecs in ``module_or_class``; adding the same one twice does nothing."""
+        if any(source is module_or_class for source in self._hookspec_sources):
+            return
+        super().add_hookspecs(module_or_class)
+        self._hookspec_sources.append(module_or_class)
+
+    def register(self, plugin: Any, name: str | None = None) -> str | None:
+        """Register ``plugin`` and run its ``corelib_register`` hook with a bound registry.
+
+        If the hook raises, the plugin and the components it registered are removed again.
+        """
+        plugin_name = super().register(plugin, name)
+        if plugin_name is None:
+            return None
+        origin = self._origins.get(plugin_name, f"plugin {plugin_name!r} (registered in code)")
+        bound = self.registry.bind(plugin_name, origin)
+        try:
+            for impl in self.hook.corelib_register.get_hookimpls():
+                if impl.plugin_name == plugin_name:
+                    impl.function(*[{"registry": bound}[arg] for arg in impl.argnames])
+        except BaseException:
+            self.unregister(name=plugin_name)
+            raise
+        return plugin_name
+
+    def unregister(self, plugin: Any | None = None, name: str | None = None) -> Any | None:
+        """Unregister a plugin (see pluggy) and forget the components it registered."""
+        removed = super().unregister(plugin, name)
+        if removed is not None:
+            self.registry._remove_plugin(name or self._name_of(removed))
+        return removed
+
+    def set_blocked(self, name: str) -> None:
+        """Block plugin ``name``: it is not loaded, or is unloaded if it already was."""
+        super().set_blocked(name)
+        self.registry._mark_unavailable(name, PluginError(f"plugin {name!r} is blocked"))
+        self._reports = [
+            attrs.evolve(r, status="blocked", error=None) if r.name == name else r
+            for r in self._reports
+        ]
+
+    # -- discovery ----------------------------------------------------------------------------
+
+    def load_plugins(self) -> None:
+        """Load the installed plugins, once; later calls return at once (or re-raise strict)."""
+        with self._lock:
+            if self._state == "new":
+                self._state = "loading"
+                try:
+                    if not _flag(ENV_DISABLE_AUTOLOAD):
+                        self._load_entry_points()
+                finally:
+                    self._state = "loaded"
+                self._strict_error = self._strict_failure()
+        if self._strict_error is not None:
+            raise self._strict_error
+
+    def reports(self) -> list[PluginReport]:
+        """One report per installed plugin entry point, in loading order."""
+        self.load_plugins()
+        counts: dict[str, int] = {}
+        for entry in self.registry.entries():
+            counts[entry.plugin] = counts.get(entry.plugin, 0) + 1
+        return [attrs.evolve(r, components=counts.get(r.name, 0)) for r in self._reports]
+
+    def _load_entry_points(self) -> None:
+        for name in os.environ.get(ENV_BLOCK, "").split(","):
+            if name.strip():
+                self.set_blocked(name.strip())
+        found = sorted(entry_points(group=ENTRY_POINT_GROUP), key=_sort_key)
+        for name, same_name in groupby(found, key=lambda ep: ep.name):
+            candidates = list(same_name)
+            if len(candidates) > 1:
+                self._report_conflict(name, candidates)
+            elif self.is_blocked(name):
+                self._reports.append(_report(candidates[0], "blocked"))
+            else:
+                self._load_entry_point(candidates[0])
+
+    def _load_entry_point(self, ep: EntryPoint) -> None:
+        origin = f"plugin {ep.name!r} from distribution {_distribution_label(ep)}"
+        stage = "import"
+        try:
+            if ep.name == LOCAL_PLUGIN:
+                raise ValueError(f"the plugin name {LOCAL_PLUGIN!r} is reserved for code")
+            plugin = ep.load()
+            stage = "register"
+            self._origins[ep.name] = origin
+            self.register(plugin, name=ep.name)
+        except Exception as exc:
+            what = "failed to import" if stage == "import" else "failed to register"
+            error = PluginError(f"{origin} {what}: {type(exc).__name__}: {exc}")
+            error.__cause__ = exc
+            self.registry._mark_unavailable(ep.name, error)
+            self._reports.append(_report(ep, "failed", f"{type(exc).__name__}: {exc}"))
+        else:
+            self._reports.append(_report(ep, "loaded"))
+
+    def _report_conflict(self, name: str, candidates: Sequence[EntryPoint]) -> None:
+        labels = " and ".join(_distribution_label(ep) for ep in candidates)
+        message = (
+            f"plugin name {name!r} is declared by several distributions ({labels}); "
+            "none of them was loaded: uninstall all but one"
+        )
+        self.registry._mark_unavailable(name, PluginError(message))
+        self._reports.extend(_report(ep, "conflict", message) for ep in candidates)
+
+    def _strict_failure(self) -> PluginError | None:
+        if not _flag(ENV_STRICT):
+            return None
+        problems = [r for r in self._reports if r.status in ("failed", "conflict")]
+        if not problems:
+            return None
+        listed = "; ".join(f"{r.name} ({r.distribution} {r.version}): {r.error}" for r in problems)
+        return PluginError(f"{ENV_STRICT} is set and plugins failed to load: {listed}")
+
+    def _name_of(self, plugin: object) -> str:
+        return next(n for n, p in self.list_name_plugin() if p is plugin)
+
+
+def _flag(variable: str) -> bool:
+    return os.environ.get(variable, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _distribution(ep: EntryPoint) -> tuple[str | None, str | None]:
+    dist = ep.dist
+    return (dist.name, dist.version) if dist is not None else (None, None)
+
+
+def _distribution_label(ep: EntryPoint) -> str:
+    name, version = _distribution(ep)
+    return f"{name or '?'} {version or '?'}"
+
+
+def _sort_key(ep: EntryPoint) -> tuple[str, str]:
+    return ep.name, _distribution(ep)[0] or ""
+
+
+def _report(ep: EntryPoint, status: Status, error: str | None = None) -> PluginReport:
+    distribution, version = _distribution(ep)
+    return PluginReport(ep.name, distribution, version, status, 0, ep.value, error)
+
+
+_manager: CorelibPluginManager | None = None
+
+
+def get_plugin_manager(*, load: bool = True) -> CorelibPluginManager:
+    """The global plugin manager, with the installed plugins loaded (once) unless ``load=False``.
+
+    ``get_plugin_manager(load=False).set_blocked(name)`` blocks a plugin before it is imported.
+    """
+    global _manager
+    if _manager is None:
+        _manager = CorelibPluginManager(registry)
+    if load:
+        _manager.load_plugins()
+    return _manager
+
+
+def reset() -> None:
+    """Forget the global manager and empty the global registry (for tests).
+
+    The next lookup discovers the plugins again, reading the environment anew.
+    """
+    global _manager
+    _manager = None
+    registry._clear()
