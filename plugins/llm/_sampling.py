@@ -1,0 +1,98 @@
+"""Decoding pieces for `TransformersLLM`: per-sample seeds, the token chooser, the stop check.
+
+Sampling is done by our own logits processor with one random generator per row, seeded from
+(seed, prompt, sample index). A row's draws therefore depend neither on the other rows of its
+batch nor on the batch size, so a cached or resumed run samples what an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import torch
+from transformers import LogitsProcessor, PreTrainedTokenizerBase, StoppingCriteria
+
+
+def row_seed(seed: int, prompt: str, index: int) -> int:
+    """A 63-bit seed for sample ``index`` of ``prompt`` under the call's ``seed``."""
+    digest = hashlib.blake2b(f"{seed}\0{index}\0{prompt}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 1
+
+
+class TokenChooser(LogitsProcessor):
+    """Picks each row's next token (argmax, or a seeded top-p draw) and records its log-prob.
+
+    The returned scores are 0 at the chosen token and -inf elsewhere, so ``generate`` run
+    greedily follows the choice. Log-probabilities are those of the model's unmodified
+    distribution (temperature 1, no top-p), one per step in ``logprobs``.
+    """
+
+    def __init__(self, temperature: float, top_p: float, seeds: list[int] | None) -> None:
+        self.temperature = temperature
+        self.top_p = top_p
+        self.generators = None
+        if seeds is not None:
+            self.generators = [torch.Generator().manual_seed(s) for s in seeds]
+        self.logprobs: list[torch.Tensor] = []
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        logits = scores.float()
+        chosen = logits.argmax(dim=-1) if self.generators is None else self._draw(logits)
+        self.logprobs.append(logits.log_softmax(dim=-1).gather(1, chosen[:, None])[:, 0].cpu())
+        choice = torch.full_like(scores, float("-inf"))
+        return choice.scatter_(1, chosen[:, None], 0.0)
+
+    def _draw(self, logits: torch.Tensor) -> torch.Tensor:
+        """Inverse-CDF sampling over the top-p nucleus of ``softmax(logits / temperature)``."""
+        probs = (logits / self.temperature).softmax(dim=-1)
+        sorted_probs, order = probs.sort(dim=-1, descending=True)
+        mass_before = sorted_probs.cumsum(dim=-1) - sorted_probs
+        sorted_probs = sorted_probs.masked_fill(mass_before >= self.top_p, 0.0)
+        cdf = sorted_probs.cumsum(dim=-1)
+        uniforms = torch.cat([torch.rand(1, generator=g) for g in self.generators])
+        targets = (uniforms.to(cdf.device) * cdf[:, -1])[:, None]
+        picks = torch.searchsorted(cdf, targets, right=True).clamp_(max=cdf.shape[-1] - 1)
+        return order.gather(1, picks)[:, 0]
+
+
+class StopWatcher(StoppingCriteria):
+    """Ends a row at its end-of-sequence token or when a stop string appears in its text.
+
+    ``lengths[i]`` is the number of tokens row ``i`` generated before it ended (None: it ran to
+    ``max_new_tokens``).
+    """
+
+    def __init__(
+        self,
+        tokenizer: PreTrainedTokenizerBase,
+        prompt_length: int,
+        eos_ids: set[int],
+        stop: list[str],
+    ) -> None:
+        self.tokenizer = tokenizer
+        self.prompt_length = prompt_length
+        self.eos_ids = eos_ids
+        self.stop = [s for s in stop if s]
+        # A stop string of c characters spans at most 4c byte-level tokens (+1 for a partial one).
+        self.window = 4 * max((len(s) for s in self.stop), default=0) + 1
+        self.lengths: list[int | None] | None = None
+
+    def __call__(
+        self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: object
+    ) -> torch.BoolTensor:
+        if self.lengths is None:
+            self.lengths = [None] * input_ids.shape[0]
+        generated = input_ids[:, self.prompt_length :].tolist()
+        for row, tokens in enumerate(generated):
+            if self.lengths[row] is None and self._ended(tokens):
+                self.lengths[row] = len(tokens)
+        done = [length is not None for length in self.lengths]
+        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+    def _ended(self, tokens: list[int]) -> bool:
+        if tokens[-1] in self.eos_ids:
+            return True
+        if not self.stop:
+            return False
+        tail = self.tokenizer.decode(tokens[-self.window :], skip_special_tokens=True)
+        return any(s in tail for s in self.stop)

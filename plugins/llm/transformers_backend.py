@@ -1,0 +1,181 @@
+"""`TransformersLLM`: a local Hugging Face causal LM, generating in left-padded batches."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+
+from plugins.llm._sampling import StopWatcher, TokenChooser, row_seed
+from plugins.llm._text import cut_at_stop
+from plugins.llm._types import Completion
+
+
+def best_device() -> torch.device:
+    """CUDA if present, else Apple's MPS, else the CPU."""
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+class TransformersLLM:
+    """Generates from a model directory (``AutoModelForCausalLM`` + ``AutoTokenizer``).
+
+    ``batch_size`` counts rows (prompt x sample) per forward pass. Greedy output for a prompt is
+    the same whatever else is in its batch; sampled output depends only on (seed, prompt,
+    sample index). ``dtype`` (e.g. ``"bfloat16"``) defaults to float32; ``device`` to the best one.
+    A local model has no per-request failures: errors raise, and ``failures`` stays 0.
+    """
+
+    failures: int = 0
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str],
+        *,
+        device: str | None = None,
+        dtype: str | None = None,
+        batch_size: int = 32,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"llm/transformers: batch_size must be >= 1, got {batch_size}")
+        self.model_dir = Path(model).resolve()
+        if not (self.model_dir / "config.json").is_file():
+            raise FileNotFoundError(
+                f"llm/transformers: no model directory (config.json) at {self.model_dir}"
+            )
+        self.device = torch.device(device) if device is not None else best_device()
+        self.dtype = dtype or "float32"
+        self.batch_size = batch_size
+        self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        loaded = AutoModelForCausalLM.from_pretrained(self.model_dir)
+        self.model = loaded.to(device=self.device, dtype=getattr(torch, self.dtype)).eval()
+        self._eos_ids = _eos_ids(self.model.generation_config, self.tokenizer.eos_token_id)
+        self._max_positions = getattr(self.model.config, "max_position_embeddings", None)
+
+    def __repr__(self) -> str:
+        return (
+            f"TransformersLLM(model={str(self.model_dir)!r}, device={str(self.device)!r}, "
+            f"dtype={self.dtype!r})"
+        )
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        """What makes this backend's outputs what they are (the cache keys on it)."""
+        files = sorted(p for p in self.model_dir.iterdir() if p.is_file())
+        fingerprint = [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in files]
+        return {
+            "backend": "transformers",
+            "model": str(self.model_dir),
+            "dtype": self.dtype,
+            "files": fingerprint,
+        }
+
+    def generate(
+        self,
+        prompts: list[str],
+        *,
+        n: int = 1,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        max_new_tokens: int = 256,
+        stop: list[str] | None = None,
+        seed: int | None = None,
+    ) -> list[list[Completion]]:
+        """Generate ``n`` completions for each prompt (see `plugins.llm.LLM`)."""
+        _check_parameters(n, temperature, top_p, max_new_tokens)
+        greedy = temperature == 0.0
+        base_seed = secrets.randbits(63) if seed is None else seed
+        # A row is (prompt index, sample index); greedy samples are all the same, so draw one.
+        rows = [(i, j) for i in range(len(prompts)) for j in range(1 if greedy else n)]
+        lengths = [len(ids) for ids in self.tokenizer(prompts)["input_ids"]]
+        self._check_lengths(lengths, max_new_tokens)
+        rows.sort(key=lambda row: -lengths[row[0]])  # similar lengths together: less padding
+        results: dict[tuple[int, int], Completion] = {}
+        for batch in _chunks(rows, self.batch_size):
+            seeds = None if greedy else [row_seed(base_seed, prompts[i], j) for i, j in batch]
+            chooser = TokenChooser(temperature, top_p, seeds)
+            completions = self._generate_batch(
+                [prompts[i] for i, _ in batch], chooser, max_new_tokens, stop or []
+            )
+            results.update(zip(batch, completions, strict=True))
+        if greedy:
+            return [[results[(i, 0)]] * n for i in range(len(prompts))]
+        return [[results[(i, j)] for j in range(n)] for i in range(len(prompts))]
+
+    def _generate_batch(
+        self, prompts: list[str], chooser: TokenChooser, max_new_tokens: int, stop: list[str]
+    ) -> list[Completion]:
+        encoded = self.tokenizer(prompts, return_tensors="pt", padding=True).to(self.device)
+        prompt_length = encoded["input_ids"].shape[1]
+        watcher = StopWatcher(self.tokenizer, prompt_length, self._eos_ids, stop)
+        config = GenerationConfig(
+            do_sample=False,
+            max_new_tokens=max_new_tokens,
+            eos_token_id=sorted(self._eos_ids),
+            pad_token_id=self.tokenizer.pad_token_id,
+        )
+        with torch.inference_mode():
+            sequences = self.model.generate(
+                **encoded,
+                generation_config=config,
+                logits_processor=[chooser],
+                stopping_criteria=[watcher],
+            )
+        generated = sequences[:, prompt_length:].tolist()
+        logprobs = torch.stack(chooser.logprobs, dim=1).tolist()
+        completions = []
+        for row, tokens in enumerate(generated):
+            length = watcher.lengths[row] if watcher.lengths else None
+            ended = length is not None
+            length = length if ended else len(tokens)
+            text = self.tokenizer.decode(tokens[:length], skip_special_tokens=True)
+            text, _ = cut_at_stop(text, stop)
+            completions.append(
+                Completion(text, logprobs[row][:length], "stop" if ended else "length")
+            )
+        return completions
+
+    def _check_lengths(self, lengths: list[int], max_new_tokens: int) -> None:
+        if self._max_positions is None:
+            return
+        for index, length in enumerate(lengths):
+            if length + max_new_tokens > self._max_positions:
+                raise ValueError(
+                    f"llm/transformers: prompt {index} has {length} tokens; with max_new_tokens="
+                    f"{max_new_tokens} it exceeds the model's {self._max_positions} positions "
+                    f"({self.model_dir})"
+                )
+
+
+def _check_parameters(n: int, temperature: float, top_p: float, max_new_tokens: int) -> None:
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    if temperature < 0:
+        raise ValueError(f"temperature must be >= 0, got {temperature}")
+    if not 0 < top_p <= 1:
+        raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+    if max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+
+
+def _eos_ids(generation_config: GenerationConfig, tokenizer_eos: int | None) -> set[int]:
+    configured = generation_config.eos_token_id
+    ids = set(configured if isinstance(configured, list) else [configured])
+    ids.add(tokenizer_eos)
+    return {i for i in ids if i is not None}
+
+
+def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
