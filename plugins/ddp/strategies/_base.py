@@ -8,7 +8,9 @@ model's gradient sync is special, :meth:`gradient_sync`; pipeline parallelism ov
 :meth:`forward_backward`.
 
 Ranks come from torchrun's environment (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``,
-``MASTER_ADDR``/``MASTER_PORT``); without it the strategy runs as one process.
+``MASTER_ADDR``/``MASTER_PORT``); without it the strategy runs as one process, in a one-rank
+process group (an in-memory store, no network) when the subclass sets
+``requires_process_group``.
 """
 
 from __future__ import annotations
@@ -58,6 +60,9 @@ class Strategy:
             default is 30 minutes with no watchdog, so a short one bounds every hang.
     """
 
+    requires_process_group: bool = False
+    """Whether :meth:`setup` creates a process group even for a single process (DDP, FSDP2...)."""
+
     def __init__(
         self,
         *,
@@ -89,14 +94,16 @@ class Strategy:
         """Join the process group (when launched on several ranks) and select the device."""
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
-        if not self.is_distributed or dist.is_initialized():
+        if dist.is_initialized() or not (self.is_distributed or self.requires_process_group):
             return
         backend = self.backend or ("nccl" if self.device.type == "cuda" else "gloo")
+        store = {} if self.is_distributed else {"store": dist.HashStore()}
         dist.init_process_group(
             backend,
             rank=self.rank,
             world_size=self.world_size,
             timeout=timedelta(seconds=self.timeout_s),
+            **store,
         )
         self._owns_process_group = True
 
@@ -188,6 +195,19 @@ class Strategy:
             (loss * loss_scale).backward()
         return loss.detach()
 
+    def eval_loss(
+        self,
+        model: nn.Module,
+        batch: Any,
+        loss_fn: LossFn | None,
+        *,
+        autocast_dtype: torch.dtype | None = None,
+    ) -> torch.Tensor:
+        """The loss of one batch without gradients (validation); same batch rules as above."""
+        batch = self.to_device(batch)
+        with torch.no_grad(), self._autocast(autocast_dtype):
+            return _compute_loss(model, batch, loss_fn).detach()
+
     def gradient_sync(
         self, model: nn.Module, *, enabled: bool
     ) -> contextlib.AbstractContextManager[None]:
@@ -222,7 +242,7 @@ class Strategy:
         if op not in _REDUCE_OPS:
             raise ValueError(f"unknown reduce op {op!r}; expected one of {sorted(_REDUCE_OPS)}")
         result = tensor.detach().clone()
-        if not self.is_distributed:
+        if not dist.is_initialized() or dist.get_world_size() == 1:
             return result
         dist.all_reduce(result, op=_REDUCE_OPS[op])
         if op == "mean":
@@ -231,7 +251,7 @@ class Strategy:
 
     def barrier(self) -> None:
         """Wait for every rank; on gloo a rank that does not arrive in time is named."""
-        if not self.is_distributed:
+        if not dist.is_initialized():
             return
         if dist.get_backend() == "gloo":
             dist.monitored_barrier(timeout=timedelta(seconds=self.timeout_s))

@@ -89,12 +89,12 @@ def _collect(pipes: dict[int, Connection], processes: list[Any], timeout: float)
             (results if status == "ok" else failures)[rank] = payload
             if failures:
                 deadline = min(deadline, time.monotonic() + _GRACE_S)
-    for rank in pending:
-        failures[rank] = (
-            f"still running {_GRACE_S:.0f} s after another rank failed; killed"
-            if failures
-            else f"did not finish within {timeout:.0f} s; killed"
-        )
+    reason = (
+        f"still running {_GRACE_S:.0f} s after another rank failed; killed"
+        if failures
+        else f"did not finish within {timeout:.0f} s; killed"
+    )
+    failures.update(dict.fromkeys(pending, reason))
     if failures:
         report = "\n".join(f"--- rank {rank}: {text}" for rank, text in sorted(failures.items()))
         raise RankFailure(f"{len(failures)} of {len(pipes)} ranks failed:\n{report}")
