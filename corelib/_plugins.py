@@ -29,6 +29,7 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "CorelibPluginManager",
     "PluginReport",
+    "autoload_disabled",
     "get_plugin_manager",
     "reset",
 ]
@@ -126,7 +127,7 @@ class CorelibPluginManager(pluggy.PluginManager):
             if self._state == "new":
                 self._state = "loading"
                 try:
-                    if not _flag(ENV_DISABLE_AUTOLOAD):
+                    if not autoload_disabled():
                         self._load_entry_points()
                 finally:
                     self._state = "loaded"
@@ -195,6 +196,11 @@ class CorelibPluginManager(pluggy.PluginManager):
 
     def _name_of(self, plugin: object) -> str:
         return next(n for n, p in self.list_name_plugin() if p is plugin)
+
+
+def autoload_disabled() -> bool:
+    """Whether ``CORELIB_DISABLE_PLUGIN_AUTOLOAD`` turns plugin discovery off."""
+    return _flag(ENV_DISABLE_AUTOLOAD)
 
 
 def _flag(variable: str) -> bool:

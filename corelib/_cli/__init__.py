@@ -1,0 +1,90 @@
+"""The ``corelib`` command line: ``main(argv) -> exit code``.
+
+Each command module has ``add_parsers(subparsers)``; every subparser sets ``func``, a handler
+``(args) -> int``. Exit codes: 0 success; 2 a config or usage error (one line on stderr, the
+traceback only with ``--debug``); 1 an error raised by the user's code (with its traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import sys
+import traceback
+from collections.abc import Sequence
+
+from corelib._cli import _plugin_commands
+from corelib._errors import CorelibError
+from corelib._plugins import get_plugin_manager
+
+__all__ = ["main"]
+
+EXIT_OK = 0
+EXIT_USER_CODE = 1
+EXIT_USAGE = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``corelib`` command line on ``argv`` (default: ``sys.argv[1:]``)."""
+    parser = _build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # argparse has printed usage and the problem
+        return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
+    try:
+        for name in args.block_plugin:
+            get_plugin_manager(load=False).set_blocked(name)
+        code: int = args.func(args)
+        return code
+    except CorelibError as exc:
+        if getattr(exc, "user_error", False):
+            return _report(exc, EXIT_USER_CODE, traceback_shown=True)
+        return _report(exc, EXIT_USAGE, traceback_shown=args.debug)
+    except KeyboardInterrupt:
+        print("corelib: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # raised by the user's code (a constructor or run())
+        return _report(exc, EXIT_USER_CODE, traceback_shown=True)
+
+
+def _report(exc: BaseException, code: int, *, traceback_shown: bool) -> int:
+    if traceback_shown:
+        traceback.print_exception(exc, file=sys.stderr)
+    message = str(exc) if isinstance(exc, CorelibError) else f"{type(exc).__name__}: {exc}"
+    print(f"corelib: error: {message}", file=sys.stderr)
+    return code
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="corelib", description="Build objects from configs, with plugins."
+    )
+    _add_global_options(parser, defaults=True)
+    subparsers = parser.add_subparsers(title="commands", dest="command", required=True)
+    # Temporary guard while _config_commands (run, show, check) is being written.
+    if importlib.util.find_spec("corelib._cli._config_commands") is not None:
+        importlib.import_module("corelib._cli._config_commands").add_parsers(subparsers)
+    _plugin_commands.add_parsers(subparsers)
+    for subparser in subparsers.choices.values():
+        _add_global_options(subparser, defaults=False)
+    return parser
+
+
+def _add_global_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
+    # On subcommands the defaults are suppressed so that "corelib --debug run ..." and
+    # "corelib run ... --debug" both work without the subcommand resetting the flag.
+    group = parser.add_argument_group("global options")
+    group.add_argument(
+        "--debug",
+        action="store_true",
+        default=False if defaults else argparse.SUPPRESS,
+        help="show the traceback of config and usage errors",
+    )
+    group.add_argument(
+        "--block-plugin",
+        action="append",
+        metavar="NAME",
+        default=[] if defaults else argparse.SUPPRESS,
+        help="do not load the plugin NAME (repeatable)",
+    )

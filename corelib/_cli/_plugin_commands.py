@@ -1,0 +1,150 @@
+"""``corelib plugins``, ``corelib list [GROUP]`` and ``corelib describe NAME``."""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+
+from corelib._plugins import ENV_DISABLE_AUTOLOAD, autoload_disabled, get_plugin_manager
+from corelib._registry import registry
+
+__all__ = ["add_parsers"]
+
+
+def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``plugins``, ``list`` and ``describe`` commands."""
+    plugins = subparsers.add_parser(
+        "plugins",
+        help="installed plugins: name, distribution, version, status, components",
+        description="List the installed plugins; broken ones are shown with their error.",
+    )
+    plugins.add_argument("--json", action="store_true", help="print a JSON list for tools")
+    plugins.set_defaults(func=_plugins)
+
+    list_ = subparsers.add_parser(
+        "list",
+        help="registered components",
+        description="List registered components by group, then qualified name.",
+    )
+    list_.add_argument("group", nargs="?", help="only this group (e.g. trainers)")
+    list_.set_defaults(func=_list)
+
+    describe = subparsers.add_parser(
+        "describe",
+        help="one component's parameters, types and defaults",
+        description="Import one component and show its parameters, types and defaults.",
+    )
+    describe.add_argument("name", help="a qualified (plugin/name) or unique short name")
+    describe.set_defaults(func=_describe)
+
+
+def _plugins(args: argparse.Namespace) -> int:
+    reports = get_plugin_manager().reports()
+    if args.json:
+        print(json.dumps([attrs.asdict(r) for r in reports], indent=2))
+        return 0
+    if not reports:
+        off = autoload_disabled()
+        print(
+            f"no plugins loaded: {ENV_DISABLE_AUTOLOAD} is set" if off else "no plugins installed"
+        )
+        return 0
+    rows = [
+        [r.name, r.distribution or "?", r.version or "?", r.status, str(r.components)]
+        for r in reports
+    ]
+    print(_table(["NAME", "DISTRIBUTION", "VERSION", "STATUS", "COMPONENTS"], rows))
+    for report in reports:
+        if report.error is not None:
+            print(f"{report.name} ({report.distribution}): {report.error}")
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    entries = registry.entries(args.group)
+    if not entries:
+        print("no components registered")
+        return 0
+    rows = [[e.qualified_name, e.group, e.target] for e in entries]
+    print(_table(["NAME", "GROUP", "TARGET"], rows))
+    return 0
+
+
+def _describe(args: argparse.Namespace) -> int:
+    entry = registry.entry(args.name)
+    component = entry.load()
+    print(f"{entry.qualified_name}  (group {entry.group}; {registry.origin(entry.qualified_name)})")
+    print(f"target: {entry.target}")
+    summary = (inspect.getdoc(component) or "").split("\n\n")[0]
+    if summary:
+        print(f"\n{summary}")
+    if not callable(component):
+        print(f"\nnot callable: a {type(component).__name__} value")
+        return 0
+    rows = _parameter_rows(component)
+    if rows is None:
+        print("\nparameters: (signature not available)")
+    elif not rows:
+        print("\nparameters: none")
+    else:
+        print("\nparameters:")
+        print(_table(["NAME", "TYPE", "DEFAULT"], rows, indent="  "))
+    return 0
+
+
+def _parameter_rows(component: Any) -> list[list[str]] | None:
+    """Name, type and default of each parameter; attrs classes read from their fields."""
+    if inspect.isclass(component) and attrs.has(component):
+        return [
+            [field.alias or field.name, _type_name(field.type), _attrs_default(field.default)]
+            for field in attrs.fields(component)
+            if field.init
+        ]
+    try:
+        signature = inspect.signature(component)
+    except (TypeError, ValueError):
+        return None
+    rows = []
+    for param in signature.parameters.values():
+        prefix = {param.VAR_POSITIONAL: "*", param.VAR_KEYWORD: "**"}.get(param.kind, "")
+        annotation = None if param.annotation is param.empty else param.annotation
+        if param.default is not param.empty:
+            default = repr(param.default)
+        elif prefix:
+            default = ""
+        else:
+            default = "required"
+        rows.append([prefix + param.name, _type_name(annotation), default])
+    return rows
+
+
+def _type_name(annotation: Any) -> str:
+    if annotation is None:
+        return "-"
+    if isinstance(annotation, str):
+        return annotation
+    return inspect.formatannotation(annotation)
+
+
+def _attrs_default(default: Any) -> str:
+    if default is attrs.NOTHING:
+        return "required"
+    if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+        factory = default.factory
+        return f"{getattr(factory, '__qualname__', repr(factory))}()"
+    return repr(default)
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, indent: str = "") -> str:
+    widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(len(headers))]
+    lines = [
+        indent
+        + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in [headers, *rows]
+    ]
+    return "\n".join(lines)
