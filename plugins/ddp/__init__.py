@@ -1,0 +1,40 @@
+"""Training as corelib components: the ``ddp/trainer`` fit loop, its parallel strategies
+(``ddp/single``, ``ddp/ddp``, ``ddp/fsdp2``, ``ddp/tp``, ``ddp/fsdp2_tp``, ``ddp/pipeline``) and
+callbacks (``ddp/progress``, ``ddp/metrics_logger``, ``ddp/checkpointer``).
+
+This module is light: components are registered by reference and import torch only when used.
+The trainer's events are hookspecs in :mod:`plugins.ddp.hookspecs`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from corelib import hookimpl
+
+__all__ = ["corelib_register"]
+
+_COMPONENTS = {
+    "trainers": {"trainer": "plugins.ddp.trainer:Trainer"},
+    "strategies": {
+        "single": "plugins.ddp.strategies.single:SingleDevice",
+        "ddp": "plugins.ddp.strategies.ddp:DDP",
+        "fsdp2": "plugins.ddp.strategies.fsdp2:FSDP2",
+        "tp": "plugins.ddp.strategies.tp:TensorParallel",
+        "fsdp2_tp": "plugins.ddp.strategies.fsdp2_tp:FSDP2TP",
+        "pipeline": "plugins.ddp.strategies.pipeline:Pipeline",
+    },
+    "callbacks": {
+        "progress": "plugins.ddp.callbacks:ProgressBar",
+        "metrics_logger": "plugins.ddp.callbacks:MetricsLogger",
+        "checkpointer": "plugins.ddp.callbacks:Checkpointer",
+    },
+}
+
+
+@hookimpl
+def corelib_register(registry: Any) -> None:
+    """Register every ddp component lazily (as ``"module:attr"`` references)."""
+    for group, components in _COMPONENTS.items():
+        for name, ref in components.items():
+            registry.register(group, name, ref)
