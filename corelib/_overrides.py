@@ -18,7 +18,7 @@ from corelib._lazy import LazyConfig
 from corelib._traversal import CycleError, Location, fold, format_path
 from corelib._yaml import parse_value
 
-__all__ = ["apply_overrides"]
+__all__ = ["apply_overrides", "split_path"]
 
 _OVERRIDE = re.compile(r"(?P<op>\+\+|\+|~)?(?P<path>[^=]*)(?:=(?P<value>.*))?", re.DOTALL)
 _SEGMENT = re.compile(r"\.?(?P<key>[^.\[\]=\s]+)|\[(?P<index>-?\d+)\]")
@@ -121,20 +121,33 @@ def _parse(override: str) -> tuple[str, list[str | int], Any]:
         raise ConfigError(
             f"malformed override {override!r}: expected KEY=VALUE, +KEY=VALUE or ~KEY"
         )
+    try:
+        keys = split_path(path)
+    except ValueError as exc:
+        raise ConfigError(f"malformed override {override!r}: {exc}") from None
+    return op, keys, _parse_value(override, text)
+
+
+def split_path(path: str) -> list[str | int]:
+    """Split ``a.layers[0].w`` (or ``a.layers.0.w``) into keys: ``["a", "layers", 0, "w"]``.
+
+    A bracketed item is an int, a dotted one a string. Raises ValueError for a malformed path.
+    """
     keys: list[str | int] = []
     position = 0
     while position < len(path):
         segment = _SEGMENT.match(path, position)
-        if segment is None or (segment[0].startswith(".") and position == 0):
-            raise ConfigError(
-                f"malformed override {override!r}: bad key path {path!r} at position "
-                f"{position + 1} (expected names separated by '.', list items as .0 or [0])"
+        dotted = segment is not None and segment[0].startswith(".")
+        if segment is None or (segment["key"] is not None and dotted != (position > 0)):
+            raise ValueError(
+                f"bad key path {path!r} at position {position + 1} "
+                f"(expected names separated by '.', list items as .0 or [0])"
             )
         keys.append(int(segment["index"]) if segment["index"] else segment["key"])
         position = segment.end()
     if not keys:
-        raise ConfigError(f"malformed override {override!r}: empty key path")
-    return op, keys, _parse_value(override, text)
+        raise ValueError("empty key path")
+    return keys
 
 
 def _parse_value(override: str, text: str | None) -> Any:
@@ -152,10 +165,7 @@ def _parse_value(override: str, text: str | None) -> Any:
 def _child(node: Any, key: str | int, where: list[str | int], override: str) -> tuple[Any, Any]:
     """``(key as stored, node[key])``, with ``_MISSING`` as the value when absent."""
     if isinstance(node, dict):
-        candidates = (key, str(key)) if isinstance(key, int) else (key,)
-        if isinstance(key, str) and key.isdigit():
-            candidates = (key, int(key))
-        for candidate in candidates:
+        for candidate in _spellings(key):
             if candidate in node:
                 return candidate, node[candidate]
         return key, _MISSING
@@ -171,6 +181,13 @@ def _child(node: Any, key: str | int, where: list[str | int], override: str) -> 
         f"override {override!r}: {format_path(where) or 'the root'!r} is a "
         f"{type(node).__name__} ({node!r}), not a mapping or a list"
     )
+
+
+def _spellings(key: str | int) -> tuple[str | int, ...]:
+    """The dict keys a path segment may name: ``0`` finds ``"0"`` or ``0``."""
+    if isinstance(key, int):
+        return (key, str(key))
+    return (key, int(key)) if key.isdigit() else (key,)
 
 
 def _missing(
@@ -216,6 +233,7 @@ def _parent_index(root: Any) -> dict[int, list[tuple[Any, Any]]]:
             parents[id(node)] = [(node_at[location.parent], location.key)]
 
     def revisit(node: Any, value: Any, first: Location, location: Location) -> Any:
+        assert location.parent is not None  # only the root has no parent, and it is entered once
         parents[id(node)].append((node_at[location.parent], location.key))
         return value
 

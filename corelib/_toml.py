@@ -1,8 +1,9 @@
 """A small TOML 1.0 writer for trees of dicts, lists and scalars (``tomllib`` only reads).
 
-Dicts become ``[tables]``, lists whose items are all dicts become ``[[arrays of tables]]``, other
-lists inline arrays (dicts inside them inline tables). TOML has no null: callers encode ``None``
-before writing (see ``corelib._files``); here it is an error like any unsupported value.
+Dicts become ``[tables]`` (those with a single scalar entry, such as ``{_ref_ = "model"}``,
+inline tables), lists of dicts become ``[[arrays of tables]]``, other lists inline arrays.
+TOML has no null: callers encode ``None`` before writing (see ``corelib._files``); here it is
+an error like any unsupported value.
 """
 
 from __future__ import annotations
@@ -46,17 +47,24 @@ def _emit_table(
     for key, value in table.items():
         if not isinstance(key, str):
             raise ValueError(f"{_dotted(path) or 'the root'}: key {key!r} is not a string")
-        if isinstance(value, Mapping) or _is_table_array(value):
+        if _is_table(value) or _is_table_array(value):
             nested.append((key, value))
         else:
             lines.append(f"{_key(key)} = {_value(value, (*path, key))}")
     for key, value in nested:
         sub = (*path, key)
-        if isinstance(value, Mapping):
+        if _is_table(value):
             _emit_table(value, sub, lines, header=f"[{_dotted(sub)}]")
         else:
             for item in value:
                 _emit_table(item, sub, lines, header=f"[[{_dotted(sub)}]]")
+
+
+def _is_table(value: Any) -> bool:
+    """A mapping written as a ``[table]``: all but those with one scalar entry."""
+    if not isinstance(value, Mapping):
+        return False
+    return len(value) != 1 or isinstance(next(iter(value.values())), Mapping | list | tuple)
 
 
 def _is_table_array(value: Any) -> bool:
@@ -64,6 +72,7 @@ def _is_table_array(value: Any) -> bool:
         isinstance(value, list | tuple)
         and bool(value)
         and all(isinstance(item, Mapping) for item in value)
+        and any(_is_table(item) for item in value)
     )
 
 

@@ -47,7 +47,7 @@ _CORE_SCHEMA: list[tuple[str, re.Pattern[str], str]] = [
 ]
 
 
-class _Loader(_SafeLoader):  # type: ignore[misc,valid-type]
+class _Loader(_SafeLoader):
     """Safe loader resolving plain scalars by the YAML 1.2 core schema; mapping type pluggable."""
 
     yaml_implicit_resolvers: dict[str | None, list[tuple[str, re.Pattern[str]]]] = {}
@@ -100,7 +100,7 @@ _Loader.add_constructor(_INT, _Loader.construct_core_int)
 _Loader.add_constructor(_FLOAT, _Loader.construct_core_float)
 
 
-class _Dumper(_SafeDumper):  # type: ignore[misc,valid-type]
+class _Dumper(_SafeDumper):
     """Safe dumper that quotes strings a YAML 1.1 or 1.2 reader would resolve to another type."""
 
     def represent_tuple(self, data: tuple[Any, ...]) -> yaml.SequenceNode:
@@ -150,7 +150,7 @@ def _load(text: str, mapping: Callable[[], dict[Any, Any]], *, flow_only: bool) 
 
 def dump_yaml(data: Any) -> str:
     """Write plain dicts, lists and scalars as block YAML; repeated objects become anchors."""
-    return yaml.dump(  # type: ignore[no-any-return]
+    return yaml.dump(
         data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True
     )
 
