@@ -34,13 +34,23 @@ class InstantiationError(CorelibError):
 
     ``path`` is where in the tree (``""`` for the root, e.g. ``"model.blocks[3]"``),
     ``target`` the node's ``_target_`` as written (a string, or a callable's import path).
-    The original exception, if any, is kept as ``__cause__``.
+    The original exception, if any, is kept as ``__cause__``. ``user_error`` is true when the
+    cause was raised by the target's own code (a constructor or function), false when the
+    config itself is wrong (unknown target, bad keyword, wrong type, refused import).
     """
 
-    def __init__(self, message: str, *, path: str = "", target: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str = "",
+        target: str | None = None,
+        user_error: bool = False,
+    ) -> None:
         self.message = message
         self.path = path
         self.target = target
+        self.user_error = user_error
         super().__init__(self._render())
 
     def _render(self) -> str:
@@ -49,10 +59,13 @@ class InstantiationError(CorelibError):
         return f"{where}{what}: {self.message}"
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild_instantiation_error, (self.message, self.path, self.target))
+        return (
+            _rebuild_instantiation_error,
+            (self.message, self.path, self.target, self.user_error),
+        )
 
 
 def _rebuild_instantiation_error(
-    message: str, path: str, target: str | None
+    message: str, path: str, target: str | None, user_error: bool
 ) -> InstantiationError:
-    return InstantiationError(message, path=path, target=target)
+    return InstantiationError(message, path=path, target=target, user_error=user_error)

@@ -1,0 +1,41 @@
+"""corelib: configs (trees of dicts with ``_target_``) that become objects through ``instantiate``.
+
+Every public name lives here; the modules behind it are private.
+"""
+
+from corelib._check import Problem, check
+from corelib._errors import (
+    ConfigError,
+    CorelibError,
+    InstantiationError,
+    PluginError,
+    RegistryError,
+)
+from corelib._instantiate import instantiate
+from corelib._lazy import L, LazyCall, LazyConfig
+from corelib._overrides import apply_overrides
+from corelib._plain import to_dict
+from corelib._plugins import get_plugin_manager
+from corelib._registry import register, registry
+from corelib.hooks import hookimpl, hookspec
+
+__all__ = [
+    "ConfigError",
+    "CorelibError",
+    "InstantiationError",
+    "L",
+    "LazyCall",
+    "LazyConfig",
+    "PluginError",
+    "Problem",
+    "RegistryError",
+    "apply_overrides",
+    "check",
+    "get_plugin_manager",
+    "hookimpl",
+    "hookspec",
+    "instantiate",
+    "register",
+    "registry",
+    "to_dict",
+]

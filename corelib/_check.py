@@ -1,0 +1,132 @@
+"""``check``: resolve every target and check every node's arguments without building anything."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from corelib._errors import CorelibError
+from corelib._instantiate import SPECIAL_KEYS, _descend
+from corelib._resolver import Allow, TargetResolver, make_allowlist
+from corelib._signatures import describe_target, keyword_problem, positional_names
+from corelib._targets import TargetError
+from corelib._traversal import CycleError, Location, fold
+from corelib._typing import TypeMismatch, coerce, describe_type, parameter_types
+
+__all__ = ["Problem", "check"]
+
+
+@attrs.frozen
+class Problem:
+    """One problem found by :func:`check`: where, which target, and what is wrong."""
+
+    path: str
+    target: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = self.path or "<root>"
+        what = f" (target {self.target!r})" if self.target else ""
+        return f"{where}{what}: {self.message}"
+
+
+@attrs.frozen
+class _Unbuilt:
+    """Stands for the object a target node would build."""
+
+    target: Any
+
+
+def check(cfg: Any, *, allow: Allow = None) -> list[Problem]:
+    """Every problem in ``cfg`` at once: unknown or refused targets, bad keywords, wrong types.
+
+    ``allow`` has the meaning of ``instantiate``'s ``_allow_`` (None: unrestricted).
+    Nothing is built and no hook runs.
+    """
+    checker = _Checker(TargetResolver(make_allowlist(allow)))
+    try:
+        fold(cfg, checker.visit, descend=_descend)
+    except CycleError as cycle:
+        checker.report(
+            cycle.location,
+            None,
+            f"cycle: refers back to its ancestor {str(cycle.node_location) or '<root>'}",
+        )
+    return checker.problems
+
+
+class _Checker:
+    def __init__(self, resolver: TargetResolver) -> None:
+        self.resolver = resolver
+        self.problems: list[Problem] = []
+        self._holds_unbuilt: set[int] = set()
+
+    def report(self, loc: Location, target: Any, message: str) -> None:
+        self.problems.append(Problem(str(loc), describe_target(target), message))
+
+    def visit(self, node: Any, children: Any, loc: Location) -> Any:
+        if isinstance(node, dict) and "_target_" in node:
+            return self._check_target(node, children, loc)
+        if isinstance(node, dict) and "_import_" in node:
+            try:
+                return self.resolver.resolve_object(str(node["_import_"]))
+            except (TargetError, CorelibError) as error:
+                self.report(loc, node["_import_"], str(error))
+                return None
+        values = children.values() if isinstance(children, dict) else children
+        if any(isinstance(v, _Unbuilt) or id(v) in self._holds_unbuilt for v in values):
+            self._holds_unbuilt.add(id(children))
+        return children
+
+    def _check_target(self, node: dict[str, Any], children: Any, loc: Location) -> _Unbuilt:
+        spec = node["_target_"]
+        try:
+            target = self.resolver.resolve(spec)
+        except (TargetError, CorelibError) as error:
+            self.report(loc, spec, str(error))
+            return _Unbuilt(None)
+        values = children if children is not None else node
+        kwargs = {k: v for k, v in values.items() if k not in SPECIAL_KEYS}
+        args = values.get("_args_", [])
+        partial = node.get("_partial_", False)
+        for key in ("_partial_", "_recursive_"):
+            if type(node.get(key, False)) is not bool:
+                self.report(loc, spec, f"{key!r} must be true or false, got {node[key]!r}")
+        if type(args) not in (list, tuple):
+            self.report(loc, spec, f"'_args_' must be a list, got {type(args).__name__} {args!r}")
+            args = []
+        problem = keyword_problem(target, args, kwargs, partial=partial is True)
+        if problem:
+            self.report(loc, spec, problem)
+        hints = parameter_types(target)
+        if hints and children is not None:
+            named = list(zip(positional_names(target), args, strict=False))
+            for name, value in [*named, *kwargs.items()]:
+                if name in hints:
+                    self._check_type(value, hints[name], loc.child(name), spec)
+        return _Unbuilt(target)
+
+    def _check_type(self, value: Any, expected: Any, loc: Location, spec: Any) -> None:
+        if isinstance(value, _Unbuilt):
+            built = value.target
+            if (
+                isinstance(built, type)
+                and isinstance(expected, type)
+                and not issubclass(built, expected)
+            ):
+                self.report(
+                    loc,
+                    spec,
+                    f"expected {describe_type(expected)}, but the node builds a "
+                    f"{describe_type(built)}",
+                )
+            return
+        if id(value) in self._holds_unbuilt:
+            return
+        try:
+            coerce(value, expected)
+        except TypeMismatch as mismatch:
+            for key in mismatch.keys:
+                loc = loc.child(key)
+            self.report(loc, spec, str(mismatch))

@@ -1,0 +1,199 @@
+"""``instantiate``: build the objects a config tree describes, children before parents."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from corelib._errors import CorelibError, InstantiationError
+from corelib._plugins import get_plugin_manager
+from corelib._resolver import Allow, TargetResolver, make_allowlist
+from corelib._signatures import describe_target, keyword_problem, positional_names
+from corelib._targets import TargetError
+from corelib._traversal import CycleError, Location, fold
+from corelib._typing import TypeMismatch, coerce, parameter_types
+
+__all__ = ["SPECIAL_KEYS", "instantiate"]
+
+SPECIAL_KEYS = frozenset({"_target_", "_args_", "_partial_", "_recursive_"})
+_NODE_ONLY_KEYS = ("_args_", "_partial_", "_recursive_")
+
+
+def instantiate(cfg: Any, /, *, _allow_: Allow = None, **overrides: Any) -> Any:
+    """Build the objects described by ``cfg`` (dicts with ``_target_``, lists, tuples).
+
+    Children are built before their parents; a node reached by several paths is built once;
+    the input is never mutated. Keyword ``overrides`` replace keys of the root node.
+    ``_allow_`` turns on safe mode: only registered components and targets under the given
+    import prefixes may be reached (``_allow_=()``: registered components only).
+    Every failure is an :class:`InstantiationError` naming the path and the target.
+    """
+    if overrides:
+        if not isinstance(cfg, dict):
+            raise InstantiationError(
+                f"keyword overrides {sorted(overrides)} need a dict root, got {type(cfg).__name__}"
+            )
+        cfg = {**cfg, **overrides}
+    builder = _Builder(TargetResolver(make_allowlist(_allow_)))
+    try:
+        return fold(cfg, builder.visit, descend=_descend, enter=builder.enter)
+    except CycleError as cycle:
+        raise InstantiationError(
+            f"cycle: this reference points back to its ancestor "
+            f"{str(cycle.node_location) or '<root>'}",
+            path=str(cycle.location),
+        ) from None
+
+
+def _descend(node: Any) -> bool:
+    return not (isinstance(node, dict) and node.get("_recursive_", True) is False)
+
+
+class _Builder:
+    """Builds one node at a time for :func:`fold`; hooks are skipped when nobody implements them."""
+
+    def __init__(self, resolver: TargetResolver) -> None:
+        self.resolver = resolver
+        hooks = get_plugin_manager().hook
+        before = hooks.corelib_before_instantiate
+        after = hooks.corelib_after_instantiate
+        self._before = before if before.get_hookimpls() else None
+        self._after = after if after.get_hookimpls() else None
+        if self._before is None:
+            self.enter = None  # type: ignore[assignment]
+
+    def enter(self, node: Any, loc: Location) -> None:
+        if self._before is not None and isinstance(node, dict) and "_target_" in node:
+            try:
+                self._before(node=node, path=str(loc))
+            except CorelibError:
+                raise
+            except Exception as error:
+                raise _error(
+                    f"refused by a before-instantiate hook: {_cause(error)}", node, loc
+                ) from error
+
+    def visit(self, node: Any, children: Any, loc: Location) -> Any:
+        if isinstance(node, dict):
+            if "_target_" in node:
+                return self._build(node, children, loc)
+            if "_import_" in node:
+                return self._import(node, loc)
+            for key in _NODE_ONLY_KEYS:
+                if key in node:
+                    raise InstantiationError(
+                        f"{key!r} is only allowed beside '_target_'", path=str(loc)
+                    )
+            return children
+        return children if type(node) is list else tuple(children)
+
+    def _import(self, node: dict[str, Any], loc: Location) -> Any:
+        if len(node) != 1 or not isinstance(node["_import_"], str):
+            raise InstantiationError(
+                "an '_import_' node holds exactly one key, '_import_', with an import path string",
+                path=str(loc),
+            )
+        try:
+            return self.resolver.resolve_object(node["_import_"])
+        except TargetError as error:
+            raise InstantiationError(str(error), path=str(loc), target=node["_import_"]) from error
+
+    def _build(self, node: dict[str, Any], children: dict[str, Any] | None, loc: Location) -> Any:
+        try:
+            target = self.resolver.resolve(node["_target_"])
+        except (TargetError, CorelibError) as error:
+            raise _error(str(error), node, loc) from error
+        if children is None:  # _recursive_: False
+            children = {k: v for k, v in node.items() if k not in SPECIAL_KEYS}
+            args = node.get("_args_", [])
+        else:
+            children.pop("_target_")
+            children.pop("_recursive_", None)
+            args = children.pop("_args_", [])
+        partial = children.pop("_partial_", False)
+        if type(args) not in (list, tuple):
+            raise _error(f"'_args_' must be a list, got {type(args).__name__} {args!r}", node, loc)
+        if type(partial) is not bool:
+            raise _error(f"'_partial_' must be true or false, got {partial!r}", node, loc)
+        recursive = node.get("_recursive_", True)
+        if type(recursive) is not bool:
+            raise _error(f"'_recursive_' must be true or false, got {recursive!r}", node, loc)
+        hints = parameter_types(target)
+        if hints:
+            args, children = _fit_types(target, hints, args, children, node, loc)
+        if partial:
+            problem = keyword_problem(target, (), children, partial=True)
+            if problem:
+                raise _error(problem, node, loc)
+            obj = functools.partial(target, *args, **children)
+        else:
+            try:
+                obj = target(*args, **children)
+            except Exception as error:
+                problem = (
+                    keyword_problem(target, args, children)
+                    if isinstance(error, TypeError)
+                    else None
+                )
+                if problem:
+                    raise _error(problem, node, loc) from error
+                raise _error(_cause(error), node, loc, user_error=True) from error
+        if self._after is not None:
+            try:
+                self._after(obj=obj, node=node, path=str(loc))
+            except CorelibError:
+                raise
+            except Exception as error:
+                raise _error(
+                    f"after-instantiate hook failed: {_cause(error)}", node, loc
+                ) from error
+        return obj
+
+
+def _fit_types(
+    target: Any,
+    hints: dict[str, Any],
+    args: list[Any] | tuple[Any, ...],
+    kwargs: dict[str, Any],
+    node: dict[str, Any],
+    loc: Location,
+) -> tuple[list[Any] | tuple[Any, ...], dict[str, Any]]:
+    for name, value in kwargs.items():
+        tp = hints.get(name)
+        if tp is not None:
+            try:
+                kwargs[name] = coerce(value, tp)
+            except TypeMismatch as mismatch:
+                raise _type_error(mismatch, node, loc.child(name)) from None
+    if args:
+        names = positional_names(target)
+        fitted = list(args)
+        for index, (name, value) in enumerate(zip(names, args, strict=False)):
+            tp = hints.get(name)
+            if tp is not None:
+                try:
+                    fitted[index] = coerce(value, tp)
+                except TypeMismatch as mismatch:
+                    where = loc.child("_args_").child(index)
+                    raise _type_error(mismatch, node, where) from None
+        args = fitted
+    return args, kwargs
+
+
+def _type_error(mismatch: TypeMismatch, node: dict[str, Any], loc: Location) -> InstantiationError:
+    for key in mismatch.keys:
+        loc = loc.child(key)
+    return _error(str(mismatch), node, loc)
+
+
+def _error(
+    message: str, node: dict[str, Any], loc: Location, *, user_error: bool = False
+) -> InstantiationError:
+    return InstantiationError(
+        message, path=str(loc), target=describe_target(node.get("_target_")), user_error=user_error
+    )
+
+
+def _cause(error: BaseException) -> str:
+    text = str(error)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__

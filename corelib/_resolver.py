@@ -1,0 +1,119 @@
+"""Per-call target resolution: hooks first, then registry names and import paths; safe mode."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from corelib._errors import RegistryError
+from corelib._plugins import get_plugin_manager
+from corelib._registry import registry
+from corelib._targets import (
+    ImportAllowlist,
+    TargetError,
+    import_object,
+    is_registry_name,
+    module_of,
+)
+
+__all__ = ["Allow", "TargetResolver", "make_allowlist"]
+
+Allow = Iterable[str] | str | None
+_imported: dict[str, Any] = {}
+
+
+def make_allowlist(allow: Allow) -> ImportAllowlist | None:
+    """``None`` means unrestricted; otherwise the import prefixes safe mode accepts."""
+    if allow is None or isinstance(allow, ImportAllowlist):
+        return allow
+    return ImportAllowlist(allow)
+
+
+class TargetResolver:
+    """Resolves ``_target_`` values for one build or check, caching what it resolved.
+
+    ``corelib_resolve_target`` hooks are asked first for every string; registry names go to the
+    registry; import paths are imported (process-wide cache when unrestricted). With an
+    allowlist, anything neither registered nor under an allowed prefix is refused.
+    """
+
+    def __init__(self, allowlist: ImportAllowlist | None) -> None:
+        self.allowlist = allowlist
+        hook = get_plugin_manager().hook.corelib_resolve_target
+        self._hook = hook if hook.get_hookimpls() else None
+        self._resolved: dict[str, Any] = {}
+        self._registered_targets: set[str] | None = None
+
+    def resolve(self, spec: Any) -> Any:
+        """Return the callable ``spec`` names, or raise TargetError / RegistryError."""
+        if isinstance(spec, str):
+            obj = self._resolved.get(spec)
+            if obj is None:
+                obj = self._resolve_string(spec)
+                self._resolved[spec] = obj
+        elif callable(spec):
+            obj = spec
+            if self.allowlist is not None:
+                self._check_object(obj, repr(spec))
+        else:
+            raise TargetError(
+                f"_target_ must be a callable or a target string, got {type(spec).__name__} "
+                f"{spec!r}"
+            )
+        if not callable(obj):
+            raise TargetError(f"{spec!r} resolved to {obj!r}, which is not callable")
+        return obj
+
+    def resolve_object(self, path: str) -> Any:
+        """Resolve an ``_import_`` reference (any object, callable or not)."""
+        if self.allowlist is None:
+            return _import_cached(path)
+        if self.allowlist.allows(path.replace(":", ".")):
+            return import_object(path, self.allowlist)
+        if self._is_registered_path(path):
+            return _import_cached(path)
+        return import_object(path, self.allowlist)  # raises the refusal
+
+    def _resolve_string(self, spec: str) -> Any:
+        if self._hook is not None:
+            claimed = self._hook(target=spec)
+            if claimed is not None:
+                if self.allowlist is not None:
+                    self._check_object(claimed, spec)
+                return claimed
+        if is_registry_name(spec):
+            return registry.get(spec)
+        return self.resolve_object(spec)
+
+    def _registered(self) -> set[str]:
+        if self._registered_targets is None:
+            targets = {entry.target for entry in registry.entries()}
+            self._registered_targets = targets | {t.replace(":", ".") for t in targets}
+        return self._registered_targets
+
+    def _is_registered_path(self, path: str) -> bool:
+        try:
+            return path in self._registered()
+        except RegistryError:
+            return False
+
+    def _check_object(self, obj: Any, spelled: str) -> None:
+        assert self.allowlist is not None
+        if self.allowlist.allows(module_of(obj)):
+            return
+        qualname = getattr(obj, "__qualname__", None)
+        if isinstance(qualname, str) and self._is_registered_path(f"{module_of(obj)}:{qualname}"):
+            return
+        raise TargetError(
+            f"refused {spelled}: {obj!r} is defined in module {module_of(obj)!r}, which is "
+            f"neither registered nor under the allowed import prefixes "
+            f"{list(self.allowlist.prefixes)}"
+        )
+
+
+def _import_cached(path: str) -> Any:
+    obj = _imported.get(path)
+    if obj is None:
+        obj = import_object(path)
+        _imported[path] = obj
+    return obj

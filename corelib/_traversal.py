@@ -1,0 +1,162 @@
+"""The one walker over config trees, shared by instantiate, check, to_dict and save_config.
+
+Trees are made of containers (dicts, including :class:`LazyConfig`, plain lists and plain
+tuples) and leaves (everything else). :func:`fold` rebuilds a tree bottom-up with an explicit
+stack (no recursion limit), visits a container reached by several paths only once (identity-based
+sharing), and reports a cycle with the location of the reference that closes it. Locations are
+cheap linked records that are only spelled out (``model.blocks[3].width``) when asked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any, Final
+
+__all__ = ["ROOT", "CycleError", "Location", "fold", "is_container"]
+
+
+class Location:
+    """Where a node sits in a tree: a parent location and a key (dict key or list index)."""
+
+    __slots__ = ("key", "parent")
+
+    def __init__(self, parent: Location | None, key: Any) -> None:
+        self.parent = parent
+        self.key = key
+
+    def child(self, key: Any) -> Location:
+        return Location(self, key)
+
+    def keys(self) -> list[Any]:
+        """The keys from the root down to this location."""
+        keys: list[Any] = []
+        loc: Location | None = self
+        while loc is not None and loc.parent is not None:
+            keys.append(loc.key)
+            loc = loc.parent
+        keys.reverse()
+        return keys
+
+    def __str__(self) -> str:
+        return format_path(self.keys())
+
+    def __repr__(self) -> str:
+        return f"Location({str(self)!r})"
+
+
+ROOT: Final = Location(None, None)
+
+
+def format_path(keys: list[Any]) -> str:
+    """Spell keys as a path: ``["model", "blocks", 3, "width"]`` -> ``model.blocks[3].width``."""
+    out: list[str] = []
+    for key in keys:
+        if isinstance(key, int) and not isinstance(key, bool):
+            out.append(f"[{key}]")
+        elif isinstance(key, str) and key:
+            out.append(f".{key}" if out else key)
+        else:
+            out.append(f"[{key!r}]")
+    return "".join(out)
+
+
+class CycleError(Exception):
+    """A node contains itself. ``location`` is the reference closing the cycle."""
+
+    def __init__(self, location: Location, node_location: Location) -> None:
+        self.location = location
+        self.node_location = node_location
+        super().__init__(
+            f"cycle: {str(location) or '<root>'} refers back to its ancestor "
+            f"{str(node_location) or '<root>'}"
+        )
+
+
+def is_container(value: Any) -> bool:
+    """Whether the walker descends into ``value`` (dicts, plain lists, plain tuples)."""
+    return isinstance(value, dict) or type(value) in (list, tuple)
+
+
+Visit = Callable[[Any, Any, Location], Any]
+Descend = Callable[[Any], bool]
+Enter = Callable[[Any, Location], None]
+Revisit = Callable[[Any, Any, Location, Location], Any]
+
+
+def _items(node: Any) -> Iterator[tuple[Any, Any]]:
+    return iter(node.items()) if isinstance(node, dict) else enumerate(node)
+
+
+def fold(
+    root: Any,
+    visit: Visit,
+    *,
+    descend: Descend | None = None,
+    enter: Enter | None = None,
+    revisit: Revisit | None = None,
+) -> Any:
+    """Rebuild ``root`` bottom-up and return ``visit``'s value for it.
+
+    ``visit(node, children, location)`` is called once per container, children first;
+    ``children`` holds the node's values with containers replaced by their visit values (a dict
+    for dict nodes, a list for lists and tuples), or is ``None`` when ``descend(node)`` said not
+    to look inside. ``enter(node, location)`` is called when a container is first reached.
+    A container reached again gets its first value (``revisit(node, value, first_location,
+    location)`` may return another). A leaf root is returned as is.
+    """
+    if not is_container(root):
+        return root
+    done: dict[int, tuple[Any, Location]] = {}
+    open_nodes: dict[int, Location] = {}
+
+    def open_frame(node: Any, loc: Location) -> list[Any]:
+        open_nodes[id(node)] = loc
+        if enter is not None:
+            enter(node, loc)
+        if descend is not None and not descend(node):
+            return [node, loc, iter(()), None, False, None]
+        is_dict = isinstance(node, dict)
+        return [node, loc, _items(node), {} if is_dict else [], is_dict, None]
+
+    stack = [open_frame(root, ROOT)]
+    while True:
+        frame = stack[-1]
+        loc = frame[1]
+        acc = frame[3]
+        is_dict = frame[4]
+        descended = False
+        for key, child in frame[2]:
+            if isinstance(child, dict) or type(child) in (list, tuple):
+                child_id = id(child)
+                hit = done.get(child_id)
+                if hit is not None:
+                    value = hit[0]
+                    if revisit is not None:
+                        value = revisit(child, value, hit[1], Location(loc, key))
+                elif child_id in open_nodes:
+                    raise CycleError(Location(loc, key), open_nodes[child_id])
+                else:
+                    frame[5] = key
+                    stack.append(open_frame(child, Location(loc, key)))
+                    descended = True
+                    break
+            else:
+                value = child
+            if is_dict:
+                acc[key] = value
+            else:
+                acc.append(value)
+        if descended:
+            continue
+        stack.pop()
+        node = frame[0]
+        del open_nodes[id(node)]
+        value = visit(node, acc, loc)
+        done[id(node)] = (value, loc)
+        if not stack:
+            return value
+        parent = stack[-1]
+        if parent[4]:
+            parent[3][parent[5]] = value
+        else:
+            parent[3].append(value)

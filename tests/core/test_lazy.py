@@ -1,0 +1,42 @@
+"""LazyCall builds config nodes; LazyConfig is a dict with attribute access."""
+
+import pickle
+
+import pytest
+from my_app import Optimizer, Trainer
+
+from corelib import ConfigError, L, LazyCall, LazyConfig
+
+
+def test_lazycall_records_target_and_keywords():
+    cfg = L(Trainer)(optimizer=L(Optimizer)(lr=0.01, algo="SGD"))
+    assert isinstance(cfg, LazyConfig) and isinstance(cfg, dict)
+    assert cfg["_target_"] is Trainer
+    assert cfg.optimizer == {"_target_": Optimizer, "lr": 0.01, "algo": "SGD"}
+    assert L is LazyCall
+
+
+def test_positional_arguments_go_under_args():
+    cfg = L("my_app.collect")(1, 2, key="v")
+    assert cfg == {"_target_": "my_app.collect", "_args_": [1, 2], "key": "v"}
+
+
+def test_attribute_access_reads_and_writes_keys():
+    cfg = L(Trainer)(optimizer=L(Optimizer)(lr=0.01))
+    cfg.optimizer.lr = 0.1
+    cfg.seed = 3
+    assert cfg["optimizer"]["lr"] == 0.1 and cfg["seed"] == 3
+    del cfg.seed
+    assert "seed" not in cfg
+    with pytest.raises(AttributeError, match="no key 'missing'"):
+        _ = cfg.missing
+
+
+def test_non_callable_target_is_a_config_error():
+    with pytest.raises(ConfigError, match="callable or a target string"):
+        L(42)
+
+
+def test_lazyconfig_pickles():
+    cfg = L("my_app.Net")(width=3)
+    assert pickle.loads(pickle.dumps(cfg)) == cfg
