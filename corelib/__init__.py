@@ -11,6 +11,7 @@ from corelib._errors import (
     PluginError,
     RegistryError,
 )
+from corelib._files import load_config, save_config
 from corelib._instantiate import instantiate
 from corelib._lazy import L, LazyCall, LazyConfig
 from corelib._overrides import apply_overrides
@@ -35,7 +36,9 @@ __all__ = [
     "hookimpl",
     "hookspec",
     "instantiate",
+    "load_config",
     "register",
     "registry",
+    "save_config",
     "to_dict",
 ]
