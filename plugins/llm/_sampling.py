@@ -58,8 +58,8 @@ class TokenChooser(LogitsProcessor):
 class StopWatcher(StoppingCriteria):
     """Ends a row at its end-of-sequence token or when a stop string appears in its text.
 
-    ``lengths[i]`` is the number of tokens row ``i`` generated before it ended (None: it ran to
-    ``max_new_tokens``).
+    ``lengths[i]`` is the number of tokens row ``i`` generated until it ended (None: it ran to
+    ``max_new_tokens``); ``by_eos[i]`` tells whether its last one was an end-of-sequence token.
     """
 
     def __init__(
@@ -75,23 +75,26 @@ class StopWatcher(StoppingCriteria):
         self.stop = [s for s in stop if s]
         # A stop string of c characters spans at most 4c byte-level tokens (+1 for a partial one).
         self.window = 4 * max((len(s) for s in self.stop), default=0) + 1
-        self.lengths: list[int | None] | None = None
+        self.lengths: list[int | None] = []
+        self.by_eos: list[bool] = []
 
     def __call__(
         self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: object
     ) -> torch.BoolTensor:
-        if self.lengths is None:
+        if not self.lengths:
             self.lengths = [None] * input_ids.shape[0]
+            self.by_eos = [False] * input_ids.shape[0]
         generated = input_ids[:, self.prompt_length :].tolist()
         for row, tokens in enumerate(generated):
-            if self.lengths[row] is None and self._ended(tokens):
+            if self.lengths[row] is not None:
+                continue
+            self.by_eos[row] = tokens[-1] in self.eos_ids
+            if self.by_eos[row] or self._has_stop(tokens):
                 self.lengths[row] = len(tokens)
         done = [length is not None for length in self.lengths]
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
-    def _ended(self, tokens: list[int]) -> bool:
-        if tokens[-1] in self.eos_ids:
-            return True
+    def _has_stop(self, tokens: list[int]) -> bool:
         if not self.stop:
             return False
         tail = self.tokenizer.decode(tokens[-self.window :], skip_special_tokens=True)

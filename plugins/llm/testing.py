@@ -21,7 +21,8 @@ _DEFAULT_CORPUS = [
     "Question: Tom has 3 apples and buys 4 more. How many apples does he have?",
     "Answer: Tom starts with 3 apples. 3 + 4 = 7. The answer is 7.",
     "Question: Is the statement true? The sky is green. Answer: False.",
-    "Rewrite the statement as a question. Statement: the movie was great. Question: was the movie great?",
+    "Rewrite the statement as a question. Statement: the movie was great.",
+    "Question: was the movie great? Answer: yes.",
     "Context: the train leaves at 5 pm. Question: when does the train leave? Answer: 5 pm.",
     "0 1 2 3 4 5 6 7 8 9 + - * / = ( ) . , ? ! : ; ' \" \n",
 ]

@@ -94,6 +94,8 @@ class TransformersLLM:
     ) -> list[list[Completion]]:
         """Generate ``n`` completions for each prompt (see `plugins.llm.LLM`)."""
         _check_parameters(n, temperature, top_p, max_new_tokens)
+        if not prompts:
+            return []
         greedy = temperature == 0.0
         base_seed = secrets.randbits(63) if seed is None else seed
         # A row is (prompt index, sample index); greedy samples are all the same, so draw one.
@@ -137,20 +139,21 @@ class TransformersLLM:
         completions = []
         for row, tokens in enumerate(generated):
             length = watcher.lengths[row] if watcher.lengths else None
-            ended = length is not None
-            length = length if ended else len(tokens)
-            text = self.tokenizer.decode(tokens[:length], skip_special_tokens=True)
+            if length is None:
+                length, finish_reason, text_length = len(tokens), "length", len(tokens)
+            else:
+                finish_reason = "stop"
+                text_length = length - 1 if watcher.by_eos[row] else length  # no EOS in text
+            text = self.tokenizer.decode(tokens[:text_length], skip_special_tokens=True)
             text, _ = cut_at_stop(text, stop)
-            completions.append(
-                Completion(text, logprobs[row][:length], "stop" if ended else "length")
-            )
+            completions.append(Completion(text, logprobs[row][:length], finish_reason))
         return completions
 
     def _check_lengths(self, lengths: list[int], max_new_tokens: int) -> None:
-        if self._max_positions is None:
-            return
         for index, length in enumerate(lengths):
-            if length + max_new_tokens > self._max_positions:
+            if length == 0:
+                raise ValueError(f"llm/transformers: prompt {index} encodes to no tokens")
+            if self._max_positions and length + max_new_tokens > self._max_positions:
                 raise ValueError(
                     f"llm/transformers: prompt {index} has {length} tokens; with max_new_tokens="
                     f"{max_new_tokens} it exceeds the model's {self._max_positions} positions "
