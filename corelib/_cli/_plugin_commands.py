@@ -59,9 +59,11 @@ def _plugins(args: argparse.Namespace) -> int:
         for r in reports
     ]
     print(_table(["NAME", "DISTRIBUTION", "VERSION", "STATUS", "COMPONENTS"], rows))
-    for report in reports:
-        if report.error is not None:
-            print(f"{report.name} ({report.distribution}): {report.error}")
+    problems = [r for r in reports if r.error is not None]
+    if problems:
+        print()
+    for report in problems:
+        print(f"{report.name} ({report.distribution} {report.version}): {report.error}")
     return 0
 
 
