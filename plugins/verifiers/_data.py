@@ -1,0 +1,81 @@
+"""Encoding (question, steps) pairs for the verifier model, and the training dataset.
+
+A path reads ``[CLS] step 1 [STEP] step 2 [STEP] ... [SEP] question`` (path first, as in the
+reference code), cut at ``max_length`` tokens: the path's score is read at ``[CLS]``, each step's
+at its ``[STEP]`` marker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import attrs
+import torch
+from torch.utils.data import Dataset
+
+from plugins.verifiers._tokenizer import CLS, PAD, SEP, STEP, WordTokenizer
+from plugins.verifiers.labels import LabeledPath
+
+__all__ = ["EncodedPath", "VerifierDataset", "encode", "pad"]
+
+NO_LABEL = -1.0
+"""Step target of a position that is not a step marker (ignored by the loss)."""
+
+
+@attrs.frozen
+class EncodedPath:
+    """Token ids and the position of each step marker that fits in ``max_length``."""
+
+    ids: list[int]
+    markers: list[int]
+
+
+def encode(
+    tokenizer: WordTokenizer, question: str, steps: Sequence[str], max_length: int
+) -> EncodedPath:
+    """Encode one path, cut at ``max_length`` tokens (the question's tail is cut first)."""
+    ids = [tokenizer.id(CLS)]
+    markers = []
+    for step in steps:
+        ids.extend(tokenizer.encode(step))
+        markers.append(len(ids))
+        ids.append(tokenizer.id(STEP))
+    ids.append(tokenizer.id(SEP))
+    ids.extend(tokenizer.encode(question))
+    return EncodedPath(ids[:max_length], [m for m in markers if m < max_length])
+
+
+def pad(sequences: Sequence[Sequence[int]], pad_id: int) -> torch.Tensor:
+    """A (batch, longest) long tensor of ``sequences`` right-padded with ``pad_id``."""
+    longest = max(len(s) for s in sequences)
+    out = torch.full((len(sequences), longest), pad_id, dtype=torch.long)
+    for row, sequence in enumerate(sequences):
+        out[row, : len(sequence)] = torch.tensor(sequence, dtype=torch.long)
+    return out
+
+
+class VerifierDataset(Dataset):
+    """Labelled paths as ``(ids, (path_label, step_targets))`` items of equal length.
+
+    Every item is padded to the longest encoded path, so the default collate stacks them;
+    ``step_targets`` hold 1/0 at step markers and ``NO_LABEL`` elsewhere.
+    """
+
+    def __init__(
+        self, examples: Sequence[LabeledPath], tokenizer: WordTokenizer, max_length: int
+    ) -> None:
+        if not examples:
+            raise ValueError("VerifierDataset: no training examples")
+        encoded = [encode(tokenizer, ex.question, ex.steps, max_length) for ex in examples]
+        self.ids = pad([e.ids for e in encoded], tokenizer.id(PAD))
+        self.path_labels = torch.tensor([float(ex.correct) for ex in examples])
+        self.step_targets = torch.full(self.ids.shape, NO_LABEL)
+        for row, (enc, ex) in enumerate(zip(encoded, examples, strict=True)):
+            for position, label in zip(enc.markers, ex.step_labels, strict=False):
+                self.step_targets[row, position] = float(label)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        return self.ids[index], (self.path_labels[index], self.step_targets[index])

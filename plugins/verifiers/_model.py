@@ -1,0 +1,87 @@
+"""The verifier network (a small transformer encoder) and DiVeRSe's step-aware loss."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from plugins.verifiers._data import NO_LABEL
+
+__all__ = ["VerifierLoss", "VerifierNet"]
+
+
+class VerifierNet(nn.Module):
+    """Token embeddings + learned positions + a transformer encoder, with two heads.
+
+    ``forward(ids)`` returns ``(path_logits (batch,), step_logits (batch, length))``: the path
+    head reads position 0 (``[CLS]``), the step head every position (used at step markers);
+    without ``step_head`` the step logits are None. Padding (``pad_id``) is masked out.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        *,
+        max_length: int,
+        pad_id: int = 0,
+        dim: int = 64,
+        heads: int = 4,
+        layers: int = 2,
+        dropout: float = 0.1,
+        step_head: bool = True,
+    ) -> None:
+        super().__init__()
+        self.pad_id = pad_id
+        self.tokens = nn.Embedding(vocab_size, dim, padding_idx=pad_id)
+        self.positions = nn.Embedding(max_length, dim)
+        layer = nn.TransformerEncoderLayer(
+            dim, heads, dim_feedforward=4 * dim, dropout=dropout, batch_first=True, norm_first=True
+        )
+        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(dim)
+        self.path_head = nn.Linear(dim, 1)
+        self.step_head = nn.Linear(dim, 1) if step_head else None
+
+    def forward(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        positions = torch.arange(ids.shape[1], device=ids.device)
+        hidden = self.tokens(ids) + self.positions(positions)
+        hidden = self.norm(self.encoder(hidden, src_key_padding_mask=ids == self.pad_id))
+        path_logits = self.path_head(hidden[:, 0]).squeeze(-1)
+        if self.step_head is None:
+            return path_logits, None
+        return path_logits, self.step_head(hidden).squeeze(-1)
+
+
+class VerifierLoss(nn.Module):
+    """``1 x BCE(path) + alpha x BCE(steps)``; the step term averages over step markers only.
+
+    With ``alpha=0`` the model needs no step head. A batch without step markers still touches
+    the step head (with weight 0), so DDP sees a gradient for every parameter.
+    """
+
+    def __init__(self, alpha: float = 0.1) -> None:
+        super().__init__()
+        if alpha < 0:
+            raise ValueError(f"VerifierLoss: alpha must be >= 0, got {alpha}")
+        self.alpha = alpha
+
+    def forward(
+        self,
+        outputs: tuple[torch.Tensor, torch.Tensor | None],
+        targets: tuple[torch.Tensor, torch.Tensor],
+    ) -> torch.Tensor:
+        path_logits, step_logits = outputs
+        path_labels, step_targets = targets
+        loss = F.binary_cross_entropy_with_logits(path_logits, path_labels.to(path_logits.dtype))
+        if self.alpha == 0:
+            return loss
+        if step_logits is None:
+            raise ValueError("VerifierLoss: alpha > 0 needs a model with a step head")
+        mask = step_targets != NO_LABEL
+        if not mask.any():
+            return loss + 0.0 * step_logits.sum()
+        step_loss = F.binary_cross_entropy_with_logits(
+            step_logits[mask], step_targets[mask].to(step_logits.dtype)
+        )
+        return loss + self.alpha * step_loss

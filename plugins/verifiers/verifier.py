@@ -1,0 +1,280 @@
+"""Verifiers (registry group ``verifiers``): P(correct) of a reasoning path, and of each step.
+
+``StepAwareVerifier`` is DiVeRSe's step-aware verifier (loss = path BCE + alpha x step BCE);
+``PathVerifier`` learns from path labels only. Both are small transformer encoders over a local
+tokenizer, trained with the ddp ``Trainer`` (any strategy) and saved to / loaded from a
+directory.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+import torch
+
+from plugins.verifiers._data import VerifierDataset, encode, pad
+from plugins.verifiers._files import write_directory
+from plugins.verifiers._model import VerifierLoss, VerifierNet
+from plugins.verifiers._tokenizer import PAD, WordTokenizer
+from plugins.verifiers.labels import LabeledPath
+from plugins.verifiers.parsing import StepSplitter
+
+__all__ = ["PathVerifier", "StepAwareVerifier", "Verifier", "default_trainer"]
+
+_FORMAT = 1
+_Self = TypeVar("_Self", bound="_NeuralVerifier")
+
+
+@runtime_checkable
+class Verifier(Protocol):
+    """Scores reasoning paths: ``score`` gives P(correct) in [0, 1] for each (question, path)."""
+
+    def score(self, questions: Sequence[str], paths: Sequence[str]) -> list[float]:
+        """One score per (question, path) pair."""
+        ...
+
+
+def default_trainer(**kwargs: Any) -> Any:
+    """The ddp ``Trainer`` with AdamW (lr 1e-3), batch size 32 and 10 epochs by default;
+    ``kwargs`` (model, train_data, loss_fn, and any override) go to the Trainer."""
+    from plugins.ddp.trainer import Trainer
+
+    options: dict[str, Any] = {
+        "optimizer": functools.partial(torch.optim.AdamW, lr=1e-3),
+        "batch_size": 32,
+        "max_epochs": 10,
+    }
+    return Trainer(**{**options, **kwargs})
+
+
+class _NeuralVerifier:
+    """The shared machinery: tokenizer, network, training, batched scoring, save/load."""
+
+    _alpha: float
+
+    def __init__(
+        self,
+        *,
+        splitter: Callable[[str], list[str]] | None = None,
+        dim: int = 64,
+        heads: int = 4,
+        layers: int = 2,
+        dropout: float = 0.1,
+        max_length: int = 512,
+        min_token_count: int = 1,
+        trainer: Callable[..., Any] = default_trainer,
+        batch_size: int = 64,
+        device: str | torch.device | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.splitter = splitter if splitter is not None else StepSplitter()
+        self.max_length = max_length
+        self.options: dict[str, Any] = {
+            "dim": dim,
+            "heads": heads,
+            "layers": layers,
+            "dropout": dropout,
+            "max_length": max_length,
+        }
+        self.min_token_count = min_token_count
+        self.trainer = trainer
+        self.batch_size = batch_size
+        self.device = torch.device(device) if device is not None else _best_device()
+        self.seed = seed
+        self.tokenizer: WordTokenizer | None = None
+        self.model: VerifierNet | None = None
+
+    # -- training ----------------------------------------------------------------------------
+
+    def fit(
+        self,
+        examples: Sequence[LabeledPath],
+        *,
+        val_examples: Sequence[LabeledPath] | None = None,
+    ) -> dict[str, float]:
+        """Train on labelled paths with ``self.trainer``; return the trainer's final metrics.
+
+        The vocabulary is built from ``examples``; the model starts from weights seeded by
+        ``seed``.
+        """
+        texts = [text for ex in examples for text in (ex.question, *ex.steps)]
+        self.tokenizer = WordTokenizer.build(texts, min_count=self.min_token_count)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            self.model = self._new_model()
+        train = VerifierDataset(examples, self.tokenizer, self.max_length)
+        val = (
+            VerifierDataset(val_examples, self.tokenizer, self.max_length) if val_examples else None
+        )
+        trainer = self.trainer(
+            model=self.model,
+            train_data=train,
+            loss_fn=VerifierLoss(self._alpha),
+            **({"val_data": val} if val is not None else {}),
+        )
+        metrics = trainer.fit()
+        self.model.to(self.device).eval()
+        return metrics
+
+    def _new_model(self) -> VerifierNet:
+        assert self.tokenizer is not None
+        return VerifierNet(
+            len(self.tokenizer),
+            max_length=self.max_length,
+            pad_id=self.tokenizer.id(PAD),
+            dim=self.options["dim"],
+            heads=self.options["heads"],
+            layers=self.options["layers"],
+            dropout=self.options["dropout"],
+            step_head=self._alpha > 0,
+        )
+
+    # -- scoring -----------------------------------------------------------------------------
+
+    def score(self, questions: Sequence[str], paths: Sequence[str]) -> list[float]:
+        """P(correct) in [0, 1] for each (question, path), computed in length-sorted batches."""
+        if len(questions) != len(paths):
+            raise ValueError(
+                f"{type(self).__name__}.score: {len(questions)} questions but {len(paths)} paths"
+            )
+        tokenizer, model = self._trained("score")
+        encoded = [
+            encode(tokenizer, q, self.splitter(p), self.max_length).ids
+            for q, p in zip(questions, paths, strict=True)
+        ]
+        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+        scores = [0.0] * len(encoded)
+        with torch.inference_mode():
+            for start in range(0, len(order), self.batch_size):
+                rows = order[start : start + self.batch_size]
+                ids = pad([encoded[i] for i in rows], tokenizer.id(PAD)).to(self.device)
+                path_logits, _ = model(ids)
+                for i, value in zip(rows, torch.sigmoid(path_logits.float()).tolist(), strict=True):
+                    scores[i] = value
+        return scores
+
+    def _trained(self, action: str) -> tuple[WordTokenizer, VerifierNet]:
+        if self.tokenizer is None or self.model is None:
+            raise RuntimeError(
+                f"{type(self).__name__}.{action}: the verifier is not trained; call fit() or load()"
+            )
+        return self.tokenizer, self.model
+
+    # -- persistence -------------------------------------------------------------------------
+
+    def save(self, directory: str | Path) -> Path:
+        """Write the trained verifier to ``directory`` atomically (replacing it); return it."""
+        tokenizer, model = self._trained("save")
+        config = {
+            "format": _FORMAT,
+            "class": type(self).__name__,
+            "options": self.options,
+            "splitter": _splitter_spec(self.splitter),
+            "vocab": tokenizer.vocab,
+        }
+        state = {key: value.cpu() for key, value in model.state_dict().items()}
+
+        def write(tmp: Path) -> None:
+            (tmp / "verifier.json").write_text(json.dumps(config, indent=1))
+            torch.save(state, tmp / "model.pt")
+
+        return write_directory(Path(directory), write)
+
+    @classmethod
+    def load(
+        cls: type[_Self],
+        directory: str | Path,
+        *,
+        splitter: Callable[[str], list[str]] | None = None,
+        batch_size: int = 64,
+        device: str | torch.device | None = None,
+    ) -> _Self:
+        """A verifier saved by :meth:`save`; ``splitter`` replaces (or, for a custom splitter
+        that could not be saved, supplies) the step splitter."""
+        directory = Path(directory)
+        config_file = directory / "verifier.json"
+        try:
+            config = json.loads(config_file.read_text())
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{cls.__name__}.load: cannot read {config_file}: {exc}") from exc
+        if config.get("format") != _FORMAT or config.get("class") != cls.__name__:
+            raise ValueError(
+                f"{cls.__name__}.load: {config_file} holds a {config.get('class')!r} (format "
+                f"{config.get('format')!r}); expected a {cls.__name__!r} (format {_FORMAT})"
+            )
+        if splitter is None:
+            if config["splitter"] is None:
+                raise ValueError(
+                    f"{cls.__name__}.load: {directory} was saved with a custom step splitter; "
+                    "pass splitter="
+                )
+            splitter = StepSplitter(**config["splitter"])
+        verifier = cls(splitter=splitter, batch_size=batch_size, device=device, **config["options"])
+        verifier.tokenizer = WordTokenizer(config["vocab"])
+        verifier.model = verifier._new_model()
+        weights = torch.load(directory / "model.pt", map_location="cpu", weights_only=True)
+        verifier.model.load_state_dict(weights)
+        verifier.model.to(verifier.device).eval()
+        return verifier
+
+    def __repr__(self) -> str:
+        state = "trained" if self.model is not None else "untrained"
+        options = ", ".join(f"{key}={value!r}" for key, value in self.options.items())
+        return f"{type(self).__name__}({state}, {options})"
+
+
+class StepAwareVerifier(_NeuralVerifier):
+    """DiVeRSe's step-aware verifier: trained on path and step labels (loss = path BCE +
+    ``alpha`` x step BCE, alpha 0.1 as in the paper); also scores each step."""
+
+    def __init__(self, *, alpha: float = 0.1, **kwargs: Any) -> None:
+        if alpha <= 0:
+            raise ValueError(
+                f"StepAwareVerifier: alpha must be > 0, got {alpha} (PathVerifier is alpha=0)"
+            )
+        self._alpha = alpha
+        super().__init__(**kwargs)
+        self.options["alpha"] = alpha
+
+    @property
+    def alpha(self) -> float:
+        """The weight of the step loss."""
+        return self._alpha
+
+    def score_steps(self, question: str, path: str) -> list[float]:
+        """P(correct so far) in [0, 1] at each step of ``path`` (split by ``splitter``).
+
+        Raises ValueError when the path is too long for every step to fit in ``max_length``.
+        """
+        tokenizer, model = self._trained("score_steps")
+        steps = self.splitter(path)
+        encoded = encode(tokenizer, question, steps, self.max_length)
+        if len(encoded.markers) < len(steps):
+            raise ValueError(
+                f"StepAwareVerifier.score_steps: only {len(encoded.markers)} of {len(steps)} "
+                f"steps fit in max_length={self.max_length} tokens"
+            )
+        with torch.inference_mode():
+            _, step_logits = model(pad([encoded.ids], tokenizer.id(PAD)).to(self.device))
+        assert step_logits is not None
+        return torch.sigmoid(step_logits[0, encoded.markers].float()).tolist()
+
+
+class PathVerifier(_NeuralVerifier):
+    """A verifier trained on path labels only (DiVeRSe without the step-aware loss)."""
+
+    _alpha = 0.0
+
+
+def _splitter_spec(splitter: Callable[[str], list[str]]) -> dict[str, str] | None:
+    if isinstance(splitter, StepSplitter):
+        return {"separator": splitter.separator}
+    return None
+
+
+def _best_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
