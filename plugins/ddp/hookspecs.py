@@ -38,6 +38,11 @@ def ddp_checkpoint_saved(trainer: Any, step: int, path: Path) -> None:
 
 
 @hookspec
+def ddp_fit_interrupted(trainer: Any, step: int) -> None:
+    """SIGTERM arrived: training stops after ``step`` (the checkpointer saves it here)."""
+
+
+@hookspec
 def ddp_fit_end(trainer: Any, metrics: dict[str, float]) -> None:
     """Training finished normally with its final ``metrics``."""
 

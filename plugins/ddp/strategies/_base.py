@@ -156,7 +156,15 @@ class Strategy:
             seed=seed,
             drop_last=drop_last,
         )
-        return DataLoader(dataset, batch_size=batch_size, sampler=sampler, drop_last=drop_last)
+        # Its own generator: starting an epoch must not draw from the global RNG, or a resumed
+        # run (which restores the global RNG mid-epoch) would diverge from an uninterrupted one.
+        return DataLoader(
+            dataset,
+            batch_size=batch_size,
+            sampler=sampler,
+            drop_last=drop_last,
+            generator=torch.Generator().manual_seed(seed),
+        )
 
     @property
     def data_parallel_size(self) -> int:
@@ -279,11 +287,11 @@ class Strategy:
 
     def save(self, state: dict[str, Any], directory: str | os.PathLike[str]) -> None:
         """Write ``state`` to ``directory`` with ``torch.distributed.checkpoint`` (collective)."""
-        dcp.save(state, checkpoint_id=os.fspath(directory))
+        dcp.save(state, checkpoint_id=os.fspath(directory), no_dist=not dist.is_initialized())
 
     def load(self, state: dict[str, Any], directory: str | os.PathLike[str]) -> None:
         """Fill ``state`` in place from ``directory`` (collective; resharded as needed)."""
-        dcp.load(state, checkpoint_id=os.fspath(directory))
+        dcp.load(state, checkpoint_id=os.fspath(directory), no_dist=not dist.is_initialized())
 
     def __repr__(self) -> str:
         return (

@@ -1,0 +1,382 @@
+"""``ddp/trainer``: the fit loop over any :class:`~plugins.ddp.strategies.Strategy`."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from plugins.ddp._rng import rng_state, seed_everything, set_rng_state
+from plugins.ddp._signals import SIGTERM_EXIT_CODE, StopRequest, stop_on_sigterm
+from plugins.ddp.callbacks import Checkpointer
+from plugins.ddp.checkpoint import checkpoint_path, latest_checkpoint, load_checkpoint
+from plugins.ddp.checkpoint import save_checkpoint as write_checkpoint
+from plugins.ddp.data import BatchStream, DataSource, load_batches
+from plugins.ddp.hookspecs import add_trainer_hookspecs
+from plugins.ddp.strategies import LossFn, OptimizerFactory, Strategy
+
+__all__ = ["Trainer"]
+
+_PRECISIONS: dict[str, torch.dtype | None] = {"32": None, "bf16": torch.bfloat16}
+_METRICS_EVERY = 16
+"""Steps between reductions of the loss (and of a SIGTERM) when no callback needs every step."""
+_END = object()
+
+
+class Trainer:
+    """Train ``model`` on ``train_data`` with ``optimizer`` under a strategy.
+
+    Args:
+        model: an ``nn.Module`` (trained in place, keeping its weights) or a zero-argument
+            factory, called after every RNG was seeded with ``seed``.
+        train_data: a dataset (sharded per rank by the strategy) or a dataloader factory
+            ``f(*, rank, world_size, epoch, seed)`` (see :mod:`plugins.ddp.data`).
+        optimizer: a factory taking the parameters (``_partial_: true``), built after wrapping.
+        strategy: ``None`` picks ``ddp/ddp`` when launched with ``WORLD_SIZE>1``, else
+            ``ddp/single``; on the best device either way.
+        loss_fn: ``loss_fn(model(x), y)`` for batches ``(x, y)``; ``None``: ``model(*batch)``
+            returns the loss.
+        batch_size: samples per rank per micro-batch.
+        max_steps: optimizer steps in total (counted across resumes); overrides ``max_epochs``,
+            the data cycling as needed.
+        max_epochs: epochs over ``train_data`` when ``max_steps`` is None.
+        val_data: a dataset or factory for validation (``"val/loss"``), every ``val_every``
+            steps and at the end.
+        grad_accum_steps: micro-batches per optimizer step (gradients synced on the last).
+        grad_clip_norm: clip the global gradient norm to this value.
+        precision: ``"32"`` or ``"bf16"`` (autocast).
+        scheduler: a factory taking the optimizer; stepped after each optimizer step.
+        callbacks: objects implementing :mod:`plugins.ddp.hookspecs`.
+        checkpoint_dir: where to save (adds a ``Checkpointer``) and resume from.
+        checkpoint_every: save every N steps (plus at the end and on SIGTERM).
+        resume: continue from the latest checkpoint in ``checkpoint_dir`` (or in the directory
+            of a ``Checkpointer`` callback) if there is one.
+        seed: seeds model creation (same on all ranks) and each rank's RNG (``seed + rank``).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module | Callable[[], nn.Module],
+        train_data: DataSource,
+        optimizer: OptimizerFactory,
+        *,
+        strategy: Strategy | None = None,
+        loss_fn: LossFn | None = None,
+        batch_size: int = 32,
+        max_steps: int | None = None,
+        max_epochs: int = 1,
+        val_data: DataSource | None = None,
+        val_every: int | None = None,
+        grad_accum_steps: int = 1,
+        grad_clip_norm: float | None = None,
+        precision: str = "32",
+        scheduler: Callable[[torch.optim.Optimizer], Any] | None = None,
+        callbacks: Sequence[Any] = (),
+        checkpoint_dir: str | os.PathLike[str] | None = None,
+        checkpoint_every: int | None = None,
+        resume: bool = True,
+        seed: int = 0,
+    ) -> None:
+        for name, value in [("batch_size", batch_size), ("grad_accum_steps", grad_accum_steps)]:
+            _require_positive(name, value)
+        for name, value in [("max_steps", max_steps), ("val_every", val_every)]:
+            if value is not None:
+                _require_positive(name, value)
+        if max_steps is None:
+            _require_positive("max_epochs", max_epochs)
+        if str(precision) not in _PRECISIONS:
+            raise ValueError(
+                f"ddp/trainer: precision={precision!r}; expected one of {sorted(_PRECISIONS)}"
+            )
+        if checkpoint_every is not None and checkpoint_dir is None:
+            raise ValueError("ddp/trainer: checkpoint_every needs a checkpoint_dir")
+        self._model_source = model
+        self._train_data = train_data
+        self._optimizer_factory = optimizer
+        self._scheduler_factory = scheduler
+        self._strategy_choice = strategy
+        self.loss_fn = loss_fn
+        self.batch_size = batch_size
+        self.max_steps = max_steps
+        self.max_epochs = max_epochs
+        self.val_data = val_data
+        self.val_every = val_every
+        self.grad_accum_steps = grad_accum_steps
+        self.grad_clip_norm = grad_clip_norm
+        self.precision = str(precision)
+        self.callbacks = list(callbacks)
+        self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
+        self.checkpoint_every = checkpoint_every
+        self.resume = resume
+        self.seed = seed
+        # The live run (set during fit(); references are dropped when it ends).
+        self.strategy: Strategy | None = strategy
+        self.model: nn.Module | None = None
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.scheduler: Any = None
+        self.step = 0
+        self.total_steps: int | None = None
+        self._stream: BatchStream | None = None
+        self._hook: Any = None
+        self._metrics: dict[str, float] = {}
+        self._last_saved: tuple[Path, int] | None = None
+
+    def run(self) -> dict[str, float]:
+        """Same as :meth:`fit` (what ``corelib run`` calls)."""
+        return self.fit()
+
+    def fit(self) -> dict[str, float]:
+        """Train; return the final metrics (``step``, ``train/loss``, ``lr``, ``val/loss``).
+
+        ``train/loss`` is the last optimizer step's loss averaged over ranks. On SIGTERM a
+        checkpoint is saved (by the checkpointer) and the process exits with code 143.
+        """
+        strategy = self.strategy = self._strategy_choice or _default_strategy()
+        manager = add_trainer_hookspecs()
+        registered: list[str] = []
+        try:
+            strategy.setup()
+            for callback in self._all_callbacks():
+                registered.append(manager.register(callback))
+            self._hook = manager.hook
+            with stop_on_sigterm() as stop:
+                return self._fit(stop)
+        except Exception as error:
+            print(
+                f"ddp/trainer: rank {strategy.rank} of {strategy.world_size} failed: "
+                f"{type(error).__name__}: {error}",
+                file=sys.stderr,
+                flush=True,
+            )
+            raise
+        finally:
+            for name in registered:
+                manager.unregister(name=name)
+            self.model = self.optimizer = self.scheduler = self._stream = self._hook = None
+            strategy.teardown()
+
+    def save_checkpoint(
+        self, directory: str | os.PathLike[str] | None = None, *, keep_last: int | None = None
+    ) -> Path:
+        """Save the live run (collective: every rank calls it) under ``directory`` (default:
+        ``checkpoint_dir``); a second save of the same step there is skipped."""
+        if self.strategy is None or self.model is None or self.optimizer is None:
+            raise RuntimeError("ddp/trainer: save_checkpoint() works only while fit() runs")
+        directory = Path(directory) if directory is not None else self._resume_dir()
+        if directory is None:
+            raise ValueError("ddp/trainer: save_checkpoint() needs a directory")
+        if self._last_saved == (directory, self.step):
+            return checkpoint_path(directory, self.step)
+        path = write_checkpoint(
+            self.strategy,
+            directory,
+            self.step,
+            self.strategy.state_dict(self.model, self.optimizer),
+            self._rank_state(),
+            keep_last=keep_last,
+        )
+        self._last_saved = (directory, self.step)
+        self._hook.ddp_checkpoint_saved(trainer=self, step=self.step, path=path)
+        return path
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    def _fit(self, stop: StopRequest) -> dict[str, float]:
+        strategy = self._live_strategy()
+        self.model = strategy.wrap(self._build_model(strategy))
+        self.optimizer = strategy.build_optimizer(self._optimizer_factory, self.model)
+        self.scheduler = (
+            self._scheduler_factory(self.optimizer) if self._scheduler_factory else None
+        )
+        self._stream = BatchStream(
+            self._train_data,
+            strategy,
+            batch_size=self.batch_size,
+            seed=self.seed,
+            max_epochs=None if self.max_steps is not None else self.max_epochs,
+        )
+        self.total_steps = self._count_total_steps(self._stream)
+        self.step, self._metrics, self._last_saved = 0, {}, None
+        self._resume_from_checkpoint()
+        self._hook.ddp_fit_start(trainer=self)
+        every_step = bool(self._hook.ddp_step_end.get_hookimpls())
+        batches = iter(self._stream)
+        loss, validated_at = None, None
+        while self.total_steps is None or self.step < self.total_steps:
+            loss = self._train_step(batches)
+            if loss is None:
+                break
+            self.step += 1
+            if every_step or self.step % _METRICS_EVERY == 0:
+                self._metrics, stopping = self._step_metrics(loss, stop)
+                self._hook.ddp_step_end(trainer=self, step=self.step, metrics=dict(self._metrics))
+                if stopping:
+                    self._hook.ddp_fit_interrupted(trainer=self, step=self.step)
+                    raise SystemExit(SIGTERM_EXIT_CODE)
+            if self.val_data is not None and self.val_every and self.step % self.val_every == 0:
+                self._validate()
+                validated_at = self.step
+        if loss is not None and self._metrics.get("step") != self.step:
+            self._metrics, _ = self._step_metrics(loss, stop)
+        if self.val_data is not None and validated_at != self.step:
+            self._validate()
+        metrics = {"step": float(self.step), "train/loss": float("nan"), **self._metrics}
+        self._hook.ddp_fit_end(trainer=self, metrics=dict(metrics))
+        return metrics
+
+    def _train_step(self, batches: Iterator[Any]) -> torch.Tensor | None:
+        strategy, model, optimizer = self._live_strategy(), self.model, self.optimizer
+        assert model is not None and optimizer is not None
+        losses = []
+        for micro in range(self.grad_accum_steps):
+            batch = next(batches, _END)
+            if batch is _END:  # the data ran out (max_epochs reached) mid-accumulation
+                optimizer.zero_grad(set_to_none=True)
+                return None
+            losses.append(
+                strategy.forward_backward(
+                    model,
+                    batch,
+                    self.loss_fn,
+                    loss_scale=1.0 / self.grad_accum_steps,
+                    sync=micro == self.grad_accum_steps - 1,
+                    autocast_dtype=_PRECISIONS[self.precision],
+                )
+            )
+        if self.grad_clip_norm is not None:
+            strategy.clip_grad_norm(model, self.grad_clip_norm)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if self.scheduler is not None:
+            self.scheduler.step()
+        return losses[0] if len(losses) == 1 else torch.stack(losses).mean()
+
+    def _step_metrics(self, loss: torch.Tensor, stop: StopRequest) -> tuple[dict[str, float], bool]:
+        """Loss averaged over ranks, and whether any rank got SIGTERM (one all-reduce)."""
+        strategy = self._live_strategy()
+        packed = torch.stack([loss.float(), loss.new_tensor(float(stop.requested)).float()])
+        loss_sum, stops = strategy.all_reduce(packed, "sum").tolist()
+        assert self.optimizer is not None
+        metrics = {
+            "step": float(self.step),
+            "train/loss": loss_sum / strategy.world_size,
+            "lr": float(self.optimizer.param_groups[0]["lr"]),
+        }
+        return metrics, stops > 0
+
+    def _validate(self) -> None:
+        strategy, model = self._live_strategy(), self.model
+        assert model is not None and self.val_data is not None
+        model.eval()
+        totals = torch.zeros(2, device=strategy.device)
+        batches = load_batches(
+            self.val_data,
+            strategy,
+            batch_size=self.batch_size,
+            seed=self.seed,
+            epoch=0,
+            train=False,
+        )
+        for batch in batches:
+            loss = strategy.eval_loss(
+                model, batch, self.loss_fn, autocast_dtype=_PRECISIONS[self.precision]
+            )
+            totals += torch.stack([loss.float(), loss.new_ones((), dtype=torch.float32)])
+        model.train()
+        loss_sum, count = strategy.all_reduce(totals, "sum").tolist()
+        metrics = {"step": float(self.step), "val/loss": loss_sum / max(count, 1.0)}
+        self._metrics.update(metrics)
+        self._hook.ddp_validation_end(trainer=self, step=self.step, metrics=metrics)
+
+    # -- setup and resume --------------------------------------------------------------------
+
+    def _build_model(self, strategy: Strategy) -> nn.Module:
+        seed_everything(self.seed)
+        source = self._model_source
+        model = source if isinstance(source, nn.Module) else source()
+        if not isinstance(model, nn.Module):
+            raise TypeError(
+                "ddp/trainer: model must be an nn.Module or a zero-argument factory returning "
+                f"one; {source!r} returned {type(model).__name__}"
+            )
+        seed_everything(self.seed + strategy.rank)
+        return model
+
+    def _count_total_steps(self, stream: BatchStream) -> int | None:
+        if self.max_steps is not None:
+            return self.max_steps
+        per_epoch = stream.batches_per_epoch()
+        if per_epoch is None:
+            return None
+        total = self.max_epochs * per_epoch // self.grad_accum_steps
+        if total == 0:
+            raise ValueError(
+                f"ddp/trainer: {self.max_epochs} epoch(s) of {per_epoch} batches per rank make "
+                f"no optimizer step with grad_accum_steps={self.grad_accum_steps}"
+            )
+        return total
+
+    def _resume_from_checkpoint(self) -> None:
+        directory = self._resume_dir()
+        if not self.resume or directory is None:
+            return
+        path = latest_checkpoint(directory)
+        if path is None:
+            return
+        assert self.model is not None and self.optimizer is not None and self._stream is not None
+        state = load_checkpoint(self._live_strategy(), path, self.model, self.optimizer)
+        self.step = int(state["step"])
+        self._stream.load_state_dict(state["data"])
+        if self.scheduler is not None and state["scheduler"] is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        set_rng_state(state["rng"])
+        self._metrics = dict(state["metrics"])
+        self._last_saved = (directory, self.step)
+
+    def _rank_state(self) -> dict[str, Any]:
+        assert self._stream is not None
+        return {
+            "step": self.step,
+            "data": self._stream.state_dict(),
+            "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
+            "rng": rng_state(),
+            "metrics": dict(self._metrics),
+        }
+
+    def _all_callbacks(self) -> list[Any]:
+        callbacks = list(self.callbacks)
+        has_own = any(
+            isinstance(c, Checkpointer) and c.directory == self.checkpoint_dir for c in callbacks
+        )
+        if self.checkpoint_dir is not None and not has_own:
+            callbacks.append(Checkpointer(self.checkpoint_dir, every=self.checkpoint_every))
+        return callbacks
+
+    def _resume_dir(self) -> Path | None:
+        if self.checkpoint_dir is not None:
+            return self.checkpoint_dir
+        return next((c.directory for c in self.callbacks if isinstance(c, Checkpointer)), None)
+
+    def _live_strategy(self) -> Strategy:
+        assert self.strategy is not None, "fit() sets the strategy"
+        return self.strategy
+
+
+def _default_strategy() -> Strategy:
+    if int(os.environ.get("WORLD_SIZE", 1)) > 1:
+        from plugins.ddp.strategies.ddp import DDP
+
+        return DDP()
+    from plugins.ddp.strategies.single import SingleDevice
+
+    return SingleDevice()
+
+
+def _require_positive(name: str, value: int) -> None:
+    if not isinstance(value, int) or value < 1:
+        raise ValueError(f"ddp/trainer: {name} must be a positive integer, not {value!r}")
