@@ -14,9 +14,8 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Sequence
-from importlib.metadata import EntryPoint, entry_points
 from itertools import groupby
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 import pluggy
@@ -24,6 +23,9 @@ import pluggy
 from corelib._errors import PluginError
 from corelib._registry import LOCAL_PLUGIN, Registry, registry
 from corelib.hooks import PROJECT_NAME, _specs
+
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -147,18 +149,18 @@ class CorelibPluginManager(pluggy.PluginManager):
         for name in os.environ.get(ENV_BLOCK, "").split(","):
             if name.strip():
                 self.set_blocked(name.strip())
-        found = sorted(entry_points(group=ENTRY_POINT_GROUP), key=_sort_key)
-        for name, same_name in groupby(found, key=lambda ep: ep.name):
+        for name, same_name in groupby(_installed(), key=lambda c: c.ep.name):
             candidates = list(same_name)
             if len(candidates) > 1:
                 self._report_conflict(name, candidates)
             elif self.is_blocked(name):
-                self._reports.append(_report(candidates[0], "blocked"))
+                self._reports.append(candidates[0].report("blocked"))
             else:
                 self._load_entry_point(candidates[0])
 
-    def _load_entry_point(self, ep: EntryPoint) -> None:
-        origin = f"plugin {ep.name!r} from distribution {_distribution_label(ep)}"
+    def _load_entry_point(self, candidate: _Candidate) -> None:
+        ep = candidate.ep
+        origin = f"plugin {ep.name!r} from distribution {candidate.label}"
         stage = "import"
         try:
             if ep.name == LOCAL_PLUGIN:
@@ -172,18 +174,18 @@ class CorelibPluginManager(pluggy.PluginManager):
             error = PluginError(f"{origin} {what}: {type(exc).__name__}: {exc}")
             error.__cause__ = exc
             self.registry._mark_unavailable(ep.name, error)
-            self._reports.append(_report(ep, "failed", f"{type(exc).__name__}: {exc}"))
+            self._reports.append(candidate.report("failed", f"{type(exc).__name__}: {exc}"))
         else:
-            self._reports.append(_report(ep, "loaded"))
+            self._reports.append(candidate.report("loaded"))
 
-    def _report_conflict(self, name: str, candidates: Sequence[EntryPoint]) -> None:
-        labels = " and ".join(_distribution_label(ep) for ep in candidates)
+    def _report_conflict(self, name: str, candidates: Sequence[_Candidate]) -> None:
+        labels = " and ".join(c.label for c in candidates)
         message = (
             f"plugin name {name!r} is declared by several distributions ({labels}); "
             "none of them was loaded: uninstall all but one"
         )
         self.registry._mark_unavailable(name, PluginError(message))
-        self._reports.extend(_report(ep, "conflict", message) for ep in candidates)
+        self._reports.extend(c.report("conflict", message) for c in candidates)
 
     def _strict_failure(self) -> PluginError | None:
         if not _flag(ENV_STRICT):
@@ -207,23 +209,38 @@ def _flag(variable: str) -> bool:
     return os.environ.get(variable, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
-def _distribution(ep: EntryPoint) -> tuple[str | None, str | None]:
-    dist = ep.dist
-    return (dist.name, dist.version) if dist is not None else (None, None)
+@attrs.frozen
+class _Candidate:
+    """An installed entry point with its distribution's name and version (read once)."""
+
+    ep: EntryPoint
+    distribution: str | None
+    version: str | None
+
+    @property
+    def label(self) -> str:
+        return f"{self.distribution or '?'} {self.version or '?'}"
+
+    def report(self, status: Status, error: str | None = None) -> PluginReport:
+        return PluginReport(
+            self.ep.name, self.distribution, self.version, status, 0, self.ep.value, error
+        )
 
 
-def _distribution_label(ep: EntryPoint) -> str:
-    name, version = _distribution(ep)
-    return f"{name or '?'} {version or '?'}"
+def _installed() -> list[_Candidate]:
+    """The ``corelib.plugins`` entry points, sorted by name, then distribution."""
+    from importlib.metadata import entry_points  # costly to import: only when discovering
 
-
-def _sort_key(ep: EntryPoint) -> tuple[str, str]:
-    return ep.name, _distribution(ep)[0] or ""
-
-
-def _report(ep: EntryPoint, status: Status, error: str | None = None) -> PluginReport:
-    distribution, version = _distribution(ep)
-    return PluginReport(ep.name, distribution, version, status, 0, ep.value, error)
+    metadata: dict[int, tuple[str | None, str | None]] = {}
+    candidates = []
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        dist = ep.dist
+        if dist is not None and id(dist) not in metadata:
+            fields = dist.metadata  # parsed once per distribution: the costly part
+            metadata[id(dist)] = (fields["Name"], fields["Version"])
+        name, version = metadata[id(dist)] if dist is not None else (None, None)
+        candidates.append(_Candidate(ep, name, version))
+    return sorted(candidates, key=lambda c: (c.ep.name, c.distribution or ""))
 
 
 _manager: CorelibPluginManager | None = None

@@ -1,0 +1,105 @@
+"""Cost of ``corelib plugins`` with 50 small plugin distributions installed against 1.
+
+Each fake distribution (a ``*.dist-info`` with ``METADATA`` and ``entry_points.txt`` plus a
+light entry module registering three lazy components) lives in its own temp directory put on
+``PYTHONPATH``, so ``importlib.metadata`` discovers it like an installed one. The two setups run
+alternately in one session; the script prints the medians of wall time and of the child's CPU
+time for the whole command, the in-process discovery time, and the ratios (target: < 2x).
+
+    .venv/bin/python benchmarks/bench_plugins.py [--plugins 50] [--repeats 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+PLUGIN = """\
+from corelib import hookimpl
+
+
+@hookimpl
+def corelib_register(registry):
+    for name in ("model", "trainer", "callback"):
+        registry.register(name + "s", name, "{module}_components:Component")
+"""
+
+# Runs the command in-process after timing plugin discovery and loading on their own.
+CHILD = """\
+import sys, time
+start = time.perf_counter()
+from corelib._plugins import get_plugin_manager
+get_plugin_manager().reports()
+loaded = time.perf_counter() - start
+from corelib._cli import main
+code = main(["plugins"])
+sys.stderr.write(f"LOAD_SECONDS {loaded}\\n")
+raise SystemExit(code)
+"""
+
+
+def install_fake_plugins(root: Path, count: int) -> None:
+    """Write ``count`` plugin distributions (entry module + dist-info) under ``root``."""
+    for index in range(count):
+        module = f"bench_plugin_{index:03d}"
+        (root / f"{module}.py").write_text(PLUGIN.format(module=module))
+        dist_info = root / f"bench_plugin_{index:03d}-1.0.dist-info"
+        dist_info.mkdir()
+        (dist_info / "METADATA").write_text(
+            f"Metadata-Version: 2.1\nName: bench-plugin-{index:03d}\nVersion: 1.0\n"
+        )
+        (dist_info / "entry_points.txt").write_text(f"[corelib.plugins]\np{index:03d} = {module}\n")
+
+
+def run_once(plugin_dir: Path) -> tuple[float, float, float]:
+    """Wall seconds, child CPU seconds and in-process load seconds of one ``corelib plugins``."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(plugin_dir), str(REPO)])}
+    env.pop("CORELIB_DISABLE_PLUGIN_AUTOLOAD", None)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-c", CHILD], env=env, capture_output=True, text=True, check=True
+    )
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    load = float(result.stderr.split("LOAD_SECONDS ")[1].split()[0])
+    return wall, cpu, load
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--plugins", type=int, default=50)
+    parser.add_argument("--repeats", type=int, default=15)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as one, tempfile.TemporaryDirectory() as many:
+        install_fake_plugins(Path(one), 1)
+        install_fake_plugins(Path(many), args.plugins)
+        samples: dict[str, list[tuple[float, float, float]]] = {"1": [], "many": []}
+        run_once(Path(one))  # warm the file-system caches and byte-code files
+        run_once(Path(many))
+        for _ in range(args.repeats):
+            samples["1"].append(run_once(Path(one)))
+            samples["many"].append(run_once(Path(many)))
+    medians = {
+        key: [statistics.median(column) for column in zip(*rows, strict=True)]
+        for key, rows in samples.items()
+    }
+    print(f"corelib plugins, median of {args.repeats} alternating runs (ms)")
+    print(f"{'':24}{'1 plugin':>12}{f'{args.plugins} plugins':>14}{'ratio':>9}")
+    for column, label in enumerate(["wall, whole command", "CPU, whole command", "discover+load"]):
+        small, large = medians["1"][column], medians["many"][column]
+        print(f"{label:24}{small * 1e3:12.1f}{large * 1e3:14.1f}{large / small:8.2f}x")
+
+
+if __name__ == "__main__":
+    main()
