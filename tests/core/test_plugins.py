@@ -294,3 +294,17 @@ def test_lookups_of_a_failed_plugin_are_registry_errors(
     fake_dists.add("broken-dist", "0.1", {"broken": "1 / 0\n"})
     with pytest.raises(RegistryError, match="ZeroDivisionError"):
         fresh_registry.entry("broken/x")
+
+
+def test_a_config_naming_a_component_of_a_broken_plugin_gets_its_import_error(
+    fake_dists: FakeDists, fresh_registry: Registry
+) -> None:
+    from corelib import InstantiationError, instantiate
+
+    fake_dists.add("broken-dist", "0.1", {"broken": "import no_such_dependency_xyz\n"})
+    with pytest.raises(InstantiationError) as info:
+        instantiate({"model": {"_target_": "broken/net", "width": 3}})
+    message = str(info.value)
+    assert info.value.path == "model"
+    assert "plugin 'broken' from distribution broken-dist 0.1 failed to import" in message
+    assert "No module named 'no_such_dependency_xyz'" in message
