@@ -42,3 +42,15 @@ class LLM(Protocol):
     ) -> list[list[Completion]]:
         """Generate ``n`` completions for each prompt."""
         ...
+
+
+def check_parameters(n: int, temperature: float, top_p: float, max_new_tokens: int) -> None:
+    """Raise ValueError for generation parameters outside their ranges."""
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    if temperature < 0:
+        raise ValueError(f"temperature must be >= 0, got {temperature}")
+    if not 0 < top_p <= 1:
+        raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+    if max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")

@@ -13,7 +13,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
 from plugins.llm._sampling import StopWatcher, TokenChooser, row_seed
 from plugins.llm._text import cut_at_stop
-from plugins.llm._types import Completion
+from plugins.llm._types import Completion, check_parameters
 
 
 def best_device() -> torch.device:
@@ -93,7 +93,7 @@ class TransformersLLM:
         seed: int | None = None,
     ) -> list[list[Completion]]:
         """Generate ``n`` completions for each prompt (see `plugins.llm.LLM`)."""
-        _check_parameters(n, temperature, top_p, max_new_tokens)
+        check_parameters(n, temperature, top_p, max_new_tokens)
         if not prompts:
             return []
         greedy = temperature == 0.0
@@ -159,17 +159,6 @@ class TransformersLLM:
                     f"{max_new_tokens} it exceeds the model's {self._max_positions} positions "
                     f"({self.model_dir})"
                 )
-
-
-def _check_parameters(n: int, temperature: float, top_p: float, max_new_tokens: int) -> None:
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
-    if temperature < 0:
-        raise ValueError(f"temperature must be >= 0, got {temperature}")
-    if not 0 < top_p <= 1:
-        raise ValueError(f"top_p must be in (0, 1], got {top_p}")
-    if max_new_tokens < 1:
-        raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
 
 
 def _eos_ids(generation_config: GenerationConfig, tokenizer_eos: int | None) -> set[int]:
