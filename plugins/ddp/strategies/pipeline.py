@@ -1,0 +1,181 @@
+"""Pipeline parallelism: each rank runs one stage of the model over a stream of microbatches."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.distributed.pipelining import PipelineStage, Schedule1F1B, ScheduleGPipe
+
+from plugins.ddp.strategies._base import LossFn, Strategy
+from plugins.ddp.strategies._grad_norm import clip_grad_norm
+from plugins.ddp.strategies._pipeline_split import PipelineSplitError, split_stage
+
+__all__ = ["Pipeline", "SplitFn"]
+
+SplitFn = Callable[[nn.Module, int, int], nn.Module]
+"""`(model, stage_index, num_stages) -> the module that stage runs`."""
+
+_SCHEDULES = {"gpipe": ScheduleGPipe, "1f1b": Schedule1F1B}
+
+
+class Pipeline(Strategy):
+    """Split the model into one stage per rank and train it with a pipeline schedule.
+
+    Args:
+        cuts: module names where a new stage begins, one per stage boundary (so
+            ``world_size - 1`` of them), in forward order, e.g. ``["blocks.2"]`` on 2 ranks.
+            Every module up to the first cut is stage 0, and so on; the model's forward must
+            skip removed modules (see ``docs/ddp-parallelism.md``).
+        split_fn: instead of cuts, a callable ``(model, stage_index, num_stages)`` returning
+            the module that stage runs.
+        schedule: ``"gpipe"`` (all forwards, then all backwards) or ``"1f1b"`` (interleaved,
+            less activation memory).
+        n_microbatches: how many pieces each batch is cut into; the per-rank batch size must
+            be a multiple of it.
+        device, backend, timeout_s: as for :class:`~plugins.ddp.strategies.Strategy`.
+
+    Every rank reads the same batches: the first stage consumes the inputs, the last stage the
+    targets, and computes the loss, which is then sent to every rank.
+    """
+
+    def __init__(
+        self,
+        cuts: Sequence[str] | None = None,
+        *,
+        split_fn: SplitFn | None = None,
+        schedule: Literal["gpipe", "1f1b"] = "1f1b",
+        n_microbatches: int = 4,
+        device: str | None = None,
+        backend: str | None = None,
+        timeout_s: float = 120.0,
+    ) -> None:
+        if (cuts is None) == (split_fn is None):
+            raise PipelineSplitError("give exactly one of cuts (module names) and split_fn")
+        if schedule not in _SCHEDULES:
+            raise ValueError(
+                f"unknown pipeline schedule {schedule!r}; expected one of {sorted(_SCHEDULES)}"
+            )
+        if n_microbatches < 1:
+            raise ValueError(f"n_microbatches must be at least 1, got {n_microbatches}")
+        super().__init__(device=device, backend=backend, timeout_s=timeout_s)
+        self.cuts = list(cuts) if cuts is not None else None
+        self.split_fn = split_fn
+        self.schedule = schedule
+        self.n_microbatches = n_microbatches
+        self._runner: ScheduleGPipe | Schedule1F1B | None = None
+        self._loss_fn: LossFn | None = None
+        self._loss_scale = 1.0
+        self._microbatch_losses: list[torch.Tensor] = []
+
+    @property
+    def data_parallel_size(self) -> int:
+        """1: all stages see each batch."""
+        return 1
+
+    @property
+    def data_parallel_rank(self) -> int:
+        """0: all stages see each batch."""
+        return 0
+
+    @property
+    def is_first_stage(self) -> bool:
+        """True on the rank that feeds the inputs in."""
+        return self.rank == 0
+
+    @property
+    def is_last_stage(self) -> bool:
+        """True on the rank that computes the loss."""
+        return self.rank == self.world_size - 1
+
+    def wrap(self, model: nn.Module) -> nn.Module:
+        """Keep this rank's stage of `model`, move it to the device, and build the schedule."""
+        if self.split_fn is not None:
+            stage_module = self.split_fn(model, self.rank, self.world_size)
+        else:
+            assert self.cuts is not None
+            if len(self.cuts) != self.world_size - 1:
+                raise PipelineSplitError(
+                    f"pipeline cuts {self.cuts} make {len(self.cuts) + 1} stages, but "
+                    f"{self.world_size} ranks run one stage each; give {self.world_size - 1} cuts"
+                )
+            stage_module = split_stage(model, self.cuts, self.rank)
+        stage_module = stage_module.to(self.device)
+        if not self.is_distributed:
+            return stage_module
+        stage = PipelineStage(stage_module, self.rank, self.world_size, self.device)
+        self._runner = _SCHEDULES[self.schedule](
+            stage, self.n_microbatches, loss_fn=self._scaled_loss, scale_grads=False
+        )
+        return stage_module
+
+    def forward_backward(
+        self,
+        model: nn.Module,
+        batch: Any,
+        loss_fn: LossFn | None,
+        *,
+        loss_scale: float = 1.0,
+        sync: bool = True,
+        autocast_dtype: torch.dtype | None = None,
+    ) -> torch.Tensor:
+        """Run the schedule over one batch; return the batch's mean loss on every rank.
+
+        Gradients accumulate across calls as in the base class; `sync` has no effect (stages
+        share no parameters).
+        """
+        if self._runner is None:
+            return super().forward_backward(
+                model, batch, loss_fn, loss_scale=loss_scale, autocast_dtype=autocast_dtype
+            )
+        if loss_fn is None:
+            raise TypeError(
+                "the pipeline strategy needs a loss_fn(outputs, targets): the last stage "
+                "computes the loss from the model's outputs"
+            )
+        inputs, targets = self._split(batch)
+        self._loss_fn, self._loss_scale = loss_fn, loss_scale
+        self._microbatch_losses = []
+        with self._autocast(autocast_dtype):
+            self._runner.step(
+                *([inputs] if self.is_first_stage else []),
+                target=targets if self.is_last_stage else None,
+            )
+        if self.is_last_stage:
+            loss = torch.stack(self._microbatch_losses).mean()
+        else:
+            loss = torch.zeros((), device=self.device)
+        dist.broadcast(loss, src=self.world_size - 1)
+        return loss
+
+    def clip_grad_norm(self, model: nn.Module, max_norm: float) -> torch.Tensor:
+        """Clip by the norm over all stages' gradients; return that norm on every rank."""
+        return clip_grad_norm(model.parameters(), max_norm, partitioned=self.is_distributed)
+
+    def teardown(self) -> None:
+        """Drop the schedule (it holds the stage module), then leave the process group."""
+        self._runner = None
+        super().teardown()
+
+    def _scaled_loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        assert self._loss_fn is not None
+        loss = self._loss_fn(outputs, targets)
+        self._microbatch_losses.append(loss.detach().float())
+        return loss * (self._loss_scale / self.n_microbatches)
+
+    def _split(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        if not (isinstance(batch, tuple | list) and len(batch) == 2):
+            raise TypeError(
+                "the pipeline strategy needs batches that are pairs (inputs, targets); got "
+                f"{type(batch).__name__}"
+            )
+        inputs, targets = self.to_device(batch)
+        if len(inputs) % self.n_microbatches:
+            raise ValueError(
+                f"a batch of {len(inputs)} samples does not split into n_microbatches="
+                f"{self.n_microbatches} equal pieces; make the per-rank batch size a multiple"
+            )
+        return inputs, targets
