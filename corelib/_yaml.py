@@ -32,17 +32,17 @@ _MERGE = "tag:yaml.org,2002:merge"
 
 # The YAML 1.2 core schema (https://yaml.org/spec/1.2.2/#1032-tag-resolution): (tag, regexp,
 # first characters), in resolution order. Everything else is a string.
-_CORE_SCHEMA: list[tuple[str, re.Pattern[str], str]] = [
-    (_NULL, re.compile(r"^(?:~|null|Null|NULL|)$"), "~nN"),
-    (_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), "tTfF"),
-    (_INT, re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"), "-+0123456789"),
+_CORE_SCHEMA: list[tuple[str, re.Pattern[str], list[str]]] = [
+    (_NULL, re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""]),
+    (_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")),
+    (_INT, re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"), list("-+0123456789")),
     (
         _FLOAT,
         re.compile(
             r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
             r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
         ),
-        "-+.0123456789",
+        list("-+.0123456789"),
     ),
 ]
 
@@ -93,7 +93,7 @@ def _refuse_duplicate_keys(loader: _Loader, node: yaml.MappingNode) -> None:
 
 
 for _tag, _regexp, _first in _CORE_SCHEMA:
-    _Loader.add_implicit_resolver(_tag, _regexp, list(_first))
+    _Loader.add_implicit_resolver(_tag, _regexp, _first)
 _Loader.add_implicit_resolver(_MERGE, re.compile(r"^(?:<<)$"), ["<"])
 _Loader.add_constructor(_MAP, _Loader.construct_yaml_map)
 _Loader.add_constructor(_INT, _Loader.construct_core_int)
@@ -108,7 +108,7 @@ class _Dumper(_SafeDumper):
 
 
 for _tag, _regexp, _first in _CORE_SCHEMA:
-    _Dumper.add_implicit_resolver(_tag, _regexp, list(_first))
+    _Dumper.add_implicit_resolver(_tag, _regexp, _first)
 _Dumper.add_representer(tuple, _Dumper.represent_tuple)
 
 
@@ -158,7 +158,12 @@ def dump_yaml(data: Any) -> str:
 def _describe(exc: yaml.YAMLError) -> str:
     if not isinstance(exc, yaml.MarkedYAMLError):
         return str(exc)
-    mark = exc.problem_mark or exc.context_mark
-    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+    where = f"{_at(exc.problem_mark)}: " if exc.problem_mark else ""
     context = f" ({exc.context})" if exc.context else ""
+    if exc.context and exc.context_mark:
+        context = f" ({exc.context} started at {_at(exc.context_mark)})"
     return f"{where}{exc.problem}{context}"
+
+
+def _at(mark: yaml.Mark) -> str:
+    return f"line {mark.line + 1}, column {mark.column + 1}"

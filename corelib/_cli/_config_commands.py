@@ -1,0 +1,263 @@
+"""``corelib run``, ``corelib show`` and ``corelib check``: commands that take a config file.
+
+Each loads ``CONFIG``, applies the ``OVERRIDE`` arguments, and then runs, prints or checks the
+result. Configs from YAML/JSON/TOML files are untrusted data: they are built in safe mode
+(registered components plus ``--allow-import`` prefixes) unless ``--unsafe`` is given. A ``.py``
+config is code the user runs, so it is unrestricted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import inspect
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from corelib._check import check
+from corelib._errors import ConfigError, InstantiationError
+from corelib._files import load_config
+from corelib._instantiate import instantiate
+from corelib._overrides import apply_overrides, split_path
+from corelib._plain import to_dict
+from corelib._resolver import Allow
+from corelib._traversal import format_path
+from corelib._yaml import dump_yaml
+
+__all__ = ["add_parsers"]
+
+# torchrun flags passed through unchanged: (our option, its destination).
+_LAUNCH_FLAGS = (
+    ("--nproc-per-node", "nproc_per_node"),
+    ("--nnodes", "nnodes"),
+    ("--node-rank", "node_rank"),
+    ("--rdzv-endpoint", "rdzv_endpoint"),
+    ("--rdzv-backend", "rdzv_backend"),
+    ("--rdzv-id", "rdzv_id"),
+    ("--max-restarts", "max_restarts"),
+)
+
+
+def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``run``, ``show`` and ``check`` commands."""
+    run = subparsers.add_parser(
+        "run",
+        help="build a config's entry node and run it",
+        description="Build the entry node (the root if it has a _target_, else the key 'main') "
+        "and call its run() (or the object itself); print the result unless it is None.",
+    )
+    _add_config_arguments(run)
+    run.add_argument("--entry", metavar="KEY", help="build this node instead (a key path)")
+    run.add_argument(
+        "--force",
+        action="append",
+        default=[],
+        metavar="STAGE",
+        help="redo STAGE: passed as run(force=[...]) (repeatable)",
+    )
+    launch = run.add_argument_group(
+        "launching", "any of these starts the workers through torchrun (torch.distributed.run)"
+    )
+    launch.add_argument("--nproc-per-node", type=int, metavar="N", help="workers per node")
+    launch.add_argument("--nnodes", metavar="N|MIN:MAX", help="number of nodes")
+    launch.add_argument("--node-rank", type=int, metavar="R", help="this node's rank")
+    launch.add_argument("--rdzv-endpoint", metavar="HOST:PORT", help="rendezvous endpoint")
+    launch.add_argument("--rdzv-backend", metavar="NAME", help="rendezvous backend (c10d)")
+    launch.add_argument("--rdzv-id", metavar="ID", help="job id shared by all nodes")
+    launch.add_argument("--max-restarts", type=int, metavar="N", help="restarts on failure")
+    run.set_defaults(func=_run)
+
+    show = subparsers.add_parser(
+        "show",
+        help="print the final config as YAML",
+        description="Print the config after overrides as YAML (shared nodes as anchors).",
+    )
+    _add_config_arguments(show)
+    show.set_defaults(func=_show)
+
+    check_ = subparsers.add_parser(
+        "check",
+        help="check every target and keyword without building anything",
+        description="Resolve every target and check every node's keywords and types against "
+        "its signature, without building anything; report all problems (exit 2 if any).",
+    )
+    _add_config_arguments(check_)
+    check_.set_defaults(func=_check)
+
+
+def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", metavar="CONFIG", help="a .py, .yaml/.yml, .json or .toml file")
+    parser.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="OVERRIDE",
+        help="a.b=VALUE, +a.new=VALUE, ++a.b=VALUE or ~a.b (see docs/configs.md)",
+    )
+    safety = parser.add_argument_group("safe mode (YAML/JSON/TOML configs)")
+    safety.add_argument(
+        "--allow-import",
+        action="append",
+        default=[],
+        metavar="PREFIX",
+        help="also allow targets under this import prefix, e.g. torch.optim (repeatable)",
+    )
+    safety.add_argument(
+        "--unsafe", action="store_true", help="allow any import path (trusted configs only)"
+    )
+
+
+def _load(args: argparse.Namespace) -> Any:
+    return apply_overrides(load_config(args.config), args.overrides)
+
+
+def _allowlist(args: argparse.Namespace) -> Allow:
+    """None (unrestricted) for --unsafe and .py configs; the allowed prefixes otherwise."""
+    if args.unsafe or Path(args.config).suffix.lower() == ".py":
+        return None
+    return tuple(args.allow_import)
+
+
+def _show(args: argparse.Namespace) -> int:
+    print(dump_yaml(to_dict(_load(args))), end="")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    problems = check(_load(args), allow=_allowlist(args))
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"{args.config}: {len(problems)} problem(s)", file=sys.stderr)
+        return 2
+    print(f"{args.config}: no problems found")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    cfg = _load(args)
+    keys, entry = _entry(cfg, args)
+    if any(getattr(args, dest) is not None for _, dest in _LAUNCH_FLAGS):
+        return _launch(entry, keys, args)
+    try:
+        obj = instantiate(entry, _allow_=_allowlist(args))
+    except InstantiationError as error:  # spell the path from the config's root
+        raise InstantiationError(
+            error.message,
+            path=_under(keys, error.path),
+            target=error.target,
+            user_error=error.user_error,
+        ) from error.__cause__
+    result = _runner(obj, args.force)()
+    if result is not None and os.environ.get("RANK", "0") == "0":
+        print(result)
+    return 0
+
+
+def _entry(cfg: Any, args: argparse.Namespace) -> tuple[list[Any], Any]:
+    """The node to build and its keys: ``--entry KEY``, the root with a _target_, or ``main``."""
+    if args.entry is None and isinstance(cfg, dict) and "_target_" in cfg:
+        return [], cfg
+    try:
+        keys = split_path(args.entry or "main")
+    except ValueError as exc:
+        raise ConfigError(f"--entry {args.entry!r}: {exc}") from None
+    node = cfg
+    for depth, key in enumerate(keys):
+        try:
+            node = node[key]
+        except (KeyError, IndexError, TypeError):
+            where = format_path(keys[:depth]) or "the top level"
+            known = ", ".join(map(str, node)) if isinstance(node, dict) else "(not a mapping)"
+            hint = "" if args.entry else "; the root has no '_target_'; pick a node with --entry"
+            raise ConfigError(
+                f"{args.config}: no node {format_path(keys)!r} to run{hint} "
+                f"(keys at {where}: {known or '(none)'})"
+            ) from None
+    return keys, node
+
+
+def _under(keys: list[Any], path: str) -> str:
+    """``path`` (relative to the node at ``keys``) spelled from the root."""
+    prefix = format_path(keys)
+    if not prefix or not path:
+        return prefix or path
+    return prefix + path if path.startswith("[") else f"{prefix}.{path}"
+
+
+def _runner(obj: Any, force: list[str]) -> Any:
+    """``obj.run`` (or ``obj``), with ``force=[...]`` bound when ``--force`` was given."""
+    run = getattr(obj, "run", None)
+    runner = run if callable(run) else obj
+    if not callable(runner):
+        raise ConfigError(
+            f"the entry node built a {type(obj).__name__}, which has no run() and is not callable"
+        )
+    if not force:
+        return runner
+    if not _accepts_force(runner):
+        raise ConfigError(
+            f"--force {' '.join(force)}: {type(obj).__name__}.run() takes no 'force' argument"
+        )
+    return functools.partial(runner, force=list(force))
+
+
+def _accepts_force(runner: Any) -> bool:
+    try:
+        parameters = inspect.signature(runner).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(
+        p.kind is p.VAR_KEYWORD or (p.name == "force" and p.kind is not p.POSITIONAL_ONLY)
+        for p in parameters
+    )
+
+
+def _launch(entry: Any, keys: list[Any], args: argparse.Namespace) -> int:
+    """Check the config here, then start ``python -m corelib run ...`` workers via torchrun."""
+    problems = check(entry, allow=_allowlist(args))
+    if problems:
+        listed = "\n".join(
+            f"  {attrs.evolve(problem, path=_under(keys, problem.path))}" for problem in problems
+        )
+        raise ConfigError(f"{args.config}: {len(problems)} problem(s) found:\n{listed}")
+    from torch.distributed import run as torchrun
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+
+    launcher: list[str] = []
+    for flag, dest in _LAUNCH_FLAGS:
+        value = getattr(args, dest)
+        if value is not None:
+            launcher += [flag, str(value)]
+    try:
+        torchrun.run(torchrun.parse_args([*launcher, "--module", "corelib", *_worker_argv(args)]))
+    except ChildFailedError as failed:
+        rank, failure = failed.get_first_failure()
+        print(
+            f"corelib: error: worker rank {rank} failed (exit code {failure.exitcode}); "
+            f"its error is printed above",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def _worker_argv(args: argparse.Namespace) -> list[str]:
+    """The ``corelib`` arguments each worker runs: this command without the launch flags."""
+    argv = ["run", args.config, *args.overrides]
+    if args.entry is not None:
+        argv += ["--entry", args.entry]
+    for stage in args.force:
+        argv += ["--force", stage]
+    for prefix in args.allow_import:
+        argv += ["--allow-import", prefix]
+    for name in getattr(args, "block_plugin", []):
+        argv += ["--block-plugin", name]
+    if args.unsafe:
+        argv.append("--unsafe")
+    if getattr(args, "debug", False):
+        argv.append("--debug")
+    return argv
