@@ -29,7 +29,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``corelib`` command line on ``argv`` (default: ``sys.argv[1:]``)."""
     parser = _build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # overrides after options ("run cfg --unsafe a=1") arrive here
+            if not hasattr(args, "overrides") or any(arg.startswith("-") for arg in extra):
+                parser.error(f"unrecognized arguments: {' '.join(extra)}")
+            args.overrides += extra
     except SystemExit as exit_:  # argparse has printed usage and the problem
         return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
     try:
