@@ -15,6 +15,11 @@ from corelib._registry import registry
 
 __all__ = ["add_parsers"]
 
+_STARS: dict[object, str] = {
+    inspect.Parameter.VAR_POSITIONAL: "*",
+    inspect.Parameter.VAR_KEYWORD: "**",
+}
+
 
 def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``plugins``, ``list`` and ``describe`` commands."""
@@ -113,7 +118,7 @@ def _parameter_rows(component: Any) -> list[list[str]] | None:
         return None
     rows = []
     for param in signature.parameters.values():
-        prefix = {param.VAR_POSITIONAL: "*", param.VAR_KEYWORD: "**"}.get(param.kind, "")
+        prefix = _STARS.get(param.kind, "")
         annotation = None if param.annotation is param.empty else param.annotation
         if param.default is not param.empty:
             default = repr(param.default)
