@@ -1,0 +1,185 @@
+"""`ama/label_model`: a weak-supervision label model that learns from unlabeled votes."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import sparse
+from scipy.optimize import linear_sum_assignment
+
+from plugins.ama._em import Fit, Groups, cells, log_joint, offsets, posterior, run_em
+from plugins.ama._structure import find_dependencies
+from plugins.ama._votes import TieBreak, break_ties, check_class_balance, check_votes, compress
+
+
+class LabelModel:
+    """Combine noisy votes of several voters (prompt chains) into class probabilities, no labels.
+
+    Each voter's class-conditional behaviour (which class it votes, or whether it abstains, given
+    the true class) and the class balance are learned by EM. Voters that share errors are found
+    from the votes alone (see `plugins.ama._structure`) and modelled jointly: one factor per
+    dependency group, so a clique of near-copies counts as one piece of evidence, not several.
+
+    Args:
+        cardinality: number of classes k; votes are 0..k-1, -1 abstains.
+        seed: seeds the EM restarts and the "random" tie break.
+        restarts: EM runs (the first starts from a vote per group, the others perturb it);
+            the highest likelihood wins, the earliest on equal likelihood.
+        max_group_size: largest group of voters modelled jointly.
+        dependency_strength: smallest residual (correlation scale) that counts as a dependency.
+        dependency_alpha: significance level of a dependency, Bonferroni-corrected over pairs.
+        max_dependencies: most voter pairs set aside as dependent (0 turns structure off).
+        tie_break: "random" (seeded, uniform among tied classes) or "first" (lowest class).
+    """
+
+    def __init__(
+        self,
+        cardinality: int = 2,
+        *,
+        seed: int = 0,
+        restarts: int = 4,
+        max_group_size: int = 4,
+        dependency_strength: float = 0.05,
+        dependency_alpha: float = 1e-3,
+        max_dependencies: int = 6,
+        smoothing: float = 1.0,
+        max_iter: int = 200,
+        tol: float = 1e-7,
+        tie_break: TieBreak = "random",
+    ) -> None:
+        if cardinality < 2:
+            raise ValueError(f"LabelModel: cardinality must be at least 2, got {cardinality}")
+        self.cardinality = cardinality
+        self.seed = seed
+        self.restarts = restarts
+        self.max_group_size = max_group_size
+        self.dependency_strength = dependency_strength
+        self.dependency_alpha = dependency_alpha
+        self.max_dependencies = max_dependencies
+        self.smoothing = smoothing
+        self.max_iter = max_iter
+        self.tol = tol
+        self.tie_break = tie_break
+        self._fit: Fit | None = None
+
+    def fit(self, votes: np.ndarray, *, class_balance: np.ndarray | None = None) -> LabelModel:
+        """Learn class balance, per-voter behaviour and dependency groups from `votes` (n, m)."""
+        votes = check_votes(votes, self.cardinality, where="LabelModel.fit")
+        balance = (
+            None
+            if class_balance is None
+            else check_class_balance(class_balance, self.cardinality, where="LabelModel.fit")
+        )
+        patterns = compress(votes, self.cardinality)
+        pairs = find_dependencies(
+            patterns,
+            self.cardinality,
+            min_strength=self.dependency_strength,
+            alpha=self.dependency_alpha,
+            max_pairs=self.max_dependencies,
+        )
+        self.dependencies_: list[tuple[int, int, float]] = pairs
+        self.groups_: Groups = _merge(votes.shape[1], pairs, self.max_group_size)
+        row_cells = cells(patterns.rows, self.groups_, self.cardinality)
+        anchor = self._group_vote(patterns.rows)
+        rng = np.random.default_rng(self.seed)
+        best: Fit | None = None
+        for restart in range(self.restarts):
+            start = (
+                anchor
+                if restart == 0
+                else 0.5 * anchor + 0.5 * rng.dirichlet(np.ones(self.cardinality), size=len(anchor))
+            )
+            fit = run_em(
+                row_cells,
+                patterns.counts,
+                start,
+                self.groups_,
+                self.cardinality,
+                class_balance=balance,
+                smoothing=self.smoothing,
+                max_iter=self.max_iter,
+                tol=self.tol,
+            )
+            if best is None or fit.log_likelihood > best.log_likelihood + 1e-9:
+                best = fit
+        assert best is not None
+        self._fit = _align(
+            best, row_cells, anchor, patterns.counts, fixed_prior=balance is not None
+        )
+        self._summarise(votes.shape[1])
+        return self
+
+    def predict_proba(self, votes: np.ndarray) -> np.ndarray:
+        """P(class | votes) for each row: shape (n, k), rows sum to 1."""
+        fit = self._fitted()
+        votes = check_votes(
+            votes, self.cardinality, n_voters=self.n_voters_, where="LabelModel.predict_proba"
+        )
+        patterns = compress(votes, self.cardinality)
+        row_cells = cells(patterns.rows, self.groups_, self.cardinality)
+        return posterior(log_joint(row_cells, fit.prior, fit.table))[patterns.inverse]
+
+    def predict(self, votes: np.ndarray) -> np.ndarray:
+        """The most probable class per row (never -1); ties broken by `tie_break`."""
+        return break_ties(self.predict_proba(votes), self.tie_break, self.seed)
+
+    def _fitted(self) -> Fit:
+        if self._fit is None:
+            raise ValueError("LabelModel: call fit(votes) before predicting")
+        return self._fit
+
+    def _group_vote(self, rows: np.ndarray) -> np.ndarray:
+        """Soft labels from a vote in which each dependency group's members share one vote."""
+        weight = np.ones(rows.shape[1])
+        for group in self.groups_:
+            weight[list(group)] = 1.0 / len(group)
+        tally = np.full((len(rows), self.cardinality), 0.1)
+        for voter in range(rows.shape[1]):
+            voted = rows[:, voter] >= 0
+            tally[voted, rows[voted, voter]] += weight[voter]
+        return tally / tally.sum(axis=1, keepdims=True)
+
+    def _summarise(self, n_voters: int) -> None:
+        """Per-voter tables P(outcome | class), marginalised out of the group factors."""
+        fit = self._fitted()
+        outcomes = self.cardinality + 1
+        conditionals = np.zeros((n_voters, self.cardinality, outcomes))
+        starts = offsets(self.groups_, self.cardinality)
+        for group, start, stop in zip(self.groups_, starts[:-1], starts[1:], strict=True):
+            joint = fit.table[:, start:stop].reshape((self.cardinality,) + (outcomes,) * len(group))
+            for position, voter in enumerate(group):
+                axes = tuple(a for a in range(1, len(group) + 1) if a != len(group) - position)
+                conditionals[voter] = joint.sum(axis=axes)
+        self.n_voters_ = n_voters
+        self.class_balance_: np.ndarray = fit.prior
+        # Outcome 0 is abstain, outcome c+1 is class c.
+        self.conditionals_: np.ndarray = np.roll(conditionals, -1, axis=2)
+        correct = np.einsum("k,mkk->m", fit.prior, self.conditionals_[:, :, :-1])
+        voting = fit.prior @ (1.0 - self.conditionals_[:, :, -1]).T
+        self.accuracies_: np.ndarray = correct / np.maximum(voting, 1e-12)
+
+
+def _merge(n_voters: int, pairs: list[tuple[int, int, float]], max_size: int) -> Groups:
+    """Union the dependent pairs, strongest first, into groups of at most `max_size` voters."""
+    group_of = {voter: (voter,) for voter in range(n_voters)}
+    for i, j, _ in pairs:
+        merged = tuple(sorted(set(group_of[i]) | set(group_of[j])))
+        if len(merged) <= max_size:
+            for voter in merged:
+                group_of[voter] = merged
+    return tuple(sorted(set(group_of.values())))
+
+
+def _align(
+    fit: Fit,
+    row_cells: sparse.csr_matrix,
+    anchor: np.ndarray,
+    counts: np.ndarray,
+    *,
+    fixed_prior: bool,
+) -> Fit:
+    """Relabel the latent classes to agree best with the group vote (EM is blind to names)."""
+    soft = posterior(log_joint(row_cells, fit.prior, fit.table))
+    agreement = (soft * counts[:, None]).T @ anchor
+    _, order = linear_sum_assignment(-agreement.T)
+    return fit if fixed_prior else fit.permuted(order)
