@@ -107,9 +107,11 @@ class CorelibPluginManager(pluggy.PluginManager):
 
     def unregister(self, plugin: Any | None = None, name: str | None = None) -> Any | None:
         """Unregister a plugin (see pluggy) and forget the components it registered."""
+        if name is None and plugin is not None:
+            name = self.get_name(plugin)
         removed = super().unregister(plugin, name)
-        if removed is not None:
-            self.registry._remove_plugin(name or self._name_of(removed))
+        if removed is not None and name is not None:
+            self.registry._remove_plugin(name)
         return removed
 
     def set_blocked(self, name: str) -> None:
@@ -195,9 +197,6 @@ class CorelibPluginManager(pluggy.PluginManager):
             return None
         listed = "; ".join(f"{r.name} ({r.distribution} {r.version}): {r.error}" for r in problems)
         return PluginError(f"{ENV_STRICT} is set and plugins failed to load: {listed}")
-
-    def _name_of(self, plugin: object) -> str:
-        return next(n for n, p in self.list_name_plugin() if p is plugin)
 
 
 def autoload_disabled() -> bool:

@@ -252,9 +252,13 @@ def test_a_plugin_registered_from_code_runs_its_register_hook(fresh_registry: Re
             registry.register("models", "inline", "a.b:Inline")  # type: ignore[attr-defined]
 
     manager = get_plugin_manager()
-    manager.register(InlinePlugin(), name="inline")
+    plugin = InlinePlugin()
+    manager.register(plugin, name="inline")
     assert fresh_registry.entry("inline").qualified_name == "inline/inline"
     assert "(registered in code)" in fresh_registry.origin("inline/inline")
+    manager.unregister(plugin)
+    assert "inline/inline" not in fresh_registry
+    manager.register(plugin, name="inline")
     manager.unregister(name="inline")
     assert "inline/inline" not in fresh_registry
 
