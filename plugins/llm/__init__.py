@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from corelib.hooks import hookimpl
+from corelib import hookimpl
 from plugins.llm._types import LLM, Completion
 
 __all__ = ["LLM", "Completion", "corelib_register"]

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
+from plugins.llm._chunks import chunks
 from plugins.llm._sampling import StopWatcher, TokenChooser, row_seed
 from plugins.llm._text import cut_at_stop
 from plugins.llm._types import Completion, check_parameters
@@ -104,7 +104,7 @@ class TransformersLLM:
         self._check_lengths(lengths, max_new_tokens)
         rows.sort(key=lambda row: -lengths[row[0]])  # similar lengths together: less padding
         results: dict[tuple[int, int], Completion] = {}
-        for batch in _chunks(rows, self.batch_size):
+        for batch in chunks(rows, self.batch_size):
             seeds = None if greedy else [row_seed(base_seed, prompts[i], j) for i, j in batch]
             chooser = TokenChooser(temperature, top_p, seeds)
             completions = self._generate_batch(
@@ -166,8 +166,3 @@ def _eos_ids(generation_config: GenerationConfig, tokenizer_eos: int | None) -> 
     ids = set(configured if isinstance(configured, list) else [configured])
     ids.add(tokenizer_eos)
     return {i for i in ids if i is not None}
-
-
-def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
