@@ -8,19 +8,16 @@ traceback only with ``--debug``); 1 an error raised by the user's code (with its
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import sys
 import traceback
 from collections.abc import Sequence
 
-from corelib._cli import _plugin_commands
-from corelib._errors import CorelibError
+from corelib._cli import _config_commands, _plugin_commands
+from corelib._errors import CorelibError, InstantiationError
 from corelib._plugins import get_plugin_manager
 
 __all__ = ["main"]
 
-EXIT_OK = 0
 EXIT_USER_CODE = 1
 EXIT_USAGE = 2
 
@@ -42,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.func(args)
         return code
     except CorelibError as exc:
-        if getattr(exc, "user_error", False):
+        if isinstance(exc, InstantiationError) and exc.user_error:
             return _report(exc, EXIT_USER_CODE, traceback_shown=True)
         return _report(exc, EXIT_USAGE, traceback_shown=args.debug)
     except KeyboardInterrupt:
@@ -66,9 +63,7 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     _add_global_options(parser, defaults=True)
     subparsers = parser.add_subparsers(title="commands", dest="command", required=True)
-    # Temporary guard while _config_commands (run, show, check) is being written.
-    if importlib.util.find_spec("corelib._cli._config_commands") is not None:
-        importlib.import_module("corelib._cli._config_commands").add_parsers(subparsers)
+    _config_commands.add_parsers(subparsers)
     _plugin_commands.add_parsers(subparsers)
     for subparser in subparsers.choices.values():
         _add_global_options(subparser, defaults=False)
