@@ -11,6 +11,7 @@ blocks plugins by name, ``CORELIB_STRICT_PLUGINS=1`` raises on the first report 
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Sequence
@@ -37,6 +38,7 @@ __all__ = [
 ]
 
 ENTRY_POINT_GROUP = "corelib.plugins"
+_log = logging.getLogger(__name__)
 ENV_DISABLE_AUTOLOAD = "CORELIB_DISABLE_PLUGIN_AUTOLOAD"
 ENV_BLOCK = "CORELIB_BLOCK_PLUGINS"
 ENV_STRICT = "CORELIB_STRICT_PLUGINS"
@@ -176,6 +178,7 @@ class CorelibPluginManager(pluggy.PluginManager):
             error = PluginError(f"{origin} {what}: {type(exc).__name__}: {exc}")
             error.__cause__ = exc
             self.registry._mark_unavailable(ep.name, error)
+            _log.warning("%s", error)
             self._reports.append(candidate.report("failed", f"{type(exc).__name__}: {exc}"))
         else:
             self._reports.append(candidate.report("loaded"))
@@ -187,6 +190,7 @@ class CorelibPluginManager(pluggy.PluginManager):
             "none of them was loaded: uninstall all but one"
         )
         self.registry._mark_unavailable(name, PluginError(message))
+        _log.warning("%s", message)
         self._reports.extend(c.report("conflict", message) for c in candidates)
 
     def _strict_failure(self) -> PluginError | None:

@@ -53,7 +53,7 @@ def test_plugins_register_lazily_under_their_entry_point_name(
 
 
 def test_a_plugin_that_fails_to_import_is_reported_and_the_others_work(
-    fake_dists: FakeDists, fresh_registry: Registry
+    fake_dists: FakeDists, fresh_registry: Registry, caplog: pytest.LogCaptureFixture
 ) -> None:
     fake_dists.add("broken-dist", "0.1", {"broken": "import no_such_dependency_xyz\n"})
     fake_dists.add(
@@ -64,6 +64,9 @@ def test_a_plugin_that_fails_to_import_is_reported_and_the_others_work(
     assert broken.error == "ModuleNotFoundError: No module named 'no_such_dependency_xyz'"
     assert (good.status, good.components) == ("loaded", 1)
     assert fresh_registry.entry("net").qualified_name == "good/net"
+    (warning,) = [r for r in caplog.records if r.name == "corelib._plugins"]
+    assert warning.levelname == "WARNING"
+    assert warning.getMessage().startswith("plugin 'broken' from distribution broken-dist 0.1")
 
     with pytest.raises(PluginError) as info:
         fresh_registry.get("broken/net")
