@@ -6,8 +6,11 @@ import json
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from my_app import Net, Opt, Optimizer, Trainer, counted, params_of
 
 from corelib import ConfigError, L, LazyConfig, instantiate, load_config, save_config, to_dict
@@ -213,3 +216,32 @@ def test_save_refuses_what_it_cannot_write(
 def test_save_creates_parent_directories(tmp_path: Path) -> None:
     file = save_config(seed_cfg(), tmp_path / "runs" / "a" / "cfg.toml")
     assert instantiate(load_config(file)) == instantiate(seed_cfg())
+
+
+_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=10)
+)
+_keys = st.text(max_size=6).filter(lambda key: not key.startswith("_"))
+_trees = st.recursive(
+    _scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_keys, inner, max_size=3),
+    max_leaves=15,
+)
+
+
+@settings(max_examples=25, deadline=None)
+@given(tree=st.dictionaries(_keys, _trees, min_size=1, max_size=4), shared=_trees)
+def test_random_trees_with_a_shared_node_survive_every_format(
+    tmp_path_factory: pytest.TempPathFactory, tree: dict[str, Any], shared: Any
+) -> None:
+    node = {"payload": shared}
+    cfg = {"first": node, "tree": tree, "again": [node]}
+    directory = tmp_path_factory.mktemp("roundtrip")
+    for suffix in FORMATS:
+        loaded = load_config(save_config(cfg, directory / f"cfg{suffix}"))
+        assert loaded == cfg, suffix
+        assert loaded["again"][0] is loaded["first"], suffix
