@@ -91,7 +91,7 @@ def save_config(cfg: Any, path: str | os.PathLike[str]) -> Path:
     writers: dict[str, Callable[[Any], str]] = {
         ".yaml": dump_yaml,
         ".yml": dump_yaml,
-        ".json": lambda data: json.dumps(_with_refs(data, none=None), indent=2) + "\n",
+        ".json": lambda data: json.dumps(_with_refs(data), indent=2) + "\n",
         ".toml": _dump_toml,
     }
     if suffix not in writers:
@@ -112,7 +112,7 @@ def save_config(cfg: Any, path: str | os.PathLike[str]) -> Path:
 def _dump_toml(data: Any) -> str:
     if not isinstance(data, dict):
         raise ValueError(f"TOML needs a mapping at the top, got {type(data).__name__}")
-    return dumps_toml(_with_refs(data, none={NONE_KEY: True}))
+    return dumps_toml(_with_refs(data, none_as={NONE_KEY: True}))
 
 
 def _write_atomically(file: Path, text: str) -> None:
@@ -129,15 +129,18 @@ def _write_atomically(file: Path, text: str) -> None:
         raise
 
 
-def _with_refs(data: Any, *, none: Any) -> Any:
-    """Copy plain ``data`` with later occurrences of shared nodes as ``_ref_`` nodes."""
+def _with_refs(data: Any, *, none_as: Any = None) -> Any:
+    """Copy plain ``data`` with later occurrences of shared nodes as ``_ref_`` nodes.
+
+    ``None`` values are written as ``none_as``.
+    """
 
     def visit(node: Any, children: Any, location: Location) -> Any:
-        if none is None:
+        if none_as is None:
             return children
         if isinstance(children, dict):
-            return {key: none if value is None else value for key, value in children.items()}
-        return [none if value is None else value for value in children]
+            return {k: none_as if v is None else v for k, v in children.items()}
+        return [none_as if v is None else v for v in children]
 
     def revisit(node: Any, value: Any, first: Location, location: Location) -> Any:
         keys = first.keys()
