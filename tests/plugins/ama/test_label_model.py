@@ -1,0 +1,154 @@
+"""ama/label_model: recovery of known parameters, accuracy against majority vote, errors, ties."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from _ama_votes import votes_from
+
+from plugins.ama.label_model import LabelModel
+from plugins.ama.majority import MajorityVote
+
+FLYINGSQUID = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "flyingsquid_video"
+
+
+def accuracy(model, votes: np.ndarray, y: np.ndarray) -> float:
+    return float(np.mean(model.fit(votes).predict(votes) == y))
+
+
+def test_recovers_known_accuracies_and_class_balance() -> None:
+    truth = np.array([0.9, 0.8, 0.7, 0.65, 0.6])
+    votes, _ = votes_from(np.random.default_rng(0), 20_000, truth, prior=(0.7, 0.3), abstain=0.2)
+    model = LabelModel(2).fit(votes)
+    assert model.accuracies_ == pytest.approx(truth, abs=0.03)
+    assert model.class_balance_ == pytest.approx([0.7, 0.3], abs=0.02)
+    assert model.dependencies_ == [] and model.groups_ == tuple((j,) for j in range(5))
+    # conditionals_[j, y] is P(vote | class y) over classes 0..k-1 then abstain.
+    assert model.conditionals_.shape == (5, 2, 3)
+    assert model.conditionals_[:, :, -1] == pytest.approx(np.full((5, 2), 0.2), abs=0.02)
+
+
+def test_beats_majority_when_voters_differ_in_accuracy() -> None:
+    votes, y = votes_from(np.random.default_rng(1), 3000, [0.92, 0.85, 0.6, 0.58, 0.55])
+    assert accuracy(LabelModel(2), votes, y) > accuracy(MajorityVote(2), votes, y) + 0.03
+
+
+def test_finds_a_clique_sharing_errors_and_beats_majority() -> None:
+    votes, y = votes_from(
+        np.random.default_rng(2),
+        3000,
+        [0.7, 0.7, 0.7, 0.8, 0.78],
+        copies=(0, 1, 2),
+        copy_rate=0.85,
+        shared_accuracy=0.62,
+    )
+    model = LabelModel(2)
+    assert accuracy(model, votes, y) > accuracy(MajorityVote(2), votes, y) + 0.08
+    assert (0, 1, 2) in model.groups_
+    assert {pair[:2] for pair in model.dependencies_} == {(0, 1), (0, 2), (1, 2)}
+
+
+def test_four_classes_with_a_correlated_pair_and_abstains() -> None:
+    votes, y = votes_from(
+        np.random.default_rng(3),
+        3000,
+        [0.7, 0.7, 0.75, 0.65, 0.6],
+        prior=(0.25,) * 4,
+        abstain=0.15,
+        copies=(0, 1),
+        copy_rate=0.8,
+        shared_accuracy=0.55,
+    )
+    model = LabelModel(4)
+    assert accuracy(model, votes, y) > accuracy(MajorityVote(4), votes, y) + 0.02
+    assert (0, 1) in model.groups_
+    proba = model.predict_proba(votes)
+    assert proba.shape == (3000, 4) and np.allclose(proba.sum(axis=1), 1.0)
+
+
+def test_a_known_class_balance_is_kept() -> None:
+    votes, _ = votes_from(np.random.default_rng(4), 2000, [0.8, 0.7, 0.7], prior=(0.8, 0.2))
+    model = LabelModel(2).fit(votes, class_balance=np.array([3.0, 1.0]))
+    assert model.class_balance_ == pytest.approx([0.75, 0.25])
+
+
+def test_fit_is_deterministic_under_a_seed() -> None:
+    votes, _ = votes_from(np.random.default_rng(5), 1000, [0.8, 0.7, 0.6, 0.6], abstain=0.3)
+    first = LabelModel(2, seed=3).fit(votes).predict_proba(votes)
+    assert np.array_equal(first, LabelModel(2, seed=3).fit(votes).predict_proba(votes))
+
+
+def test_a_single_voter_is_followed_where_it_votes() -> None:
+    votes = np.array([[0], [1], [1], [-1], [0], [1]] * 50)
+    model = LabelModel(2).fit(votes)
+    predicted = model.predict(votes)
+    voted = votes[:, 0] >= 0
+    assert np.array_equal(predicted[voted], votes[voted, 0])
+    assert set(np.unique(predicted)) <= {0, 1}
+
+
+@pytest.mark.parametrize(
+    ("votes", "message"),
+    [
+        (np.array([0, 1, 1]), "2-D"),
+        (np.zeros((0, 3), dtype=int), "empty"),
+        (np.array([[0, 2], [1, 1]]), "vote 2 at row 0, voter 1 is outside -1..1"),
+        (np.array([[0, -2]]), "outside -1..1"),
+        (np.array([[0.5, 1.0]]), "integers"),
+    ],
+)
+@pytest.mark.parametrize("model_class", [LabelModel, MajorityVote])
+def test_bad_votes_raise_value_error(model_class, votes: np.ndarray, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        model_class(2).fit(votes)
+
+
+@pytest.mark.parametrize("model_class", [LabelModel, MajorityVote])
+def test_other_number_of_voters_and_unfitted_models_raise(model_class) -> None:
+    model = model_class(2)
+    with pytest.raises(ValueError, match="call fit"):
+        model.predict(np.zeros((2, 3), dtype=int))
+    model.fit(np.array([[0, 1, 1], [1, 1, 0], [0, 0, 0]]))
+    with pytest.raises(ValueError, match="fitted on 3 voters, got 2 columns"):
+        model.predict(np.zeros((2, 2), dtype=int))
+    with pytest.raises(ValueError, match="class_balance must be 2 positive numbers"):
+        model.fit(np.array([[0, 1, 1]]), class_balance=[1.0, 0.0])
+
+
+def test_float_votes_holding_integers_are_accepted() -> None:
+    votes = np.array([[0.0, 1.0, -1.0], [1.0, 1.0, 1.0], [0.0, 0.0, -1.0]] * 20)
+    assert MajorityVote(2).fit(votes).predict(votes)[:3].tolist() == [0, 1, 0]
+
+
+@pytest.mark.parametrize(
+    "model_class", [MajorityVote, lambda k, **kw: LabelModel(k, restarts=1, **kw)]
+)
+def test_ties_follow_the_policy(model_class) -> None:
+    # Votes symmetric under swapping the classes, a balanced prior, and rows where everyone
+    # abstains: both classes are exactly as likely there.
+    votes = np.vstack([np.full((200, 2), -1), [[0, 0], [1, 1]] * 20])
+    balance = np.array([0.5, 0.5])
+    first = model_class(2, tie_break="first").fit(votes, class_balance=balance)
+    assert np.all(first.predict(votes)[:200] == 0)
+    seeded = model_class(2, seed=7).fit(votes, class_balance=balance)
+    drawn = seeded.predict(votes)[:200]
+    assert 50 < drawn.sum() < 150  # both classes drawn among the tied rows
+    assert np.array_equal(drawn, seeded.predict(votes)[:200])  # the same every call
+    other = model_class(2, seed=8).fit(votes, class_balance=balance).predict(votes)[:200]
+    assert not np.array_equal(drawn, other)
+    assert seeded.predict(votes)[200:202].tolist() == [0, 1]  # untied rows are untouched
+
+
+@pytest.mark.skipif(not FLYINGSQUID.is_dir(), reason="needs ../shared/data/flyingsquid_video")
+def test_real_votes_flyingsquid_at_least_majority() -> None:
+    def load(name: str) -> np.ndarray:
+        raw = np.load(FLYINGSQUID / name)
+        return np.select([raw == 0, raw == -1], [-1, 0], 1)
+
+    train, dev = load("L_train_video.npy"), load("L_dev_video.npy")
+    y = np.load(FLYINGSQUID / "Y_dev_video.npy") == 1
+    model = LabelModel(2).fit(train)
+    majority = MajorityVote(2).fit(train)
+    assert np.mean(model.predict(dev) == y) >= np.mean(majority.predict(dev) == y)
