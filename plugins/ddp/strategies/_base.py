@@ -110,8 +110,8 @@ class Strategy:
     def teardown(self) -> None:
         """Leave the process group. Callers drop their model references first: a wrapped model
         alive at ``destroy_process_group()`` can deadlock, so garbage is collected before it."""
-        gc.collect()
         if self._owns_process_group and dist.is_initialized():
+            gc.collect()
             dist.destroy_process_group()
         self._owns_process_group = False
 

@@ -7,12 +7,12 @@ from collections.abc import Iterator, Sequence
 from fnmatch import fnmatchcase
 
 import torch
-import torch.distributed as dist
 from torch import nn
 from torch.distributed.device_mesh import init_device_mesh
 from torch.distributed.fsdp import CPUOffloadPolicy, FSDPModule, MixedPrecisionPolicy, fully_shard
 
 from plugins.ddp.strategies._base import Strategy
+from plugins.ddp.strategies._broadcast import broadcast_from_rank0
 
 __all__ = ["FSDP2"]
 
@@ -75,8 +75,9 @@ class FSDP2(Strategy):
 
     def wrap(self, model: nn.Module) -> nn.Module:
         """Broadcast rank 0's weights, then ``fully_shard`` each selected block and the root."""
+        units = self._units(model)
         model = model.to(self.device)
-        _broadcast_from_rank0(model)
+        broadcast_from_rank0(model)
         mesh = init_device_mesh(self.device.type, (self.world_size,))
         options = {
             "mesh": mesh,
@@ -85,8 +86,8 @@ class FSDP2(Strategy):
         }
         if self.cpu_offload:
             options["offload_policy"] = CPUOffloadPolicy()
-        for module in self._units(model):
-            fully_shard(module, **options)
+        for unit in units:
+            fully_shard(unit, **options)
         fully_shard(model, **options)
         return model
 
@@ -139,12 +140,6 @@ def _dtype(value: str | torch.dtype | None, field: str) -> torch.dtype | None:
         raise ValueError(
             f"ddp/fsdp2: {field}={value!r} is not a dtype; expected one of {sorted(_DTYPES)}"
         ) from None
-
-
-@torch.no_grad()
-def _broadcast_from_rank0(model: nn.Module) -> None:
-    for tensor in [*model.parameters(), *model.buffers()]:
-        dist.broadcast(tensor.data, src=0)
 
 
 @contextlib.contextmanager

@@ -9,8 +9,10 @@ does not finish in time fails the call with that rank's traceback.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing as mp
 import os
+import pickle
 import socket
 import time
 import traceback
@@ -26,6 +28,8 @@ _PRELOAD = [
     "torch.distributed.checkpoint",
     "torch.distributed.fsdp",
     "torch.nn.parallel",
+    "torch._dynamo",  # imported by the first optimizer: ~3 s per process otherwise
+    "plugins.ddp.trainer",
 ]
 _GRACE_S = 5.0  # how long the other ranks may keep running once one has failed
 
@@ -82,7 +86,7 @@ def _collect(pipes: dict[int, Connection], processes: list[Any], timeout: float)
             rank = next(r for r, conn in pending.items() if conn is receiver)
             del pending[rank]
             try:
-                status, payload = receiver.recv()
+                status, payload = pickle.loads(receiver.recv_bytes())
             except EOFError:
                 processes[rank].join(timeout=1)
                 status, payload = "error", f"died with exit code {processes[rank].exitcode}"
@@ -121,10 +125,13 @@ def _worker(
     import torch
 
     torch.set_num_threads(1)
+    gc.freeze()  # the preloaded modules' objects: a full collection (teardown) skips them
     try:
         message = ("ok", fn(rank, *args))
     except BaseException:
         message = ("error", traceback.format_exc())
-    sender.send(message)
+    # Plain pickle copies tensors; the default (torch's shared-memory reducers) would hand out
+    # file descriptors that vanish when this process exits.
+    sender.send_bytes(pickle.dumps(message))
     sender.close()
     os._exit(0)  # skip interpreter teardown: a half-closed process group must not hang the test
