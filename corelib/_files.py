@@ -13,7 +13,6 @@ import itertools
 import json
 import os
 import sys
-import tempfile
 import traceback
 import types
 from collections.abc import Callable
@@ -28,7 +27,6 @@ from corelib._overrides import split_path
 from corelib._plain import to_dict
 from corelib._toml import dumps_toml
 from corelib._traversal import CycleError, Location, fold, format_path
-from corelib._yaml import dump_yaml, load_yaml
 
 __all__ = ["load_config", "save_config"]
 
@@ -62,6 +60,10 @@ def load_config(path: str | os.PathLike[str]) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{file}: cannot read: {exc}") from exc
     if suffix in (".yaml", ".yml"):
+        from corelib._yaml import (
+            load_yaml,
+        )  # PyYAML loads on first use: `import corelib` stays fast
+
         data = load_yaml(text, str(file), mapping=LazyConfig)
         return LazyConfig() if data is None else data
     if suffix == ".json":
@@ -89,8 +91,8 @@ def save_config(cfg: Any, path: str | os.PathLike[str]) -> Path:
     file = Path(path)
     suffix = file.suffix.lower()
     writers: dict[str, Callable[[Any], str]] = {
-        ".yaml": dump_yaml,
-        ".yml": dump_yaml,
+        ".yaml": _dump_yaml,
+        ".yml": _dump_yaml,
         ".json": lambda data: json.dumps(_with_refs(data), indent=2) + "\n",
         ".toml": _dump_toml,
     }
@@ -109,6 +111,12 @@ def save_config(cfg: Any, path: str | os.PathLike[str]) -> Path:
     return file
 
 
+def _dump_yaml(data: Any) -> str:
+    from corelib._yaml import dump_yaml  # PyYAML loads on first use: `import corelib` stays fast
+
+    return dump_yaml(data)
+
+
 def _dump_toml(data: Any) -> str:
     if not isinstance(data, dict):
         raise ValueError(f"TOML needs a mapping at the top, got {type(data).__name__}")
@@ -116,6 +124,8 @@ def _dump_toml(data: Any) -> str:
 
 
 def _write_atomically(file: Path, text: str) -> None:
+    import tempfile  # first use only: `import corelib` stays fast
+
     file.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{file.name}.", dir=file.parent)
     try:

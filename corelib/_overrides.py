@@ -16,7 +16,6 @@ from typing import Any
 from corelib._errors import ConfigError
 from corelib._lazy import LazyConfig
 from corelib._traversal import CycleError, Location, fold, format_path
-from corelib._yaml import parse_value
 
 __all__ = ["apply_overrides", "split_path"]
 
@@ -151,6 +150,8 @@ def split_path(path: str) -> list[str | int]:
 
 
 def _parse_value(override: str, text: str | None) -> Any:
+    from corelib._yaml import parse_value  # PyYAML loads on first use: `import corelib` stays fast
+
     if not text:
         return "" if text == "" else None
     try:
