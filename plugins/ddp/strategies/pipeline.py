@@ -131,12 +131,12 @@ class Pipeline(Strategy):
             return super().forward_backward(
                 model, batch, loss_fn, loss_scale=loss_scale, autocast_dtype=autocast_dtype
             )
-        if loss_fn is None:
-            raise TypeError(
-                "the pipeline strategy needs a loss_fn(outputs, targets): the last stage "
-                "computes the loss from the model's outputs"
+        inputs, targets = self._split(batch, loss_fn)
+        if len(inputs) % self.n_microbatches:
+            raise ValueError(
+                f"a batch of {len(inputs)} samples does not split into n_microbatches="
+                f"{self.n_microbatches} equal pieces; make the per-rank batch size a multiple"
             )
-        inputs, targets = self._split(batch)
         self._loss_fn, self._loss_scale = loss_fn, loss_scale
         self._microbatch_losses = []
         with self._autocast(autocast_dtype):
@@ -148,6 +148,33 @@ class Pipeline(Strategy):
             loss = torch.stack(self._microbatch_losses).mean()
         else:
             loss = torch.zeros((), device=self.device)
+        dist.broadcast(loss, src=self.world_size - 1)
+        return loss
+
+    def eval_loss(
+        self,
+        model: nn.Module,
+        batch: Any,
+        loss_fn: LossFn | None,
+        *,
+        autocast_dtype: torch.dtype | None = None,
+    ) -> torch.Tensor:
+        """The batch's loss without gradients, on every rank.
+
+        The whole batch passes from stage to stage (no microbatches, no schedule), so batches
+        of any size work, such as the last, smaller one of a validation set.
+        """
+        if self._runner is None:
+            return super().eval_loss(model, batch, loss_fn, autocast_dtype=autocast_dtype)
+        inputs, targets = self._split(batch, loss_fn)
+        assert loss_fn is not None
+        with torch.no_grad(), self._autocast(autocast_dtype):
+            hidden = model(inputs if self.is_first_stage else _receive(self.rank - 1, self.device))
+            if self.is_last_stage:
+                loss = loss_fn(hidden, targets).detach().float()
+            else:
+                _send(hidden, self.rank + 1)
+                loss = torch.zeros((), device=self.device)
         dist.broadcast(loss, src=self.world_size - 1)
         return loss
 
@@ -166,16 +193,29 @@ class Pipeline(Strategy):
         self._microbatch_losses.append(loss.detach().float())
         return loss * (self._loss_scale / self.n_microbatches)
 
-    def _split(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    def _split(self, batch: Any, loss_fn: LossFn | None) -> tuple[torch.Tensor, torch.Tensor]:
+        if loss_fn is None:
+            raise TypeError(
+                "the pipeline strategy needs a loss_fn(outputs, targets): the last stage "
+                "computes the loss from the model's outputs"
+            )
         if not (isinstance(batch, tuple | list) and len(batch) == 2):
             raise TypeError(
                 "the pipeline strategy needs batches that are pairs (inputs, targets); got "
                 f"{type(batch).__name__}"
             )
         inputs, targets = self.to_device(batch)
-        if len(inputs) % self.n_microbatches:
-            raise ValueError(
-                f"a batch of {len(inputs)} samples does not split into n_microbatches="
-                f"{self.n_microbatches} equal pieces; make the per-rank batch size a multiple"
-            )
         return inputs, targets
+
+
+def _send(tensor: torch.Tensor, dst: int) -> None:
+    dist.send_object_list([tensor.shape, tensor.dtype], dst=dst)
+    dist.send(tensor.contiguous(), dst=dst)
+
+
+def _receive(src: int, device: torch.device) -> torch.Tensor:
+    meta: list[Any] = [None, None]
+    dist.recv_object_list(meta, src=src)
+    tensor = torch.empty(meta[0], dtype=meta[1], device=device)
+    dist.recv(tensor, src=src)
+    return tensor

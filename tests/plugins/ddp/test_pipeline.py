@@ -4,89 +4,56 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-import torch.distributed.checkpoint as dcp
 from _dist import run_ranks
+from _lm import make_lm, make_lm_trainer, make_tokens
+from _training import FinalState, max_difference
 
-from plugins.ddp.models import TransformerLM, lm_loss, markov_tokens
+from plugins.ddp.checkpoint import latest_checkpoint, load_model_weights
+from plugins.ddp.models import TransformerLM
 from plugins.ddp.strategies._pipeline_split import PipelineSplitError, split_stage
 from plugins.ddp.strategies.pipeline import Pipeline
+from plugins.ddp.strategies.single import SingleDevice
 
-STEPS = 3
-ACCUMULATE = 2  # micro-batches per optimizer step, to check gradient accumulation
-BATCH = 8
-
-
-def _model() -> TransformerLM:
-    torch.manual_seed(0)
-    return TransformerLM(n_layers=4, dim=32)
+# 2 micro-batches per step (accumulation), and a validation set whose last batch (4 of 20
+# sequences) is smaller than the others
+OPTIONS = {"grad_accum_steps": 2, "val_data": make_tokens(20, seed=1), "val_every": 2}
 
 
-def _micro_batches() -> list[list[tuple[torch.Tensor, torch.Tensor]]]:
-    tokens, targets = markov_tokens(n_sequences=BATCH * STEPS * ACCUMULATE, seq_len=12).tensors
-    pairs = list(zip(tokens.split(BATCH), targets.split(BATCH), strict=True))
-    return [pairs[i : i + ACCUMULATE] for i in range(0, len(pairs), ACCUMULATE)]
+def _fit(strategy: object, checkpoint_dir: str | None = None) -> tuple[dict, dict]:
+    final = FinalState()
+    trainer = make_lm_trainer(
+        strategy=strategy, callbacks=(final,), checkpoint_dir=checkpoint_dir, **OPTIONS
+    )
+    metrics = trainer.fit()
+    return final.params, metrics
 
 
-def _reference() -> tuple[dict[str, np.ndarray], list[float]]:
-    model = _model()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
-    losses = []
-    for step in _micro_batches():
-        optimizer.zero_grad()
-        for tokens, targets in step:
-            loss = lm_loss(model(tokens), targets)
-            (loss / ACCUMULATE).backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        losses.append(loss.item())
-    return {n: p.detach().numpy().copy() for n, p in model.named_parameters()}, losses
-
-
-def _pipeline_rank(rank: int, schedule: str, checkpoint_dir: str) -> dict:
-    strategy = Pipeline(["blocks.2"], schedule=schedule, n_microbatches=4)
-    strategy.setup()
-    model = strategy.wrap(_model())
-    optimizer = strategy.build_optimizer(lambda p: torch.optim.SGD(p, lr=0.5), model)
-    losses = []
-    for step in _micro_batches():
-        optimizer.zero_grad()
-        for batch in step:
-            loss = strategy.forward_backward(model, batch, lm_loss, loss_scale=1 / ACCUMULATE)
-        strategy.clip_grad_norm(model, 1.0)
-        optimizer.step()
-        losses.append(loss.item())
-    strategy.save(strategy.state_dict(model, optimizer), checkpoint_dir)
-    params = {n: p.detach().numpy().copy() for n, p in model.named_parameters()}
-    del model, optimizer
-    strategy.teardown()
-    return {"params": params, "losses": losses}
+def _fit_rank(rank: int, schedule: str, checkpoint_dir: str) -> tuple[dict, dict]:
+    return _fit(Pipeline(["blocks.2"], schedule=schedule, n_microbatches=4), checkpoint_dir)
 
 
 @pytest.mark.distributed
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(90)
 @pytest.mark.parametrize("schedule", ["gpipe", "1f1b"])
 def test_pipeline_two_ranks_match_one_process(schedule: str, tmp_path: Path) -> None:
-    expected, expected_losses = _reference()
-    first, last = run_ranks(_pipeline_rank, schedule, str(tmp_path), world_size=2, timeout=45)
+    reference, reference_metrics = _fit(SingleDevice())
+    (first, first_metrics), (last, last_metrics) = run_ranks(
+        _fit_rank, schedule, str(tmp_path), world_size=2, timeout=75
+    )
     # stage 0 holds the embedding and blocks 0-1; stage 1 blocks 2-3, the final norm and head
-    assert {n.split(".")[0] for n in first["params"]} == {"embed", "blocks"}
-    assert {n.split(".")[0] for n in last["params"]} == {"blocks", "norm", "head"}
-    assert first["params"].keys().isdisjoint(last["params"])
-    assert first["params"].keys() | last["params"].keys() == expected.keys()
-    for result in (first, last):
-        assert result["losses"] == pytest.approx(expected_losses, rel=1e-5)
-        for name, value in result["params"].items():
-            np.testing.assert_allclose(value, expected[name], atol=1e-5, rtol=1e-4)
+    assert {name.split(".")[0] for name in first} == {"embed", "blocks"}
+    assert {name.split(".")[0] for name in last} == {"blocks", "norm", "head"}
+    assert max_difference({**first, **last}, reference) < 1e-5
+    for metrics in (first_metrics, last_metrics):
+        for key in ("step", "train/loss", "val/loss"):
+            assert metrics[key] == pytest.approx(reference_metrics[key], abs=1e-5), key
     # the stages' checkpoint loads into the whole model in one process
-    whole = TransformerLM(n_layers=4, dim=32)
-    state = {"model": whole.state_dict()}
-    dcp.load(state, checkpoint_id=str(tmp_path))
-    whole.load_state_dict(state["model"])
-    for name, param in whole.named_parameters():
-        np.testing.assert_allclose(param.detach().numpy(), expected[name], atol=1e-5, rtol=1e-4)
+    checkpoint = latest_checkpoint(tmp_path)
+    assert checkpoint is not None
+    whole = load_model_weights(make_lm(), checkpoint)
+    assert max_difference(whole.state_dict(), reference) < 1e-5
 
 
 def test_split_keeps_a_stage_and_the_full_model_names() -> None:

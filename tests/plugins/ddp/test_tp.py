@@ -1,11 +1,11 @@
-"""Tensor parallelism on 2 gloo ranks matches one process; bad plans are clear errors."""
+"""Tensor parallelism on 2 gloo ranks trains like one process; bad plans are clear errors."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
-import torch
 from _dist import run_ranks
+from _lm import TP_PLAN, make_lm, make_lm_trainer
+from _training import FinalState, max_difference
 from torch.distributed.device_mesh import DeviceMesh
 from torch.distributed.tensor import DTensor, Replicate, Shard
 from torch.distributed.tensor.parallel import (
@@ -15,64 +15,29 @@ from torch.distributed.tensor.parallel import (
     parallelize_module,
 )
 
-from plugins.ddp.models import TransformerLM, lm_loss, markov_tokens
+from corelib import hookimpl
+from plugins.ddp.models import TransformerLM
 from plugins.ddp.strategies._tp_plan import TPPlanError, resolve_plan
+from plugins.ddp.strategies.single import SingleDevice
 from plugins.ddp.strategies.tp import TensorParallel
 
-PLAN = {
-    "blocks.*.attn.q": "colwise",
-    "blocks.*.attn.k": "colwise",
-    "blocks.*.attn.v": "colwise",
-    "blocks.*.attn.out": "rowwise",
-    "blocks.*.mlp.fc": "colwise",
-    "blocks.*.mlp.proj": "rowwise",
-}
-STEPS = 4
-BATCH = 8
+
+class ShardedNames:
+    """Callback recording which parameters are DTensors when training starts."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    @hookimpl
+    def ddp_fit_start(self, trainer: object) -> None:
+        model = trainer.model  # type: ignore[attr-defined]
+        self.names = sorted(n for n, p in model.named_parameters() if isinstance(p, DTensor))
 
 
-def _batches() -> list[tuple[torch.Tensor, torch.Tensor]]:
-    tokens, targets = markov_tokens(n_sequences=BATCH * STEPS, seq_len=16).tensors
-    return list(zip(tokens.split(BATCH), targets.split(BATCH), strict=True))
-
-
-def _train(strategy: TensorParallel | None) -> dict:
-    """Train the same seeded model for STEPS SGD steps; return full parameters and losses."""
-    torch.manual_seed(0)
-    model = TransformerLM(n_layers=2)
-    losses = []
-    if strategy is None:
-        optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
-        for tokens, targets in _batches():
-            optimizer.zero_grad()
-            loss = lm_loss(model(tokens), targets)
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.item())
-    else:
-        strategy.setup()
-        model = strategy.wrap(model)
-        optimizer = strategy.build_optimizer(lambda p: torch.optim.SGD(p, lr=0.5), model)
-        for batch in _batches():
-            optimizer.zero_grad()
-            losses.append(strategy.forward_backward(model, batch, lm_loss).item())
-            strategy.clip_grad_norm(model, 1e6)  # mixed DTensor and plain grads
-            optimizer.step()
-    params = {  # numpy: tensors would travel between processes as shared-memory handles
-        name: (p.full_tensor() if isinstance(p, DTensor) else p).detach().numpy().copy()
-        for name, p in model.named_parameters()
-    }
-    sharded = sorted(name for name, p in model.named_parameters() if isinstance(p, DTensor))
-    if strategy is not None:
-        del model, optimizer
-        strategy.teardown()
-    return {"params": params, "losses": losses, "sharded": sharded}
-
-
-def _tp_rank(rank: int, use_fn: bool) -> dict:
-    return _train(
-        TensorParallel(parallelize_fn=_parallelize_mlps) if use_fn else TensorParallel(PLAN)
-    )
+def _fit(strategy: object) -> tuple[dict, dict, list[str]]:
+    final, sharded = FinalState(), ShardedNames()
+    metrics = make_lm_trainer(strategy=strategy, callbacks=(final, sharded)).fit()
+    return final.params, metrics, sharded.names
 
 
 def _parallelize_mlps(model: TransformerLM, mesh: DeviceMesh) -> None:
@@ -80,32 +45,31 @@ def _parallelize_mlps(model: TransformerLM, mesh: DeviceMesh) -> None:
         parallelize_module(block.mlp, mesh, {"fc": ColwiseParallel(), "proj": RowwiseParallel()})
 
 
+def _fit_rank(rank: int, use_fn: bool) -> tuple[dict, dict, list[str]]:
+    if use_fn:
+        return _fit(TensorParallel(parallelize_fn=_parallelize_mlps, timeout_s=30))
+    return _fit(TensorParallel(TP_PLAN, timeout_s=30))
+
+
 @pytest.mark.distributed
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(90)
 @pytest.mark.parametrize("use_fn", [False, True], ids=["plan", "parallelize_fn"])
 def test_tp_two_ranks_match_one_process(use_fn: bool) -> None:
-    reference = _train(None)
-    ranks = run_ranks(_tp_rank, use_fn, world_size=2, timeout=45)
-    layers = ["mlp.fc", "mlp.proj"] if use_fn else ["attn.q", "attn.k", "attn.v", "attn.out"]
-    layers += [] if use_fn else ["mlp.fc", "mlp.proj"]
-    expected = sorted(
-        name for name in reference["params"] if any(f".{layer}." in name for layer in layers)
-    )
-    for result in ranks:
-        assert result["sharded"] == expected
-        assert result["losses"] == pytest.approx(reference["losses"], rel=1e-5)
-        for name, value in reference["params"].items():
-            np.testing.assert_allclose(result["params"][name], value, atol=2e-5, rtol=1e-4)
-    # training moved the weights, so the comparison above is not between two initial states
-    torch.manual_seed(0)
-    initial = TransformerLM(n_layers=2).blocks["0"].mlp.fc.weight.detach().numpy()
-    assert not np.allclose(initial, reference["params"]["blocks.0.mlp.fc.weight"])
+    reference, reference_metrics, _ = _fit(SingleDevice())
+    layers = ("mlp.fc", "mlp.proj") if use_fn else [key.split("*.")[1] for key in TP_PLAN]
+    planned = sorted(n for n in reference if any(f".{layer}." in n for layer in layers))
+    results = run_ranks(_fit_rank, use_fn, world_size=2, timeout=75)
+    for _, metrics, sharded in results:
+        assert sharded == planned
+        assert metrics["step"] == 4
+        assert metrics["train/loss"] == pytest.approx(reference_metrics["train/loss"], abs=1e-5)
+    assert max_difference(results[0][0], reference) < 1e-5  # full weights are gathered on rank 0
+    assert max_difference(make_lm().state_dict(), reference) > 1e-3  # it did train
 
 
 def test_plan_naming_a_missing_module_is_a_clear_error() -> None:
-    model = TransformerLM(n_layers=2)
     with pytest.raises(TPPlanError) as info:
-        resolve_plan(model, {"blocks.*.attn.qkv": "colwise"})
+        resolve_plan(TransformerLM(n_layers=2), {"blocks.*.attn.qkv": "colwise"})
     message = str(info.value)
     assert "'blocks.*.attn.qkv' matches no module of TransformerLM" in message
     assert "blocks.*.attn.q" in message  # a similar, existing name is suggested
@@ -121,6 +85,13 @@ def test_plan_errors_name_the_key() -> None:
         resolve_plan(model, {"blocks.0.mlp.fc": "colwise", "blocks.*.mlp.fc": "colwise"})
     with pytest.raises(TPPlanError, match="exactly one of plan"):
         TensorParallel()
+
+
+def test_a_single_process_checks_the_plan_and_keeps_the_model_whole() -> None:
+    model = TensorParallel(TP_PLAN).wrap(make_lm())
+    assert not any(isinstance(p, DTensor) for p in model.parameters())
+    with pytest.raises(TPPlanError, match=r"'blocks\.0\.mlp\.fc2' matches no module"):
+        TensorParallel({"blocks.0.mlp.fc2": "colwise"}).wrap(make_lm())
 
 
 def test_plan_with_layouts_resolves_to_styles() -> None:

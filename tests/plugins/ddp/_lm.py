@@ -1,0 +1,49 @@
+"""A small language-model run shared by the tensor-parallel and pipeline tests.
+
+Worker functions for :func:`_dist.run_ranks` build trainers through :func:`make_lm_trainer`,
+so one process and several ranks train the very same problem.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import torch
+
+from plugins.ddp.models import TransformerLM, lm_loss, markov_tokens
+from plugins.ddp.trainer import Trainer
+
+TP_PLAN = {
+    "blocks.*.attn.q": "colwise",
+    "blocks.*.attn.k": "colwise",
+    "blocks.*.attn.v": "colwise",
+    "blocks.*.attn.out": "rowwise",
+    "blocks.*.mlp.fc": "colwise",
+    "blocks.*.mlp.proj": "rowwise",
+}
+
+
+def make_lm() -> TransformerLM:
+    """Four small blocks: enough to cut into stages and to shard by heads."""
+    return TransformerLM(vocab_size=32, dim=32, n_layers=4, n_heads=4, max_seq_len=16)
+
+
+def make_tokens(n_sequences: int = 64, seed: int = 0) -> torch.utils.data.Dataset:
+    """Sequences of 12 tokens from a fixed bigram chain."""
+    return markov_tokens(n_sequences, seq_len=12, vocab_size=32, seed=seed)
+
+
+def make_lm_trainer(*, strategy: Any, callbacks: tuple[Any, ...] = (), **kwargs: Any) -> Trainer:
+    """A trainer over :func:`make_lm` and :func:`make_tokens`; ``kwargs`` override defaults."""
+    options: dict[str, Any] = {"batch_size": 8, "max_steps": 4, "grad_clip_norm": 1.0}
+    options.update(kwargs)
+    return Trainer(
+        make_lm,
+        make_tokens(),
+        functools.partial(torch.optim.SGD, lr=0.5),
+        strategy=strategy,
+        loss_fn=lm_loss,
+        callbacks=callbacks,
+        **options,
+    )
