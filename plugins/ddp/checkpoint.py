@@ -26,6 +26,7 @@ from torch.distributed.checkpoint.metadata import TensorStorageMetadata
 
 from corelib import CorelibError
 from plugins.ddp.strategies import Strategy
+from plugins.ddp.strategies._base import quiet_dcp
 
 __all__ = [
     "CheckpointError",
@@ -121,7 +122,8 @@ def load_model_weights(model: nn.Module, path: str | os.PathLike[str]) -> nn.Mod
     """Load a checkpoint's model weights into a plain (unwrapped, single-process) ``model``."""
     state = {"model": model.state_dict()}
     check_fits(Path(path), state["model"])
-    dcp.load(state, checkpoint_id=os.fspath(path), no_dist=True)
+    with quiet_dcp():
+        dcp.load(state, checkpoint_id=os.fspath(path), no_dist=True)
     model.load_state_dict(state["model"])
     return model
 

@@ -18,7 +18,8 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
-from collections.abc import Callable, Iterable, Mapping
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import timedelta
 from typing import Any, Literal
 
@@ -29,7 +30,7 @@ from torch import nn
 from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-__all__ = ["LossFn", "OptimizerFactory", "ReduceOp", "Strategy", "best_device"]
+__all__ = ["LossFn", "OptimizerFactory", "ReduceOp", "Strategy", "best_device", "quiet_dcp"]
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 LossFn = Callable[[Any, Any], torch.Tensor]
@@ -287,17 +288,27 @@ class Strategy:
 
     def save(self, state: dict[str, Any], directory: str | os.PathLike[str]) -> None:
         """Write ``state`` to ``directory`` with ``torch.distributed.checkpoint`` (collective)."""
-        dcp.save(state, checkpoint_id=os.fspath(directory), no_dist=not dist.is_initialized())
+        with quiet_dcp():
+            dcp.save(state, checkpoint_id=os.fspath(directory), no_dist=not dist.is_initialized())
 
     def load(self, state: dict[str, Any], directory: str | os.PathLike[str]) -> None:
         """Fill ``state`` in place from ``directory`` (collective; resharded as needed)."""
-        dcp.load(state, checkpoint_id=os.fspath(directory), no_dist=not dist.is_initialized())
+        with quiet_dcp():
+            dcp.load(state, checkpoint_id=os.fspath(directory), no_dist=not dist.is_initialized())
 
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(rank={self.rank}, world_size={self.world_size}, "
             f"device={str(self.device)!r})"
         )
+
+
+@contextlib.contextmanager
+def quiet_dcp() -> Iterator[None]:
+    """Silence DCP's warning that it runs without a process group (one process, as asked)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="torch.distributed is disabled")
+        yield
 
 
 def _resolve_device(device: str | torch.device | None, local_rank: int) -> torch.device:

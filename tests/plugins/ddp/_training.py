@@ -21,9 +21,11 @@ from plugins.ddp.trainer import Trainer
 N_FEATURES, N_CLASSES, HIDDEN = 8, 3, 16
 
 
-def make_model() -> torch.nn.Module:
-    """The classifier every test trains (built after the trainer seeded the RNG)."""
-    return MLP(N_FEATURES, HIDDEN, N_CLASSES, depth=3)
+def make_model(dropout: float = 0.0) -> torch.nn.Module:
+    """The classifier every test trains (built after the trainer seeded the RNG); with
+    ``dropout``, inputs are dropped at random, so training consumes the RNG."""
+    mlp = MLP(N_FEATURES, HIDDEN, N_CLASSES, depth=3)
+    return torch.nn.Sequential(torch.nn.Dropout(dropout), mlp) if dropout else mlp
 
 
 def make_data(n_samples: int = 256, sample_seed: int = 0) -> torch.utils.data.Dataset:
@@ -58,7 +60,7 @@ def make_trainer(
     options: dict[str, Any] = {"batch_size": 8, "max_steps": 6, "loss_fn": F.cross_entropy}
     options.update(kwargs)
     return Trainer(
-        make_model,
+        options.pop("model", make_model),
         options.pop("train_data", None) or make_data(),
         functools.partial(torch.optim.SGD, lr=lr, momentum=0.9),
         strategy=strategy,

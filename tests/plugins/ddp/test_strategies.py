@@ -90,7 +90,7 @@ def test_a_dataset_too_small_for_the_ranks_is_a_clear_error(
 
 def test_single_device_refuses_to_be_one_of_several_ranks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WORLD_SIZE", "2")
-    with pytest.raises(RuntimeError, match="ddp/single trains in one process.*WORLD_SIZE=2"):
+    with pytest.raises(RuntimeError, match=r"ddp/single trains in one process.*WORLD_SIZE=2"):
         SingleDevice().setup()
 
 

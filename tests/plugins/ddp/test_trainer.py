@@ -1,0 +1,210 @@
+"""The fit loop in one process: steps, accumulation, validation, resume, SIGTERM, errors."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from _training import FinalState, make_data, make_model, make_trainer, max_difference
+
+from corelib import get_plugin_manager, hookimpl
+from plugins.ddp.callbacks import Checkpointer, MetricsLogger, ProgressBar
+from plugins.ddp.checkpoint import latest_checkpoint
+from plugins.ddp.strategies.single import SingleDevice
+
+
+def _fit(**kwargs: Any) -> tuple[FinalState, dict[str, float]]:
+    final = FinalState()
+    callbacks = (final, *kwargs.pop("callbacks", ()))
+    metrics = make_trainer(strategy=SingleDevice(), callbacks=callbacks, **kwargs).fit()
+    return final, metrics
+
+
+def test_fit_trains_and_reports_final_metrics() -> None:
+    final, metrics = _fit(max_steps=30, val_data=make_data(64, sample_seed=1), val_every=10)
+    assert final.steps == list(range(1, 31))
+    assert metrics["step"] == 30.0
+    assert metrics["train/loss"] < 0.9  # log(3) = 1.10 at the start
+    assert metrics["val/loss"] < 0.9
+    assert metrics["lr"] == 0.05
+
+
+def test_max_epochs_counts_full_accumulated_steps() -> None:
+    # 256 samples / batch 8 = 32 batches per epoch; 2 epochs / 2 micro-batches = 32 steps
+    final, metrics = _fit(max_steps=None, max_epochs=2, grad_accum_steps=2)
+    assert final.steps == list(range(1, 33))
+    assert metrics["step"] == 32.0
+
+
+def test_gradient_accumulation_equals_one_bigger_batch() -> None:
+    accumulated, _ = _fit(batch_size=4, grad_accum_steps=4)
+    big, _ = _fit(batch_size=16)
+    assert max_difference(accumulated.params, big.params) < 1e-6
+
+
+def test_a_module_passed_in_keeps_its_weights_and_is_trained_in_place() -> None:
+    torch.manual_seed(123)
+    model = make_model()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    final, _ = _fit(model=model)
+    torch.manual_seed(0)
+    assert max_difference(before, make_model().state_dict()) > 1e-3  # not rebuilt from seed
+    assert max_difference(final.params, model.state_dict()) == 0.0
+    assert max_difference(final.params, before) > 1e-4
+
+
+def test_dataloader_factory_gets_rank_world_size_epoch_and_seed() -> None:
+    calls = []
+    data = make_data(32)
+
+    def batches(*, rank: int, world_size: int, epoch: int, seed: int) -> list[Any]:
+        calls.append((rank, world_size, epoch, seed))
+        return [data[i : i + 8] for i in range(0, 32, 8)]
+
+    final, _ = _fit(train_data=batches, max_steps=10, seed=7)
+    assert final.steps == list(range(1, 11))
+    assert (0, 1, 2, 7) in calls and (0, 1, 3, 7) not in calls  # 10 steps = 2.5 epochs
+
+
+def test_bf16_autocast_trains_float32_weights() -> None:
+    final, metrics = _fit(precision="bf16", max_steps=10)
+    assert all(p.dtype == torch.float32 for p in final.params.values())
+    assert metrics["train/loss"] < 1.1
+
+
+def _resumable(directory: Path, max_steps: int) -> dict[str, Any]:
+    return {
+        "model": functools.partial(make_model, dropout=0.2),
+        "max_steps": max_steps,
+        "scheduler": functools.partial(torch.optim.lr_scheduler.StepLR, step_size=3, gamma=0.7),
+        "checkpoint_dir": directory,
+        "checkpoint_every": 5,
+        "lr": 0.1,
+    }
+
+
+def test_stopping_and_resuming_equals_an_uninterrupted_run_exactly(tmp_path: Path) -> None:
+    # 40 steps cross an epoch boundary (32 batches); the stop at step 15 is mid-epoch, and
+    # dropout, momentum and the LR schedule all depend on the restored state.
+    uninterrupted, expected = _fit(**_resumable(tmp_path / "a", 40))
+    _fit(**_resumable(tmp_path / "b", 15))
+    resumed, metrics = _fit(**_resumable(tmp_path / "b", 40))
+    assert resumed.steps == list(range(16, 41))
+    assert max_difference(resumed.params, uninterrupted.params) == 0.0
+    assert metrics == expected
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == [
+        "step_000000030",
+        "step_000000035",
+        "step_000000040",
+    ]  # the newest 3 of every 5 steps, and the end
+
+
+def test_resume_false_starts_over(tmp_path: Path) -> None:
+    _fit(checkpoint_dir=tmp_path, max_steps=4)
+    final, _ = _fit(checkpoint_dir=tmp_path, max_steps=4, resume=False)
+    assert final.steps == [1, 2, 3, 4]
+
+
+class _SigtermAt:
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    @hookimpl
+    def ddp_step_end(self, step: int) -> None:
+        if step == self.step:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+def test_sigterm_saves_a_checkpoint_then_exits_143(tmp_path: Path) -> None:
+    previous = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(SystemExit) as exit_info:
+        _fit(max_steps=20, callbacks=(Checkpointer(tmp_path, keep_last=None), _SigtermAt(7)))
+    assert exit_info.value.code == 143
+    # the signal arrived during step 7's hooks, so training stopped at the end of step 8
+    assert latest_checkpoint(tmp_path) == tmp_path / "step_000000008"
+    assert signal.getsignal(signal.SIGTERM) is previous  # the handler is restored
+    final, _ = _fit(max_steps=10, callbacks=(Checkpointer(tmp_path),))
+    assert final.steps == [9, 10]
+
+
+def test_metrics_logger_writes_every_step_and_validation(tmp_path: Path) -> None:
+    logger = MetricsLogger(tmp_path / "jsonl", tensorboard=False)
+    csv_logger = MetricsLogger(tmp_path / "csv", format="csv", tensorboard=False)
+    _fit(max_steps=4, val_data=make_data(16), val_every=2, callbacks=(logger, csv_logger))
+    records = [json.loads(line) for line in logger.path.read_text().splitlines()]
+    assert [r["step"] for r in records] == [1, 2, 2, 3, 4, 4]
+    assert [sorted(r) for r in records[1:3]] == [
+        ["lr", "step", "time", "train/loss"],
+        ["step", "time", "val/loss"],
+    ]
+    rows = csv_logger.path.read_text().splitlines()
+    assert rows[0] == "step,time,name,value" and len(rows) == 1 + 4 * 2 + 2
+
+
+def test_progress_bar_shows_steps_and_loss(capsys: pytest.CaptureFixture[str]) -> None:
+    _fit(max_steps=5, callbacks=(ProgressBar(),))
+    err = capsys.readouterr().err
+    assert "5/5" in err and "loss=" in err and "step/s" in err
+
+
+class _Events:
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    @hookimpl
+    def ddp_fit_start(self) -> None:
+        self.seen.append("start")
+
+    @hookimpl
+    def ddp_checkpoint_saved(self, step: int, path: Path) -> None:
+        self.seen.append(f"saved {step} {path.name}")
+
+    @hookimpl
+    def ddp_fit_end(self, metrics: dict[str, float]) -> None:
+        self.seen.append(f"end {metrics['step']:.0f}")
+
+
+def test_a_plugin_registered_on_the_manager_gets_the_events(tmp_path: Path) -> None:
+    events = _Events()
+    manager = get_plugin_manager()
+    from plugins.ddp.hookspecs import add_trainer_hookspecs
+
+    add_trainer_hookspecs()
+    name = manager.register(events)
+    try:
+        _fit(max_steps=3, checkpoint_dir=tmp_path)
+    finally:
+        manager.unregister(name=name)
+    assert events.seen[0] == "start"
+    assert sorted(events.seen[1:]) == ["end 3", "saved 3 step_000000003"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"precision": "fp8"}, r"precision='fp8'; expected one of \['32', 'bf16'\]"),
+        ({"checkpoint_every": 5}, "checkpoint_every needs a checkpoint_dir"),
+        ({"batch_size": 0}, "batch_size must be a positive integer, not 0"),
+        ({"max_steps": None, "max_epochs": 0}, "max_epochs must be a positive integer"),
+    ],
+)
+def test_bad_arguments_are_clear_errors(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        make_trainer(**kwargs)
+
+
+def test_a_factory_that_returns_no_module_is_a_clear_error() -> None:
+    with pytest.raises(TypeError, match=r"zero-argument factory returning one.*returned dict"):
+        make_trainer(model=dict).fit()
+
+
+def test_batches_without_targets_need_a_model_that_returns_the_loss() -> None:
+    data = [(torch.randn(8, 8),) for _ in range(4)]
+    with pytest.raises(TypeError, match=r"must be a pair \(inputs, targets\); got tuple of length"):
+        make_trainer(train_data=lambda **_: data).fit()
