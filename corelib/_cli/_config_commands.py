@@ -199,9 +199,8 @@ def _runner(obj: Any, force: list[str]) -> Any:
     if not force:
         return runner
     if not _accepts_force(runner):
-        raise ConfigError(
-            f"--force {' '.join(force)}: {type(obj).__name__}.run() takes no 'force' argument"
-        )
+        called = f"{type(obj).__name__}.run()" if runner is run else f"calling {obj!r}"
+        raise ConfigError(f"--force {' '.join(force)}: {called} takes no 'force' argument")
     return functools.partial(runner, force=list(force))
 
 
@@ -224,8 +223,13 @@ def _launch(entry: Any, keys: list[Any], args: argparse.Namespace) -> int:
             f"  {attrs.evolve(problem, path=_under(keys, problem.path))}" for problem in problems
         )
         raise ConfigError(f"{args.config}: {len(problems)} problem(s) found:\n{listed}")
-    from torch.distributed import run as torchrun
-    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    try:
+        from torch.distributed import run as torchrun
+        from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    except ImportError as exc:
+        raise ConfigError(
+            f"launching workers needs torch (pip install 'corelib[ddp]'): {exc}"
+        ) from exc
 
     launcher: list[str] = []
     for flag, dest in _LAUNCH_FLAGS:
