@@ -11,7 +11,7 @@ from corelib._resolver import Allow, TargetResolver, make_allowlist
 from corelib._signatures import describe_target, keyword_problem, positional_names
 from corelib._targets import TargetError
 from corelib._traversal import CycleError, Location, fold
-from corelib._typing import TypeMismatch, coerce, parameter_types
+from corelib._typing import TypeMismatch, coerce
 
 __all__ = ["SPECIAL_KEYS", "instantiate"]
 
@@ -74,18 +74,18 @@ class _Builder:
                 ) from error
 
     def visit(self, node: Any, children: Any, loc: Location) -> Any:
-        if isinstance(node, dict):
-            if "_target_" in node:
-                return self._build(node, children, loc)
-            if "_import_" in node:
-                return self._import(node, loc)
-            for key in _NODE_ONLY_KEYS:
-                if key in node:
-                    raise InstantiationError(
-                        f"{key!r} is only allowed beside '_target_'", path=str(loc)
-                    )
-            return children
-        return children if type(node) is list else tuple(children)
+        if type(children) is list:
+            return children if type(node) is list else tuple(children)
+        if "_target_" in node:
+            return self._build(node, children, loc)
+        if "_import_" in node:
+            return self._import(node, loc)
+        for key in _NODE_ONLY_KEYS:
+            if key in node:
+                raise InstantiationError(
+                    f"{key!r} is only allowed beside '_target_'", path=str(loc)
+                )
+        return children
 
     def _import(self, node: dict[str, Any], loc: Location) -> Any:
         if len(node) != 1 or not isinstance(node["_import_"], str):
@@ -100,25 +100,25 @@ class _Builder:
 
     def _build(self, node: dict[str, Any], children: dict[str, Any] | None, loc: Location) -> Any:
         try:
-            target = self.resolver.resolve(node["_target_"])
+            target, hints = self.resolver.resolve_with_types(node["_target_"])
         except (TargetError, CorelibError) as error:
             raise _error(str(error), node, loc) from error
         if children is None:  # _recursive_: False
             children = {k: v for k, v in node.items() if k not in SPECIAL_KEYS}
-            args = node.get("_args_", [])
+            args = node.get("_args_", ())
         else:
-            children.pop("_target_")
-            children.pop("_recursive_", None)
-            args = children.pop("_args_", [])
-        partial = children.pop("_partial_", False)
+            del children["_target_"]
+            args = children.pop("_args_", ()) if "_args_" in node else ()
+        partial = False
+        if "_partial_" in node or "_recursive_" in node:
+            partial = children.pop("_partial_", False)
+            recursive = children.pop("_recursive_", node.get("_recursive_", True))
+            if type(partial) is not bool:
+                raise _error(f"'_partial_' must be true or false, got {partial!r}", node, loc)
+            if type(recursive) is not bool:
+                raise _error(f"'_recursive_' must be true or false, got {recursive!r}", node, loc)
         if type(args) not in (list, tuple):
             raise _error(f"'_args_' must be a list, got {type(args).__name__} {args!r}", node, loc)
-        if type(partial) is not bool:
-            raise _error(f"'_partial_' must be true or false, got {partial!r}", node, loc)
-        recursive = node.get("_recursive_", True)
-        if type(recursive) is not bool:
-            raise _error(f"'_recursive_' must be true or false, got {recursive!r}", node, loc)
-        hints = parameter_types(target)
         if hints:
             args, children = _fit_types(target, hints, args, children, node, loc)
         if partial:

@@ -15,6 +15,7 @@ from corelib._targets import (
     is_registry_name,
     module_of,
 )
+from corelib._typing import parameter_types
 
 __all__ = ["Allow", "TargetResolver", "make_allowlist"]
 
@@ -42,6 +43,7 @@ class TargetResolver:
         hook = get_plugin_manager().hook.corelib_resolve_target
         self._hook = hook if hook.get_hookimpls() else None
         self._resolved: dict[str, Any] = {}
+        self._typed: dict[Any, tuple[Any, dict[str, Any]]] = {}
         self._registered_targets: set[str] | None = None
 
     def resolve(self, spec: Any) -> Any:
@@ -63,6 +65,17 @@ class TargetResolver:
         if not callable(obj):
             raise TargetError(f"{spec!r} resolved to {obj!r}, which is not callable")
         return obj
+
+    def resolve_with_types(self, spec: Any) -> tuple[Any, dict[str, Any]]:
+        """The callable ``spec`` names and its checkable parameter types (cached per spec)."""
+        key = spec if isinstance(spec, str) else id(spec)
+        hit = self._typed.get(key)
+        if hit is None:
+            target = self.resolve(spec)
+            hit = (target, parameter_types(target))
+            if isinstance(spec, str):
+                self._typed[key] = hit
+        return hit
 
     def resolve_object(self, path: str) -> Any:
         """Resolve an ``_import_`` reference (any object, callable or not)."""

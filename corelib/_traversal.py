@@ -9,7 +9,7 @@ cheap linked records that are only spelled out (``model.blocks[3].width``) when 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, Final
 
 __all__ = ["ROOT", "CycleError", "Location", "fold", "is_container"]
@@ -83,10 +83,6 @@ Enter = Callable[[Any, Location], None]
 Revisit = Callable[[Any, Any, Location, Location], Any]
 
 
-def _items(node: Any) -> Iterator[tuple[Any, Any]]:
-    return iter(node.items()) if isinstance(node, dict) else enumerate(node)
-
-
 def fold(
     root: Any,
     visit: Visit,
@@ -99,47 +95,41 @@ def fold(
 
     ``visit(node, children, location)`` is called once per container, children first;
     ``children`` holds the node's values with containers replaced by their visit values (a dict
-    for dict nodes, a list for lists and tuples), or is ``None`` when ``descend(node)`` said not
-    to look inside. ``enter(node, location)`` is called when a container is first reached.
-    A container reached again gets its first value (``revisit(node, value, first_location,
-    location)`` may return another). A leaf root is returned as is.
+    for dict nodes, a list for lists and tuples), or is ``None`` when ``descend(node)`` (asked of
+    dict nodes only) said not to look inside. ``enter(node, location)`` is called when a container
+    is first reached. A container reached again gets its first value (``revisit(node, value,
+    first_location, location)`` may return another). A leaf root is returned as is.
     """
     if not is_container(root):
         return root
-    done: dict[int, tuple[Any, Location]] = {}
-    open_nodes: dict[int, Location] = {}
-
-    def open_frame(node: Any, loc: Location) -> list[Any]:
-        open_nodes[id(node)] = loc
-        if enter is not None:
-            enter(node, loc)
-        if descend is not None and not descend(node):
-            return [node, loc, iter(()), None, False, None]
-        is_dict = isinstance(node, dict)
-        return [node, loc, _items(node), {} if is_dict else [], is_dict, None]
-
-    stack = [open_frame(root, ROOT)]
+    # id(node) -> None while the node is open (on the stack), (value, location) once visited.
+    state: dict[int, tuple[Any, Location] | None] = {}
+    missing = _MISSING
+    if enter is not None:
+        enter(root, ROOT)
+    stack = [_frame(root, ROOT, descend)]
+    state[id(root)] = None
     while True:
         frame = stack[-1]
-        loc = frame[1]
-        acc = frame[3]
-        is_dict = frame[4]
+        loc, items, acc, is_dict = frame[1], frame[2], frame[3], frame[4]
         descended = False
-        for key, child in frame[2]:
-            if isinstance(child, dict) or type(child) in (list, tuple):
-                child_id = id(child)
-                hit = done.get(child_id)
-                if hit is not None:
-                    value = hit[0]
-                    if revisit is not None:
-                        value = revisit(child, value, hit[1], Location(loc, key))
-                elif child_id in open_nodes:
-                    raise CycleError(Location(loc, key), open_nodes[child_id])
-                else:
+        for key, child in items:
+            if isinstance(child, dict) or type(child) in _SEQUENCES:
+                hit = state.get(id(child), missing)
+                if hit is missing:
                     frame[5] = key
-                    stack.append(open_frame(child, Location(loc, key)))
+                    child_loc = Location(loc, key)
+                    if enter is not None:
+                        enter(child, child_loc)
+                    stack.append(_frame(child, child_loc, descend))
+                    state[id(child)] = None
                     descended = True
                     break
+                if hit is None:
+                    raise CycleError(Location(loc, key), _open_location(stack, child))
+                value = hit[0]
+                if revisit is not None:
+                    value = revisit(child, value, hit[1], Location(loc, key))
             else:
                 value = child
             if is_dict:
@@ -150,9 +140,8 @@ def fold(
             continue
         stack.pop()
         node = frame[0]
-        del open_nodes[id(node)]
         value = visit(node, acc, loc)
-        done[id(node)] = (value, loc)
+        state[id(node)] = (value, loc)
         if not stack:
             return value
         parent = stack[-1]
@@ -160,3 +149,25 @@ def fold(
             parent[3][parent[5]] = value
         else:
             parent[3].append(value)
+
+
+_MISSING: Final = object()
+_SEQUENCES: Final = (list, tuple)
+_NO_ITEMS: Final = iter(())
+
+
+def _frame(node: Any, loc: Location, descend: Descend | None) -> list[Any]:
+    """A stack frame: node, location, items iterator, children so far, is-dict, pending key."""
+    if isinstance(node, dict):
+        if descend is not None and not descend(node):
+            return [node, loc, _NO_ITEMS, None, True, None]
+        return [node, loc, iter(node.items()), {}, True, None]
+    return [node, loc, enumerate(node), [], False, None]
+
+
+def _open_location(stack: list[list[Any]], node: Any) -> Location:
+    for frame in stack:
+        if frame[0] is node:
+            loc: Location = frame[1]
+            return loc
+    return ROOT

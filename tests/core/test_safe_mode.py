@@ -28,11 +28,12 @@ def test_nothing_outside_the_allowlist_is_imported():
     code = (
         "import sys\n"
         "from corelib import instantiate, InstantiationError\n"
+        "assert 'wave' not in sys.modules\n"
         "try:\n"
-        "    instantiate({'_target_': 'json.dumps', '_args_': [1]}, _allow_=['collections'])\n"
+        "    instantiate({'_target_': 'wave.open', '_args_': ['x']}, _allow_=['collections'])\n"
         "except InstantiationError:\n"
         "    pass\n"
-        "print('json' in sys.modules)\n"
+        "print('wave' in sys.modules)\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60

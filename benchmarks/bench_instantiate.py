@@ -1,0 +1,213 @@
+"""instantiate side by side: corelib, Hydra, fiddle and a minimal 15-line walker.
+
+Prints medians of process CPU time per build and each tool's ratio to the walker for
+(a) 1,000 sibling target leaves under one root, (b) chains 200 and 10,000 deep, (c) a
+10,000-node tree of mixed dicts, lists and targets, each untyped and typed (annotated targets,
+so corelib checks every value); (d) building the LazyCall config itself; and the cold start of
+``import corelib`` against ``import hydra.utils``.
+
+    python benchmarks/bench_instantiate.py [--repeat N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import random
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import bench_targets  # noqa: E402
+
+from corelib import L, instantiate  # noqa: E402
+
+# --- the yardstick: a minimal recursive _target_ walker (no validation, errors or sharing) ---
+_located: dict[str, Any] = {}
+
+
+def walker(node: Any) -> Any:
+    if isinstance(node, dict):
+        built = {k: walker(v) for k, v in node.items() if k != "_target_"}
+        if "_target_" not in node:
+            return built
+        path = node["_target_"]
+        if path not in _located:
+            module, _, name = path.rpartition(".")
+            _located[path] = getattr(importlib.import_module(module), name)
+        return _located[path](**built)
+    if isinstance(node, list):
+        return [walker(v) for v in node]
+    return node
+
+
+# --- trees (plain dicts with import-path targets, as read from a file) ---
+def siblings(n: int, prefix: str) -> dict[str, Any]:
+    leaves = [{"_target_": f"bench_targets.{prefix}leaf", "x": i, "y": 1.5} for i in range(n)]
+    return {"_target_": f"bench_targets.{prefix}collect", "children": leaves}
+
+
+def chain(depth: int, prefix: str) -> dict[str, Any]:
+    tree: Any = {"_target_": f"bench_targets.{prefix}leaf", "x": 0}
+    for i in range(depth):
+        tree = {"_target_": f"bench_targets.{prefix}node", "child": tree, "value": i}
+    return tree
+
+
+def mixed(n_nodes: int, prefix: str, seed: int = 0) -> dict[str, Any]:
+    rng = random.Random(seed)
+    root: dict[str, Any] = {"_target_": f"bench_targets.{prefix}collect", "children": []}
+    open_lists = [root["children"]]
+    count = 1
+    while count < n_nodes:
+        parent = rng.choice(open_lists)
+        kind = rng.random()
+        if kind < 0.5:
+            parent.append({"_target_": f"bench_targets.{prefix}leaf", "x": count, "y": 0.5})
+        elif kind < 0.7:
+            items: list[Any] = []
+            parent.append(items)
+            open_lists.append(items)
+        elif kind < 0.85:
+            child: list[Any] = []
+            parent.append({"_target_": f"bench_targets.{prefix}collect", "children": child})
+            open_lists.append(child)
+        else:
+            inner: list[Any] = []
+            parent.append({"name": f"n{count}", "items": inner})
+            open_lists.append(inner)
+        count += 1
+    return root
+
+
+def to_fiddle(tree: Any) -> Any:
+    import fiddle as fdl
+
+    if isinstance(tree, dict):
+        kwargs = {k: to_fiddle(v) for k, v in tree.items() if k != "_target_"}
+        if "_target_" not in tree:
+            return kwargs
+        fn = getattr(bench_targets, tree["_target_"].rpartition(".")[2])
+        return fdl.Config(fn, **kwargs)
+    if isinstance(tree, list):
+        return [to_fiddle(v) for v in tree]
+    return tree
+
+
+def cpu_median(fn: Callable[[], Any], repeat: int) -> float | None:
+    """Median process CPU seconds of fn(); None if it raised (e.g. RecursionError)."""
+    times = []
+    for _ in range(repeat):
+        start = time.process_time()
+        try:
+            fn()
+        except (RecursionError, Exception) as error:  # noqa: BLE001 - report, don't crash
+            return None if isinstance(error, RecursionError) else _fail(error)
+        times.append(time.process_time() - start)
+    return statistics.median(times)
+
+
+def _fail(error: BaseException) -> None:
+    print(f"    ({type(error).__name__}: {str(error)[:80]})")
+    return None
+
+
+def tools() -> dict[str, Callable[[Any], Callable[[], Any]]]:
+    import fiddle as fdl
+    from hydra.utils import instantiate as hydra_instantiate
+
+    return {
+        "walker": lambda tree: lambda: walker(tree),
+        "corelib": lambda tree: lambda: instantiate(tree),
+        "hydra": lambda tree: lambda: hydra_instantiate(tree),
+        "fiddle": lambda tree: (lambda cfg: lambda: fdl.build(cfg))(to_fiddle(tree)),
+    }
+
+
+def compare(label: str, tree: Any, repeat: int, skip: set[str] = frozenset()) -> None:
+    rows = {}
+    for name, make in tools().items():
+        if name in skip:
+            rows[name] = None
+            continue
+        try:
+            rows[name] = cpu_median(make(tree), repeat)
+        except RecursionError:
+            rows[name] = None
+    base = rows["walker"]
+    cells = []
+    for name, seconds in rows.items():
+        if seconds is None:
+            cells.append(f"{name} {'fails' if name not in skip else 'skipped'}")
+        elif base:
+            cells.append(f"{name} {seconds * 1e3:8.2f} ms ({seconds / base:6.1f}x)")
+        else:
+            cells.append(f"{name} {seconds * 1e3:8.2f} ms")
+    print(f"{label:34s} " + " | ".join(cells))
+
+
+def lazycall_construction(repeat: int) -> None:
+    leaf = L(bench_targets.leaf)
+    node = L(bench_targets.node)
+
+    def build_chain(depth: int) -> Any:
+        tree = leaf(x=0)
+        for i in range(depth):
+            tree = node(child=tree, value=i)
+        return tree
+
+    def build_siblings(n: int) -> Any:
+        return L(bench_targets.collect)(children=[leaf(x=i, y=1.5) for i in range(n)])
+
+    for label, fn, nodes in [
+        ("siblings 1,000", lambda: build_siblings(1000), 1001),
+        ("chain 1,000", lambda: build_chain(1000), 1001),
+        ("chain 10,000", lambda: build_chain(10_000), 10_001),
+    ]:
+        seconds = cpu_median(fn, repeat) or 0.0
+        print(f"(d) LazyCall {label:16s} {seconds * 1e3:7.2f} ms = {seconds * 1e6 / nodes:5.2f} us/node "
+              f"({seconds * 1e3 * 1000 / nodes:5.2f} ms per 1,000 nodes)")
+
+
+def cold_start(repeat: int) -> None:
+    def run(code: str) -> float:
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True)
+        return time.perf_counter() - start
+
+    ours, theirs, bare = [], [], []
+    for _ in range(repeat):  # interleaved, so drift hits both alike
+        bare.append(run("pass"))
+        ours.append(run("import corelib"))
+        theirs.append(run("import hydra.utils"))
+    base = statistics.median(bare)
+    ours_s, theirs_s = statistics.median(ours) - base, statistics.median(theirs) - base
+    print(f"cold start (minus bare python {base * 1e3:.0f} ms): import corelib {ours_s * 1e3:.0f} ms, "
+          f"import hydra.utils {theirs_s * 1e3:.0f} ms -> {ours_s / theirs_s:.0%} of Hydra")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=15)
+    repeat = parser.parse_args().repeat
+    instantiate(siblings(2, ""))  # warm plugin discovery once, as any long-lived process would
+    for prefix, kind in (("", "untyped"), ("typed_", "typed")):
+        print(f"--- {kind} targets (median CPU per build; ratio to the walker) ---")
+        compare(f"(a) 1,000 siblings [{kind}]", siblings(1000, prefix), repeat)
+        compare(f"(b) chain 200 [{kind}]", chain(200, prefix), repeat)
+        compare(f"(b) chain 10,000 [{kind}]", chain(10_000, prefix), max(3, repeat // 5),
+                skip={"hydra", "fiddle"} if prefix else {"hydra"})
+        compare(f"(c) mixed 10,000 [{kind}]", mixed(10_000, prefix), max(3, repeat // 3))
+    print("--- construction and start-up ---")
+    lazycall_construction(repeat)
+    cold_start(max(5, repeat // 2))
+
+
+if __name__ == "__main__":
+    main()
