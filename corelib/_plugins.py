@@ -11,10 +11,11 @@ blocks plugins by name, ``CORELIB_STRICT_PLUGINS=1`` raises on the first report 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from itertools import groupby
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -34,6 +35,7 @@ __all__ = [
     "PluginReport",
     "autoload_disabled",
     "get_plugin_manager",
+    "isolated",
     "reset",
 ]
 
@@ -270,3 +272,20 @@ def reset() -> None:
     global _manager
     _manager = None
     registry._clear()
+
+
+@contextlib.contextmanager
+def isolated() -> Iterator[Registry]:
+    """Run the block with an empty global registry and a new manager; restore both after.
+
+    For tests: what the block registers or blocks stays inside it, and what was registered
+    before (e.g. by ``@register`` at import time) is back afterwards.
+    """
+    global _manager
+    saved_manager, saved_registry = _manager, registry._save()
+    reset()
+    try:
+        yield registry
+    finally:
+        _manager = saved_manager
+        registry._restore(saved_registry)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import importlib
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import attrs
 
@@ -219,11 +219,17 @@ class Registry:
 
     def _clear(self) -> None:
         """Forget everything and re-arm discovery (for tests; see ``corelib._plugins.reset``)."""
-        self._entries.clear()
-        self._by_short_name.clear()
-        self._origins.clear()
-        self._unavailable.clear()
-        self._discovered = self._discover is None
+        self._restore(({}, {}, {}, {}, self._discover is None))
+
+    def _save(self) -> tuple[Any, ...]:
+        """A copy of the whole state, for :meth:`_restore` (tests)."""
+        by_short_name = {name: list(names) for name, names in self._by_short_name.items()}
+        state = (self._entries, by_short_name, self._origins, self._unavailable)
+        return (*(dict(part) for part in state), self._discovered)
+
+    def _restore(self, saved: tuple[Any, ...]) -> None:
+        (self._entries, self._by_short_name, self._origins, self._unavailable) = saved[:4]
+        self._discovered = saved[4]
 
 
 @attrs.frozen

@@ -1,7 +1,8 @@
 """Shared fixtures: a fresh global registry, and fake installed plugin distributions.
 
-``fresh_registry`` empties the global registry and plugin manager (``corelib._plugins.reset``)
-before and after a test, so the next lookup discovers plugins again. ``fake_dists`` writes real
+``fresh_registry`` gives a test an empty global registry and a new plugin manager
+(``corelib._plugins.isolated``), so the next lookup discovers plugins again; the previous
+state is restored afterwards. ``fake_dists`` writes real
 ``*.dist-info`` directories (``METADATA`` + ``entry_points.txt``) and plugin modules into a temp
 directory on ``sys.path``: ``importlib.metadata`` discovers them like installed distributions.
 """
@@ -17,18 +18,17 @@ from pathlib import Path
 import attrs
 import pytest
 
-from corelib._plugins import ENV_BLOCK, ENV_DISABLE_AUTOLOAD, ENV_STRICT, reset
-from corelib._registry import Registry, registry
+from corelib._plugins import ENV_BLOCK, ENV_DISABLE_AUTOLOAD, ENV_STRICT, isolated
+from corelib._registry import Registry
 
 
 @pytest.fixture
 def fresh_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[Registry]:
-    """The global registry, emptied; plugins are discovered again on the next lookup."""
+    """The global registry, emptied for the test; plugins are discovered on the next lookup."""
     for variable in (ENV_BLOCK, ENV_DISABLE_AUTOLOAD, ENV_STRICT):
         monkeypatch.delenv(variable, raising=False)
-    reset()
-    yield registry
-    reset()
+    with isolated() as registry:
+        yield registry
 
 
 @attrs.define

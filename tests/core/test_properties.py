@@ -18,8 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from corelib import InstantiationError, instantiate, load_config, save_config, to_dict
-from corelib._plugins import ENV_DISABLE_AUTOLOAD, reset
-from corelib._registry import registry
+from corelib._plugins import ENV_DISABLE_AUTOLOAD, isolated
 
 
 @attrs.frozen
@@ -47,13 +46,11 @@ COMPONENTS = {"box": Box, "pair": Pair, "collect": collect, "explode": explode}
 @pytest.fixture(scope="module", autouse=True)
 def registered() -> Iterator[None]:
     """The components above, registered as ``local/<name>``, with no plugin discovery."""
-    with pytest.MonkeyPatch.context() as patch:
+    with pytest.MonkeyPatch.context() as patch, isolated() as registry:
         patch.setenv(ENV_DISABLE_AUTOLOAD, "1")
-        reset()
         for name, component in COMPONENTS.items():
             registry.register("models", name, component)
         yield
-    reset()
 
 
 # -- strategies -------------------------------------------------------------------------------

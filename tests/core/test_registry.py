@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from corelib._errors import RegistryError
+from corelib._plugins import isolated
 from corelib._registry import Registry, register
 
 
@@ -171,3 +172,14 @@ def test_the_register_decorator_files_under_local(
 
     assert fresh_registry.get("local/printer") is Printer
     assert fresh_registry.origin("local/printer") == f"plugin 'local' (code in {__name__})"
+
+
+def test_isolated_restores_what_was_registered_before(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CORELIB_DISABLE_PLUGIN_AUTOLOAD", "1")
+    with isolated() as outer:
+        outer.register("models", "kept", Net)
+        with isolated() as inner:
+            assert "kept" not in inner
+            inner.register("models", "scratch", Head)
+        assert "scratch" not in outer
+        assert outer.get("kept") is Net
