@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from corelib.hooks import hookimpl
+from corelib import hookimpl
 
 __all__ = ["corelib_register"]
 

@@ -1,4 +1,8 @@
-"""Shared fixtures: synthetic multi-step arithmetic word problems with right and wrong paths."""
+"""Shared fixtures: synthetic two-step arithmetic word problems with right and wrong paths.
+
+A question names two different operations (``Sam has 5, finds 3, then doubles.``); a wrong
+path does one of its steps with the third operation, which the question never names.
+"""
 
 from __future__ import annotations
 
@@ -6,45 +10,44 @@ import random
 
 import pytest
 
-_ACTIONS = {"+": "finds {n} more", "-": "gives away {n}", "*": "doubles them"}
+_ACTIONS = {"+": "finds {n}", "-": "loses {n}", "*": "doubles"}
+_APPLY = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b}
 
 
-def make_problem(rng: random.Random) -> tuple[str, list[tuple[str, int]]]:
-    """A word problem and its operations, e.g. ``[("+", 7), ("-", 3)]``."""
+def make_problem(rng: random.Random) -> tuple[str, int, list[tuple[str, int]]]:
+    """A word problem, its start value and its operations, e.g. ``[("+", 7), ("*", 2)]``."""
     start = rng.randint(2, 20)
-    ops: list[tuple[str, int]] = []
-    for _ in range(rng.randint(2, 3)):
-        op = rng.choice("+-*")
-        ops.append((op, 2 if op == "*" else rng.randint(1, 9)))
+    ops = [(op, 2 if op == "*" else rng.randint(1, 9)) for op in rng.sample("+-*", 2)]
     actions = ", then ".join(_ACTIONS[op].format(n=n) for op, n in ops)
-    return f"Sam has {start} apples. Sam {actions}. How many apples are left?", [("=", start), *ops]
+    return f"Sam has {start}, {actions}. How many now?", start, ops
 
 
-def solve(ops: list[tuple[str, int]], flip: int | None = None) -> str:
-    """The worked solution of ``ops``; with ``flip``, step ``flip`` uses a wrong operator."""
-    value = ops[0][1]
-    lines = []
-    for k, (op, n) in enumerate(ops[1:]):
-        if k == flip:
-            op = {"+": "-", "-": "+", "*": "+"}[op]
-        result = {"+": value + n, "-": value - n, "*": value * n}[op]
+def solve(start: int, ops: list[tuple[str, int]]) -> str:
+    """The worked solution: one line per operation, then ``The answer is N.``."""
+    value, lines = start, []
+    for op, n in ops:
+        result = _APPLY[op](value, n)
         lines.append(f"{value} {op} {n} = {result}")
         value = result
     return "\n".join([*lines, f"The answer is {value}."])
 
 
-def make_dataset(seed: int, size: int, wrong_per_question: int = 2) -> list[dict[str, object]]:
-    """``size`` problems, each with its gold solution, one correct and some wrong paths."""
+def make_dataset(seed: int, size: int) -> list[dict[str, object]]:
+    """``size`` problems, each with its gold solution, a correct path and a wrong one."""
     rng = random.Random(seed)
     items = []
     for _ in range(size):
-        question, ops = make_problem(rng)
-        wrong = [solve(ops, flip=rng.randrange(len(ops) - 1)) for _ in range(wrong_per_question)]
-        items.append({"question": question, "gold": solve(ops), "paths": [solve(ops), *wrong]})
+        question, start, ops = make_problem(rng)
+        (absent,) = set("+-*") - {op for op, _ in ops}
+        wrong = list(ops)
+        k = rng.randrange(len(ops))
+        wrong[k] = (absent, 2 if absent == "*" else ops[k][1])
+        paths = [solve(start, ops), solve(start, wrong)]
+        items.append({"question": question, "gold": solve(start, ops), "paths": paths})
     return items
 
 
 @pytest.fixture(scope="session")
 def arithmetic() -> dict[str, list[dict[str, object]]]:
     """Train and test splits of synthetic problems (seeded)."""
-    return {"train": make_dataset(0, 300), "test": make_dataset(1, 60)}
+    return {"train": make_dataset(0, 200), "test": make_dataset(1, 50)}

@@ -1,0 +1,113 @@
+"""The torch verifiers: trained with the ddp Trainer, they separate right from wrong paths."""
+
+from __future__ import annotations
+
+import functools
+import statistics
+from pathlib import Path
+
+import pytest
+import torch
+
+from plugins.ddp.trainer import Trainer
+from plugins.verifiers.labels import LabeledPath, PathLabeller
+from plugins.verifiers.verifier import PathVerifier, StepAwareVerifier, Verifier
+
+LABELLER = PathLabeller()
+
+
+def labelled(items: list[dict[str, object]]) -> list[LabeledPath]:
+    return [
+        example
+        for item in items
+        for example in LABELLER.label(item["question"], item["gold"], item["paths"])  # type: ignore[arg-type]
+    ]
+
+
+def trainer(**options: object) -> functools.partial[Trainer]:
+    return functools.partial(
+        Trainer, optimizer=functools.partial(torch.optim.AdamW, lr=3e-3), batch_size=32, **options
+    )
+
+
+SMALL = {"dim": 32, "heads": 2, "layers": 2, "dropout": 0.0, "max_length": 64}
+
+
+@pytest.fixture(scope="module")
+def step_aware(arithmetic: dict[str, list[dict[str, object]]]) -> StepAwareVerifier:
+    verifier = StepAwareVerifier(trainer=trainer(max_steps=400), seed=0, **SMALL)
+    metrics = verifier.fit(labelled(arithmetic["train"]))
+    assert metrics["step"] == 400
+    return verifier
+
+
+@pytest.mark.timeout(120)
+def test_training_separates_correct_from_wrong_paths(
+    step_aware: StepAwareVerifier, arithmetic: dict[str, list[dict[str, object]]]
+) -> None:
+    test = labelled(arithmetic["test"])
+    scores = step_aware.score([ex.question for ex in test], ["\n".join(ex.steps) for ex in test])
+    right = [s for s, ex in zip(scores, test, strict=True) if ex.correct]
+    wrong = [s for s, ex in zip(scores, test, strict=True) if not ex.correct]
+    assert all(0.0 <= s <= 1.0 for s in scores)
+    assert statistics.mean(right) - statistics.mean(wrong) > 0.4
+    ranked = sum(r > w for r in right for w in wrong) / (len(right) * len(wrong))
+    assert ranked > 0.9
+
+
+def test_step_scores_follow_the_step_labels(
+    step_aware: StepAwareVerifier, arithmetic: dict[str, list[dict[str, object]]]
+) -> None:
+    good, bad = [], []
+    for ex in labelled(arithmetic["test"]):
+        step_scores = step_aware.score_steps(ex.question, "\n".join(ex.steps))
+        assert len(step_scores) == len(ex.steps)
+        for score, label in zip(step_scores, ex.step_labels, strict=True):
+            (good if label else bad).append(score)
+    assert statistics.mean(good) - statistics.mean(bad) > 0.2
+
+
+def test_scores_do_not_depend_on_the_batch(step_aware: StepAwareVerifier) -> None:
+    questions = ["Sam has 4, finds 3, then doubles. How many now?"] * 3
+    paths = ["4 + 3 = 7\n7 * 2 = 14\nThe answer is 14.", "4 - 3 = 1", "4 + 3 = 7\n7 - 2 = 5"]
+    together = step_aware.score(questions, paths)
+    alone = [step_aware.score([q], [p])[0] for q, p in zip(questions, paths, strict=True)]
+    assert together == pytest.approx(alone, abs=1e-5)
+
+
+def test_save_and_load_round_trip(step_aware: StepAwareVerifier, tmp_path: Path) -> None:
+    questions, paths = ["Sam has 2, loses 1, then doubles. How many now?"], ["2 - 1 = 1\n1 * 2 = 2"]
+    target = step_aware.save(tmp_path / "verifier")
+    step_aware.save(target)  # replacing an existing directory works
+    loaded = StepAwareVerifier.load(target)
+    assert loaded.alpha == step_aware.alpha
+    assert loaded.score(questions, paths) == pytest.approx(step_aware.score(questions, paths))
+    assert loaded.score_steps(questions[0], paths[0]) == pytest.approx(
+        step_aware.score_steps(questions[0], paths[0])
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["verifier"]  # no temporary leftovers
+    with pytest.raises(ValueError, match="holds a 'StepAwareVerifier'"):
+        PathVerifier.load(target)
+    with pytest.raises(ValueError, match="cannot read"):
+        StepAwareVerifier.load(tmp_path / "missing")
+
+
+def test_path_verifier_trains_without_a_step_head(
+    arithmetic: dict[str, list[dict[str, object]]], tmp_path: Path
+) -> None:
+    verifier = PathVerifier(trainer=trainer(max_steps=3), **SMALL)
+    assert verifier.fit(labelled(arithmetic["train"][:20]))["step"] == 3
+    assert verifier.model is not None and verifier.model.step_head is None
+    assert not hasattr(verifier, "score_steps")
+    loaded = PathVerifier.load(verifier.save(tmp_path / "path"))
+    assert loaded.score(["q"], ["1 + 1 = 2"]) == pytest.approx(verifier.score(["q"], ["1 + 1 = 2"]))
+    assert isinstance(loaded, Verifier)
+
+
+def test_misuse_is_a_clear_error() -> None:
+    with pytest.raises(RuntimeError, match="not trained; call fit"):
+        StepAwareVerifier().score(["q"], ["p"])
+    with pytest.raises(ValueError, match="alpha must be > 0"):
+        StepAwareVerifier(alpha=0.0)
+    with pytest.raises(ValueError, match="no training examples"):
+        StepAwareVerifier(trainer=trainer(max_steps=1)).fit([])
