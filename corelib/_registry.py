@@ -155,7 +155,7 @@ class Registry:
             failures = "; ".join(str(err) for err in self._unavailable.values())
             first = next(iter(self._unavailable.values()))
             raise PluginError(
-                f"{self._unknown(name)} (it may belong to a plugin that failed to load: {failures})"
+                f"{self._unknown(name)} (it may belong to an unavailable plugin: {failures})"
             ) from first.__cause__
         raise self._unknown(name)
 
