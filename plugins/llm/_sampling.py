@@ -45,14 +45,15 @@ class TokenChooser(LogitsProcessor):
     def _draw(self, logits: torch.Tensor) -> torch.Tensor:
         """Inverse-CDF sampling over the top-p nucleus of ``softmax(logits / temperature)``."""
         probs = (logits / self.temperature).softmax(dim=-1)
-        sorted_probs, order = probs.sort(dim=-1, descending=True)
-        mass_before = sorted_probs.cumsum(dim=-1) - sorted_probs
-        sorted_probs = sorted_probs.masked_fill(mass_before >= self.top_p, 0.0)
-        cdf = sorted_probs.cumsum(dim=-1)
+        order = None
+        if self.top_p < 1.0:  # keep the smallest set of likeliest tokens holding top_p mass
+            probs, order = probs.sort(dim=-1, descending=True)
+            probs = probs.masked_fill(probs.cumsum(dim=-1) - probs >= self.top_p, 0.0)
+        cdf = probs.cumsum(dim=-1)
         uniforms = torch.cat([torch.rand(1, generator=g) for g in self.generators])
         targets = (uniforms.to(cdf.device) * cdf[:, -1])[:, None]
         picks = torch.searchsorted(cdf, targets, right=True).clamp_(max=cdf.shape[-1] - 1)
-        return order.gather(1, picks)[:, 0]
+        return picks[:, 0] if order is None else order.gather(1, picks)[:, 0]
 
 
 class StopWatcher(StoppingCriteria):
