@@ -23,6 +23,8 @@ from plugins.llm._retry import Backoff, is_retryable, parse_retry_after
 from plugins.llm._types import Completion, check_parameters
 from plugins.llm._wire import WireError, parse_completions, request_body
 
+__all__ = ["Backoff", "OpenAILLM"]
+
 logger = logging.getLogger(__name__)
 
 _CONNECTION_ERRORS = (urllib.error.URLError, http.client.HTTPException, OSError)

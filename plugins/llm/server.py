@@ -25,6 +25,8 @@ from plugins.llm._faults import FaultPlan
 from plugins.llm._types import LLM
 from plugins.llm._wire import error_body, parse_request, response_body
 
+__all__ = ["FaultPlan", "LLMServer", "ServedRequest", "main"]
+
 logger = logging.getLogger(__name__)
 
 _ROUTES = {"/v1/completions": False, "/v1/chat/completions": True}  # path -> chat

@@ -9,10 +9,9 @@ import pytest
 
 from corelib import instantiate
 from plugins.llm import Completion
-from plugins.llm._faults import FaultPlan
 from plugins.llm.cache import CachedLLM
 from plugins.llm.openai_backend import OpenAILLM
-from plugins.llm.server import LLMServer
+from plugins.llm.server import FaultPlan, LLMServer
 from plugins.llm.transformers_backend import TransformersLLM
 
 pytestmark = pytest.mark.timeout(60)

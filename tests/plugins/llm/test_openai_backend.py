@@ -8,10 +8,8 @@ import logging
 import pytest
 
 from plugins.llm import LLM
-from plugins.llm._faults import FaultPlan
-from plugins.llm._retry import Backoff
-from plugins.llm.openai_backend import OpenAILLM
-from plugins.llm.server import LLMServer
+from plugins.llm.openai_backend import Backoff, OpenAILLM
+from plugins.llm.server import FaultPlan, LLMServer
 from plugins.llm.transformers_backend import TransformersLLM
 
 pytestmark = pytest.mark.timeout(60)

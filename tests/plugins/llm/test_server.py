@@ -14,9 +14,8 @@ from pathlib import Path
 import pytest
 
 from plugins.llm import Completion
-from plugins.llm._faults import FaultPlan
 from plugins.llm.openai_backend import OpenAILLM
-from plugins.llm.server import LLMServer
+from plugins.llm.server import FaultPlan, LLMServer
 from plugins.llm.testing import serve
 from plugins.llm.transformers_backend import TransformersLLM
 
