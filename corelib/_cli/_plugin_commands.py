@@ -19,6 +19,7 @@ _STARS: dict[object, str] = {
     inspect.Parameter.VAR_POSITIONAL: "*",
     inspect.Parameter.VAR_KEYWORD: "**",
 }
+_BEFORE_KEYWORD_ONLY = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.KEYWORD_ONLY)
 
 
 def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -117,7 +118,14 @@ def _parameter_rows(component: Any) -> list[list[str]] | None:
     except (TypeError, ValueError):
         return None
     rows = []
+    previous_kind = None
     for param in signature.parameters.values():
+        # Marker rows as in a Python signature: "/" ends positional-only, "*" starts keyword-only.
+        if previous_kind is param.POSITIONAL_ONLY and param.kind is not param.POSITIONAL_ONLY:
+            rows.append(["/", "", ""])
+        if param.kind is param.KEYWORD_ONLY and previous_kind not in _BEFORE_KEYWORD_ONLY:
+            rows.append(["*", "", ""])
+        previous_kind = param.kind
         prefix = _STARS.get(param.kind, "")
         annotation = None if param.annotation is param.empty else param.annotation
         if param.default is not param.empty:

@@ -37,6 +37,9 @@ COMPONENTS = """
 
     def make_optimizer(params, lr: float = 0.01, *extra, nesterov: bool = False, **options):
         '''Build an optimizer.'''
+
+    def make_scheduler(optimizer, /, steps: int, *, warmup: int = 0):
+        '''Build a scheduler.'''
 """
 
 
@@ -48,6 +51,7 @@ def acme_plugin(components: str) -> str:
         def corelib_register(registry):
             registry.register("models", "net", "{components}:Net")
             registry.register("optimizers", "sgd", "{components}:make_optimizer")
+            registry.register("schedulers", "warmup", "{components}:make_scheduler")
     """
 
 
@@ -79,7 +83,7 @@ def test_plugins_lists_name_distribution_version_status_and_count(
     assert code == 0
     table = rows(out)
     assert table["NAME"] == ["NAME", "DISTRIBUTION", "VERSION", "STATUS", "COMPONENTS"]
-    assert table["acme"] == ["acme", "acme-dist", "1.4.2", "loaded", "2"]
+    assert table["acme"] == ["acme", "acme-dist", "1.4.2", "loaded", "3"]
     assert table["broken"] == ["broken", "broken-dist", "0.3", "failed", "0"]
     assert "\n\nbroken (broken-dist 0.3): ImportError: needs libfoo\n" in out
     assert installed not in sys.modules, "listing plugins imported a component module"
@@ -96,7 +100,7 @@ def test_plugins_json_is_a_list_of_reports(
         "distribution": "acme-dist",
         "version": "1.4.2",
         "status": "loaded",
-        "components": 2,
+        "components": 3,
         "module": by_name["acme"]["module"],
         "error": None,
     }
@@ -167,6 +171,16 @@ def test_describe_a_function(installed: str, capsys: pytest.CaptureFixture[str])
     assert table["*extra"] == ["*extra", "-"]
     assert table["nesterov"] == ["nesterov", "bool", "False"]
     assert table["**options"] == ["**options", "-"]
+    assert "*" not in table
+
+
+def test_describe_marks_positional_only_and_keyword_only_parameters(
+    installed: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "describe", "warmup")
+    assert code == 0
+    names = [line.split()[0] for line in out.split("parameters:\n")[1].splitlines()[1:]]
+    assert names == ["optimizer", "/", "steps", "*", "warmup"]
 
 
 def test_describe_an_unknown_name_suggests_and_hides_the_traceback(
