@@ -103,7 +103,7 @@ def fold(
     if not is_container(root):
         return root
     # id(node) -> None while the node is open (on the stack), (value, location) once visited.
-    state: dict[int, tuple[Any, Location] | None] = {}
+    state: dict[int, Any] = {}
     missing = _MISSING
     if enter is not None:
         enter(root, ROOT)
