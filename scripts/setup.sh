@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Set up .venv with corelib, every plugin family and the dev tools. Safe to rerun.
+#
+# torch is installed first, pinned to the CPU build that lies on this machine's disk: an
+# unpinned `torch` (asked for by corelib's extras or by snorkel) could pull a multi-GB CUDA build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+    "$python" -m venv .venv
+fi
+if ! .venv/bin/python -c "import torch" 2>/dev/null; then
+    .venv/bin/python -m pip install --quiet "torch==${CORELIB_TORCH_VERSION:-2.13.0}"
+fi
+.venv/bin/python -m pip install --quiet -e ".[all,dev]"
