@@ -34,7 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exit_:  # argparse has printed usage and the problem
         return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
     try:
-        for name in args.block_plugin:
+        for name in [*args.block_plugin, *args.block_plugin_after_command]:
             get_plugin_manager(load=False).set_blocked(name)
         code: int = args.func(args)
         return code
@@ -71,8 +71,9 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _add_global_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
-    # On subcommands the defaults are suppressed so that "corelib --debug run ..." and
-    # "corelib run ... --debug" both work without the subcommand resetting the flag.
+    # Global options work before and after the command. A subcommand parses into a namespace
+    # of its own that then overwrites the main one: so its --debug has no default (it cannot
+    # reset the flag), and its --block-plugin names go to a list of their own, merged in main.
     group = parser.add_argument_group("global options")
     group.add_argument(
         "--debug",
@@ -84,6 +85,7 @@ def _add_global_options(parser: argparse.ArgumentParser, *, defaults: bool) -> N
         "--block-plugin",
         action="append",
         metavar="NAME",
-        default=[] if defaults else argparse.SUPPRESS,
+        dest="block_plugin" if defaults else "block_plugin_after_command",
+        default=[],
         help="do not load the plugin NAME (repeatable)",
     )

@@ -112,6 +112,7 @@ def test_block_plugin_flag(installed: str, capsys: pytest.CaptureFixture[str]) -
     code, out, _ = run(capsys, "--block-plugin", "broken", "plugins", "--block-plugin", "acme")
     assert code == 0
     assert rows(out)["acme"][3] == "blocked"
+    assert rows(out)["broken"][3] == "blocked"
 
 
 def test_block_plugin_flag_before_the_command(
