@@ -34,7 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exit_:  # argparse has printed usage and the problem
         return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
     try:
-        args.block_plugin += args.block_plugin_after_command
+        args.block_plugin = [*args.block_plugin, *args.block_plugin_after_command]
         for name in args.block_plugin:
             get_plugin_manager(load=False).set_blocked(name)
         code: int = args.func(args)
