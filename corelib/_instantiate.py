@@ -140,7 +140,9 @@ class _Builder:
                 raise _error(_cause(error), node, loc, user_error=True) from error
         if self._after is not None:
             try:
-                self._after(obj=obj, node=node, path=str(loc))
+                for replacement in self._after(obj=obj, node=node, path=str(loc)):
+                    if replacement is not None:
+                        return replacement
             except CorelibError:
                 raise
             except Exception as error:

@@ -22,9 +22,16 @@ def corelib_resolve_target(target: str) -> Any:
 
 @hookspec
 def corelib_before_instantiate(node: Any, path: str) -> None:
-    """Called before the node at ``path`` is built (observe or validate; raise to refuse)."""
+    """Called when the target node at ``path`` is first reached, before its children are built.
+
+    Observe or validate; raise to refuse the node (the error names the path and the target).
+    """
 
 
 @hookspec
-def corelib_after_instantiate(obj: Any, node: Any, path: str) -> None:
-    """Called after the node at ``path`` was built into ``obj``."""
+def corelib_after_instantiate(obj: Any, node: Any, path: str) -> Any:
+    """Called after the target node at ``path`` was built into ``obj``.
+
+    Return None to keep ``obj``, or another object to use in its place (to wrap it); the first
+    non-None result wins. New-style ``wrapper=True`` implementations may also wrap the call.
+    """
