@@ -8,6 +8,8 @@ tables sit side by side in one (k, cells) array, so each EM step is a few vector
 
 from __future__ import annotations
 
+import functools
+
 import attrs
 import numpy as np
 from scipy import sparse
@@ -101,6 +103,7 @@ def _normalise(x: np.ndarray) -> np.ndarray:
 
 
 def _log_sum_exp(x: np.ndarray) -> np.ndarray:
-    """log(sum(exp(x), axis=1)), stable; lighter than scipy's for the few columns used here."""
-    top = x.max(axis=1)
-    return top + np.log(np.exp(x - top[:, None]).sum(axis=1))
+    """log(sum(exp(x), axis=1)), stable. With few columns (classes), reducing column by column
+    is several times faster than numpy's row-wise reductions."""
+    top = functools.reduce(np.maximum, x.T)
+    return top + np.log(functools.reduce(np.add, np.exp(x - top[:, None]).T))

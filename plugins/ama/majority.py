@@ -44,9 +44,7 @@ class MajorityVote:
         votes = check_votes(
             votes, self.cardinality, n_voters=self.n_voters_, where="MajorityVote.predict_proba"
         )
-        tally = np.zeros((len(votes), self.cardinality))
-        rows, cols = np.nonzero(votes >= 0)
-        np.add.at(tally, (rows, votes[rows, cols]), 1.0)
+        tally = np.stack([(votes == c).sum(axis=1) for c in range(self.cardinality)], axis=1)
         totals = tally.sum(axis=1, keepdims=True)
         return np.where(totals > 0, tally / np.maximum(totals, 1.0), self.class_balance_)
 
