@@ -133,16 +133,22 @@ class MLP(nn.Sequential):
 
 
 def markov_tokens(
-    n_sequences: int = 256, seq_len: int = 32, vocab_size: int = 64, seed: int = 0
+    n_sequences: int = 256,
+    seq_len: int = 32,
+    vocab_size: int = 64,
+    *,
+    seed: int = 0,
+    sample_seed: int = 0,
 ) -> TensorDataset:
-    """Sequences drawn from a fixed random bigram chain: pairs (tokens, next tokens).
+    """Sequences drawn from a random bigram chain: pairs (tokens, next tokens).
 
-    Each token has a few likely successors, so a model can learn the chain and the loss falls
-    well below log(vocab_size). The same arguments always give the same data.
+    `seed` fixes the chain; `sample_seed` draws an independent sample of it (use another one for
+    validation data). Each token has a few likely successors, so a model can learn the chain and
+    the loss falls well below log(vocab_size). The same arguments always give the same data.
     """
-    gen = torch.Generator().manual_seed(seed)
-    logits = torch.randn(vocab_size, vocab_size, generator=gen) * 3.0
-    transitions = torch.softmax(logits, dim=-1)
+    logits = torch.randn(vocab_size, vocab_size, generator=torch.Generator().manual_seed(seed))
+    transitions = torch.softmax(logits * 3.0, dim=-1)
+    gen = torch.Generator().manual_seed(seed * 1_000_003 + sample_seed + 1)
     tokens = torch.empty(n_sequences, seq_len + 1, dtype=torch.long)
     tokens[:, 0] = torch.randint(vocab_size, (n_sequences,), generator=gen)
     for t in range(seq_len):

@@ -29,9 +29,9 @@ def make_lm() -> TransformerLM:
     return TransformerLM(vocab_size=32, dim=32, n_layers=4, n_heads=4, max_seq_len=16)
 
 
-def make_tokens(n_sequences: int = 64, seed: int = 0) -> torch.utils.data.Dataset:
+def make_tokens(n_sequences: int = 64, sample_seed: int = 0) -> torch.utils.data.Dataset:
     """Sequences of 12 tokens from a fixed bigram chain."""
-    return markov_tokens(n_sequences, seq_len=12, vocab_size=32, seed=seed)
+    return markov_tokens(n_sequences, seq_len=12, vocab_size=32, sample_seed=sample_seed)
 
 
 def make_lm_trainer(*, strategy: Any, callbacks: tuple[Any, ...] = (), **kwargs: Any) -> Trainer:

@@ -18,7 +18,7 @@ from plugins.ddp.strategies.single import SingleDevice
 
 # 2 micro-batches per step (accumulation), and a validation set whose last batch (4 of 20
 # sequences) is smaller than the others
-OPTIONS = {"grad_accum_steps": 2, "val_data": make_tokens(20, seed=1), "val_every": 2}
+OPTIONS = {"grad_accum_steps": 2, "val_data": make_tokens(20, sample_seed=1), "val_every": 2}
 
 
 def _fit(strategy: object, checkpoint_dir: str | None = None) -> tuple[dict, dict]:
