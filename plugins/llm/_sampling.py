@@ -30,7 +30,7 @@ class TokenChooser(LogitsProcessor):
     def __init__(self, temperature: float, top_p: float, seeds: list[int] | None) -> None:
         self.temperature = temperature
         self.top_p = top_p
-        self.generators = None
+        self.generators: list[torch.Generator] | None = None
         if seeds is not None:
             self.generators = [torch.Generator().manual_seed(s) for s in seeds]
         self.logprobs: list[torch.Tensor] = []

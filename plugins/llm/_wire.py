@@ -98,12 +98,14 @@ def parse_request(body: Any, *, chat: bool) -> tuple[list[str], dict[str, Any], 
             raise WireError("'prompt' must be a string or a list of strings")
     stop = body.get("stop")
     stop = [stop] if isinstance(stop, str) else stop
+    if stop is not None and not (isinstance(stop, list) and all(isinstance(s, str) for s in stop)):
+        raise WireError("'stop' must be a string or a list of strings")
     parameters = {
         "n": _field(body, "n", int, 1),
         "temperature": float(_field(body, "temperature", (int, float), 1.0)),
         "top_p": float(_field(body, "top_p", (int, float), 1.0)),
         "max_new_tokens": _field(body, "max_tokens", int, DEFAULT_MAX_TOKENS),
-        "stop": _checked("stop", stop, list, None),
+        "stop": stop,
         "seed": _field(body, "seed", int, None),
     }
     return prompts, parameters, bool(body.get("logprobs"))

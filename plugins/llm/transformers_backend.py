@@ -53,13 +53,18 @@ class TransformersLLM:
             )
         self.device = torch.device(device) if device is not None else best_device()
         self.dtype = dtype or "float32"
+        torch_dtype = getattr(torch, self.dtype, None)
+        if not isinstance(torch_dtype, torch.dtype):
+            raise ValueError(f"llm/transformers: dtype {dtype!r} is not a torch dtype name")
         self.batch_size = batch_size
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         loaded = AutoModelForCausalLM.from_pretrained(self.model_dir)
-        self.model = loaded.to(device=self.device, dtype=getattr(torch, self.dtype)).eval()
+        self.model = loaded.to(device=self.device, dtype=torch_dtype).eval()
+        files = sorted(p for p in self.model_dir.iterdir() if p.is_file())
+        self._fingerprint = [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in files]
         self._eos_ids = _eos_ids(self.model.generation_config, self.tokenizer.eos_token_id)
         self._max_positions = getattr(self.model.config, "max_position_embeddings", None)
 
@@ -71,14 +76,13 @@ class TransformersLLM:
 
     @property
     def identity(self) -> dict[str, Any]:
-        """What makes this backend's outputs what they are (the cache keys on it)."""
-        files = sorted(p for p in self.model_dir.iterdir() if p.is_file())
-        fingerprint = [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in files]
+        """What makes this backend's outputs what they are (the cache keys on it): the model
+        directory, the dtype, and the name, size and time of each file it held when loaded."""
         return {
             "backend": "transformers",
             "model": str(self.model_dir),
             "dtype": self.dtype,
-            "files": fingerprint,
+            "files": self._fingerprint,
         }
 
     def generate(

@@ -49,6 +49,7 @@ def test_models_route_and_unknown_routes(tiny_llm: TransformersLLM) -> None:
         ("/completions", {"prompt": "hi", "n": 0}, "n must be >= 1"),
         ("/chat/completions", {"messages": "hi"}, "'messages' must be a list"),
         ("/completions", [], "must be a JSON object"),
+        ("/completions", {"prompt": "hi", "stop": [1]}, "'stop' must be a string or a list"),
     ],
 )
 def test_bad_requests_are_400_with_a_message(

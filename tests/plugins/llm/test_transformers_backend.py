@@ -111,6 +111,8 @@ def test_an_empty_prompt_is_a_clear_error_and_no_prompts_no_work(tiny_llm: Trans
     assert tiny_llm.generate([], max_new_tokens=4) == []
 
 
-def test_missing_model_directory_is_a_clear_error(tmp_path) -> None:
+def test_missing_model_directory_and_bad_dtype_are_clear_errors(tmp_path, tiny_model_dir) -> None:
     with pytest.raises(FileNotFoundError, match="no model directory"):
         TransformersLLM(tmp_path / "nowhere")
+    with pytest.raises(ValueError, match="dtype 'float33' is not a torch dtype name"):
+        TransformersLLM(tiny_model_dir, dtype="float33")
