@@ -229,15 +229,45 @@ class _NeuralVerifier:
 
 class StepAwareVerifier(_NeuralVerifier):
     """DiVeRSe's step-aware verifier: trained on path and step labels (loss = path BCE +
-    ``alpha`` x step BCE, alpha 0.1 as in the paper); also scores each step."""
+    ``alpha`` x step BCE, alpha 0.1 as in the paper); also scores each step.
 
-    def __init__(self, *, alpha: float = 0.1, **kwargs: Any) -> None:
+    The other arguments are those of `PathVerifier`.
+    """
+
+    def __init__(
+        self,
+        *,
+        alpha: float = 0.1,
+        splitter: Callable[[str], list[str]] | None = None,
+        dim: int = 64,
+        heads: int = 4,
+        layers: int = 2,
+        dropout: float = 0.1,
+        max_length: int = 512,
+        min_token_count: int = 1,
+        trainer: Callable[..., Any] = default_trainer,
+        batch_size: int = 64,
+        device: str | torch.device | None = None,
+        seed: int = 0,
+    ) -> None:
         if alpha <= 0:
             raise ValueError(
                 f"StepAwareVerifier: alpha must be > 0, got {alpha} (PathVerifier is alpha=0)"
             )
         self._alpha = alpha
-        super().__init__(**kwargs)
+        super().__init__(
+            splitter=splitter,
+            dim=dim,
+            heads=heads,
+            layers=layers,
+            dropout=dropout,
+            max_length=max_length,
+            min_token_count=min_token_count,
+            trainer=trainer,
+            batch_size=batch_size,
+            device=device,
+            seed=seed,
+        )
         self.options["alpha"] = alpha
 
     @property
@@ -265,7 +295,20 @@ class StepAwareVerifier(_NeuralVerifier):
 
 
 class PathVerifier(_NeuralVerifier):
-    """A verifier trained on path labels only (DiVeRSe without the step-aware loss)."""
+    """A verifier trained on path labels only (DiVeRSe without the step-aware loss).
+
+    Args:
+        splitter: splits a path into steps (default: `StepSplitter`, one step per line).
+        dim, heads, layers, dropout: the transformer encoder's size.
+        max_length: tokens per (path, question) pair; longer ones are cut (question first).
+        min_token_count: tokens seen fewer times in the training texts map to ``[UNK]``.
+        trainer: called as ``trainer(model=, train_data=, loss_fn=[, val_data=])`` to get an
+            object with ``fit()``: a ``ddp/trainer`` partial (``_partial_: true``) in configs;
+            `default_trainer` when omitted.
+        batch_size: pairs per forward pass when scoring.
+        device: where scoring runs (``None``: CUDA when available, else CPU).
+        seed: seeds the model's initial weights.
+    """
 
     _alpha = 0.0
 

@@ -1,53 +1,34 @@
-"""Shared fixtures: synthetic two-step arithmetic word problems with right and wrong paths.
-
-A question names two different operations (``Sam has 5, finds 3, then doubles.``); a wrong
-path does one of its steps with the third operation, which the question never names.
-"""
+"""Shared fixtures: synthetic arithmetic problems and a tiny local language model."""
 
 from __future__ import annotations
 
-import random
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+from _verifier_problems import make_dataset
 
-_ACTIONS = {"+": "finds {n}", "-": "loses {n}", "*": "doubles"}
-_APPLY = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b}
-
-
-def make_problem(rng: random.Random) -> tuple[str, int, list[tuple[str, int]]]:
-    """A word problem, its start value and its operations, e.g. ``[("+", 7), ("*", 2)]``."""
-    start = rng.randint(2, 20)
-    ops = [(op, 2 if op == "*" else rng.randint(1, 9)) for op in rng.sample("+-*", 2)]
-    actions = ", then ".join(_ACTIONS[op].format(n=n) for op, n in ops)
-    return f"Sam has {start}, {actions}. How many now?", start, ops
-
-
-def solve(start: int, ops: list[tuple[str, int]]) -> str:
-    """The worked solution: one line per operation, then ``The answer is N.``."""
-    value, lines = start, []
-    for op, n in ops:
-        result = _APPLY[op](value, n)
-        lines.append(f"{value} {op} {n} = {result}")
-        value = result
-    return "\n".join([*lines, f"The answer is {value}."])
-
-
-def make_dataset(seed: int, size: int) -> list[dict[str, object]]:
-    """``size`` problems, each with its gold solution, a correct path and a wrong one."""
-    rng = random.Random(seed)
-    items = []
-    for _ in range(size):
-        question, start, ops = make_problem(rng)
-        (absent,) = set("+-*") - {op for op, _ in ops}
-        wrong = list(ops)
-        k = rng.randrange(len(ops))
-        wrong[k] = (absent, 2 if absent == "*" else ops[k][1])
-        paths = [solve(start, ops), solve(start, wrong)]
-        items.append({"question": question, "gold": solve(start, ops), "paths": paths})
-    return items
+if TYPE_CHECKING:
+    from plugins.llm.transformers_backend import TransformersLLM
 
 
 @pytest.fixture(scope="session")
 def arithmetic() -> dict[str, list[dict[str, object]]]:
     """Train and test splits of synthetic problems (seeded)."""
     return {"train": make_dataset(0, 200), "test": make_dataset(1, 50)}
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random GPT-2 and its tokenizer, built locally (no download)."""
+    from plugins.llm.testing import make_tiny_model
+
+    return make_tiny_model(tmp_path_factory.mktemp("verifiers_tiny_gpt2"))
+
+
+@pytest.fixture(scope="session")
+def tiny_llm(tiny_model_dir: Path) -> TransformersLLM:
+    """The tiny model through the transformers backend, on the CPU."""
+    from plugins.llm.transformers_backend import TransformersLLM
+
+    return TransformersLLM(tiny_model_dir, device="cpu", batch_size=8)
