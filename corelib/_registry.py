@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -255,8 +256,12 @@ def _same_component(a: Entry, b: Entry) -> bool:
     return a.ref == b.ref if a.ref is not None else a._obj is b._obj
 
 
+_NAME = re.compile(r"[^/.:\s]+")
+_PLUGIN_NAME = re.compile(r"[^/:\s]+")
+
+
 def _check_identifier(kind: str, value: object) -> None:
-    if not isinstance(value, str) or not value or any(c in value for c in "/.: \t\n"):
+    if not isinstance(value, str) or not _NAME.fullmatch(value):
         raise RegistryError(
             f"invalid component {kind} {value!r}: expected a non-empty string without "
             "'/', '.', ':' or whitespace"
@@ -264,7 +269,7 @@ def _check_identifier(kind: str, value: object) -> None:
 
 
 def _check_plugin_name(plugin: object) -> None:
-    if not isinstance(plugin, str) or not plugin or any(c in plugin for c in "/: \t\n"):
+    if not isinstance(plugin, str) or not _PLUGIN_NAME.fullmatch(plugin):
         raise RegistryError(
             f"invalid plugin name {plugin!r}: expected a non-empty string without "
             "'/', ':' or whitespace"
