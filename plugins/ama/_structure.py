@@ -6,12 +6,19 @@ voter's (k, k+1) table P(outcome | y) (abstain is an outcome). Across all voters
 off-diagonal blocks therefore form one positive semi-definite matrix of rank k-1. A pair of
 voters that shares errors adds to its block what the class cannot explain.
 
-We fit the rank k-1 part to the off-diagonal blocks only (diagonal blocks are imputed), score
-each pair by its standardised residual, and greedily set aside the worst pair, refitting each
-time, so that a clique cannot bend the fit that judges it. A pair is a dependency when its
-residual is both statistically significant (chi-square, Bonferroni over pairs) and large
-(`min_strength`, on a correlation scale). Abstains count as outcomes, so a voter whose silence
-depends on the class keeps that signal.
+We fit the rank k-1 part to the off-diagonal blocks only (diagonal blocks are imputed) and
+score each pair by its standardised residual: a residual is a dependency when it is both
+statistically significant (a Pearson chi-square, Bonferroni over pairs) and large
+(`min_strength`, on a correlation scale).
+
+Second moments cannot say on their own *which* pairs are dependent: three voters copying one
+noisy vote plus two good voters fit as well as "the class is the copied vote, and the two good
+voters depend on each other", with fewer dependencies. The residuals of a least-squares fit
+point at the good pair. So, while significant residuals remain, we set aside the most similar
+pair not yet set aside (largest standardised covariance: near-copies first) and refit without
+it; at the end, the set-aside pairs whose residual is significant under the last fit are the
+dependencies. Abstains count as outcomes, so a voter whose silence depends on the class keeps
+that signal.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import chi2
 
+from plugins.ama._em import cells
 from plugins.ama._votes import Patterns
 
 _FIT_ITERATIONS = 100
@@ -66,21 +74,18 @@ def _standardised_covariance(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Covariance of outcome indicators, scaled by sqrt(p_a p_b); which voter owns each column;
     each voter's degrees of freedom (outcomes seen, less one)."""
-    rows, weights = patterns.rows, patterns.counts / patterns.counts.sum()
-    n_voters = rows.shape[1]
-    outcomes = cardinality + 1
-    columns = (rows + 1 + outcomes * np.arange(n_voters)).ravel()
-    flat_rows = np.repeat(np.arange(len(rows)), n_voters)
-    indicators = np.zeros((len(rows), n_voters * outcomes))
-    indicators[flat_rows, columns] = 1.0
+    weights = patterns.counts / patterns.counts.sum()
+    n_voters = patterns.rows.shape[1]
+    singletons = tuple((voter,) for voter in range(n_voters))
+    indicators = cells(patterns.rows, singletons, cardinality)  # column: voter * (k+1) + outcome
     mean = weights @ indicators
-    seen = (mean > 0) & (mean < 1)
+    seen = np.flatnonzero((mean > 0) & (mean < 1))
     indicators, mean = indicators[:, seen], mean[seen]
-    owner = np.repeat(np.arange(n_voters), outcomes)[seen]
-    covariance = (indicators * weights[:, None]).T @ indicators - np.outer(mean, mean)
+    owner = seen // (cardinality + 1)
+    second = (indicators.T @ indicators.multiply(weights[:, None])).toarray()
     scale = np.sqrt(mean)
     dof = np.bincount(owner, minlength=n_voters) - 1
-    return covariance / np.outer(scale, scale), owner, dof
+    return (second - np.outer(mean, mean)) / np.outer(scale, scale), owner, dof
 
 
 def _fit_low_rank(
@@ -98,7 +103,8 @@ def _fit_low_rank(
 
 
 def _pair_strength(residual: np.ndarray, owner: np.ndarray, n_voters: int) -> np.ndarray:
-    """Root mean square of each voter pair's residual block... summed, on a correlation scale."""
+    """Per voter pair, the root of its block's summed squared residuals (correlation scale;
+    times the number of items, the square is a Pearson chi-square statistic)."""
     blocks = np.zeros((n_voters, n_voters))
     np.add.at(blocks, (owner[:, None], owner[None, :]), residual**2)
     return np.sqrt(blocks)

@@ -27,7 +27,10 @@ class LabelModel:
         max_group_size: largest group of voters modelled jointly.
         dependency_strength: smallest residual (correlation scale) that counts as a dependency.
         dependency_alpha: significance level of a dependency, Bonferroni-corrected over pairs.
-        max_dependencies: most voter pairs set aside as dependent (0 turns structure off).
+        max_dependencies: most voter pairs reported as dependent (0 turns structure off).
+        smoothing: Dirichlet pseudo-counts per class spread over each group's table.
+        max_iter, tol: EM stops after `max_iter` steps or when the mean log-likelihood per item
+            gains less than `tol`.
         tie_break: "random" (seeded, uniform among tied classes) or "first" (lowest class).
     """
 
@@ -46,8 +49,11 @@ class LabelModel:
         tol: float = 1e-7,
         tie_break: TieBreak = "random",
     ) -> None:
-        if cardinality < 2:
-            raise ValueError(f"LabelModel: cardinality must be at least 2, got {cardinality}")
+        if cardinality < 2 or restarts < 1 or max_group_size < 1:
+            raise ValueError(
+                "LabelModel: need cardinality >= 2, restarts >= 1 and max_group_size >= 1, got "
+                f"{cardinality}, {restarts} and {max_group_size}"
+            )
         self.cardinality = cardinality
         self.seed = seed
         self.restarts = restarts
@@ -82,14 +88,11 @@ class LabelModel:
         row_cells = cells(patterns.rows, self.groups_, self.cardinality)
         anchor = self._group_vote(patterns.rows)
         rng = np.random.default_rng(self.seed)
-        best: Fit | None = None
-        for restart in range(self.restarts):
-            start = (
-                anchor
-                if restart == 0
-                else 0.5 * anchor + 0.5 * rng.dirichlet(np.ones(self.cardinality), size=len(anchor))
-            )
-            fit = run_em(
+        noise = [
+            rng.dirichlet(np.ones(self.cardinality), len(anchor)) for _ in range(1, self.restarts)
+        ]
+        fits = [
+            run_em(
                 row_cells,
                 patterns.counts,
                 start,
@@ -100,9 +103,9 @@ class LabelModel:
                 max_iter=self.max_iter,
                 tol=self.tol,
             )
-            if best is None or fit.log_likelihood > best.log_likelihood + 1e-9:
-                best = fit
-        assert best is not None
+            for start in [anchor, *(0.5 * anchor + 0.5 * draw for draw in noise)]
+        ]
+        best = max(fits, key=lambda fit: fit.log_likelihood)  # the earliest among equals
         self._fit = _align(
             best, row_cells, anchor, patterns.counts, fixed_prior=balance is not None
         )

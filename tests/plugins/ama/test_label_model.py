@@ -47,6 +47,9 @@ def test_finds_a_clique_sharing_errors_and_beats_majority() -> None:
     model = LabelModel(2)
     assert accuracy(model, votes, y) > accuracy(MajorityVote(2), votes, y) + 0.08
     assert (0, 1, 2) in model.groups_
+    # A clique member is right when it copies a right shared vote or votes right on its own.
+    member = 0.85 * 0.62 + 0.15 * 0.7
+    assert model.accuracies_ == pytest.approx([member, member, member, 0.8, 0.78], abs=0.04)
     assert {pair[:2] for pair in model.dependencies_} == {(0, 1), (0, 2), (1, 2)}
 
 
