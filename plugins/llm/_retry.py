@@ -8,12 +8,10 @@ from email.utils import parsedate_to_datetime
 
 import attrs
 
-RETRYABLE_STATUS = frozenset({408, 409, 429})  # plus every 5xx
-
-
 def is_retryable(status: int) -> bool:
-    """429 (and the transient 408/409) and 5xx are worth retrying; other 4xx are not."""
-    return status in RETRYABLE_STATUS or status >= 500
+    """429 (too many requests), 408 (the server's timeout) and 5xx are worth retrying; other
+    4xx are not."""
+    return status in (408, 429) or status >= 500
 
 
 @attrs.frozen
