@@ -8,6 +8,7 @@ from email.utils import parsedate_to_datetime
 
 import attrs
 
+
 def is_retryable(status: int) -> bool:
     """429 (too many requests), 408 (the server's timeout) and 5xx are worth retrying; other
     4xx are not."""
