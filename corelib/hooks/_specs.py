@@ -9,7 +9,11 @@ from corelib.hooks import hookspec
 
 @hookspec
 def corelib_register(registry: Any) -> None:
-    """Add components to ``registry`` (lazily: pass ``"module:attr"`` refs, not objects)."""
+    """Add components to ``registry`` (lazily: pass ``"module:attr"`` refs, not objects).
+
+    Called once per plugin, when it is loaded. ``registry`` is bound to that plugin:
+    ``registry.register(group, name, ref)`` files the component as ``<plugin>/<name>``.
+    """
 
 
 @hookspec(firstresult=True)
