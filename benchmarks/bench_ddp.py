@@ -5,10 +5,10 @@
 The same model (a 3-layer MLP, 1024 hidden units) on the same data (Gaussian blobs, 1024
 features, 10 classes; batch 64 per rank) is trained four ways, each in fresh processes:
 
-  (i)   plain       a hand-written loop (DataLoader, SGD)                python bench_ddp.py
-  (ii)  single      ddp/trainer + ddp/single from a YAML config          corelib run
-  (iii) ddp         hand-written DDP on 2 gloo ranks (DistributedSampler)  torchrun
-  (iv)  trainer-ddp ddp/trainer + ddp/ddp on 2 ranks                     corelib run --nproc-per-node 2
+  (i)   plain        a hand-written loop (DataLoader, SGD)       python bench_ddp.py
+  (ii)  single       ddp/trainer + ddp/single, a YAML config      corelib run
+  (iii) ddp          hand-written DDP on 2 gloo ranks             torchrun --nproc-per-node 2
+  (iv)  trainer-ddp  ddp/trainer + ddp/ddp on 2 ranks             corelib run --nproc-per-node 2
 
 The four cases are interleaved round after round, so drift in machine load hits them alike.
 Every optimizer carries the same post-step hook, which records when each step ended; a step time
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import itertools
 import json
 import os
 import statistics
@@ -172,7 +173,7 @@ def _run(name: str, command: list[str], out: Path) -> tuple[list[float], float]:
         raise RuntimeError(f"{name} failed ({done.returncode}):\n{done.stderr[-3000:]}")
     record = json.loads((out / f"{name}.json").read_text())
     marks = record["marks"]
-    gaps = [b - a for a, b in zip(marks, marks[1:], strict=False)][WARMUP_STEPS:]
+    gaps = [b - a for a, b in itertools.pairwise(marks)][WARMUP_STEPS:]
     return gaps, record["first_step_wall"][0] - started
 
 
@@ -208,10 +209,9 @@ def _report(steps: dict[str, list[float]], startup: dict[str, list[float]], args
     )
     print(f"{'case':<12} {'median step ms':>15} {'mean step ms':>13} {'startup s':>10}")
     for name in steps:
-        print(
-            f"{name:<12} {statistics.median(steps[name]) * 1e3:>15.2f} "
-            f"{statistics.fmean(steps[name]) * 1e3:>13.2f} {statistics.median(startup[name]):>10.2f}"
-        )
+        median, mean = statistics.median(steps[name]), statistics.fmean(steps[name])
+        start = statistics.median(startup[name])
+        print(f"{name:<12} {median * 1e3:>15.2f} {mean * 1e3:>13.2f} {start:>10.2f}")
     for framework, baseline, step_target, start_target in [
         ("single", "plain", 1.03, 1.5),
         ("trainer-ddp", "ddp", 1.03, 1.5),
