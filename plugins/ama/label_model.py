@@ -164,7 +164,7 @@ class LabelModel:
 
 def _merge(n_voters: int, pairs: list[tuple[int, int, float]], max_size: int) -> Groups:
     """Union the dependent pairs, strongest first, into groups of at most `max_size` voters."""
-    group_of = {voter: (voter,) for voter in range(n_voters)}
+    group_of: dict[int, tuple[int, ...]] = {voter: (voter,) for voter in range(n_voters)}
     for i, j, _ in pairs:
         merged = tuple(sorted(set(group_of[i]) | set(group_of[j])))
         if len(merged) <= max_size:

@@ -73,10 +73,11 @@ class ChainTask:
             raise ValueError("ama/task: needs at least one prompt chain")
         self.chains = list(chains)
         classes = max(chain.cardinality for chain in self.chains)
-        if aggregator is not None and getattr(aggregator, "cardinality", classes) < classes:
+        declared = getattr(aggregator, "cardinality", classes)
+        if declared < classes:
             raise ValueError(
                 f"ama/task: the chains' labels name {classes} classes but the aggregator "
-                f"has cardinality {aggregator.cardinality}"  # type: ignore[attr-defined]
+                f"has cardinality {declared}"
             )
         self.aggregator = aggregator
         self.examples = list(examples)
