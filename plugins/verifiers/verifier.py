@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
@@ -142,6 +143,8 @@ class _NeuralVerifier:
                 f"{type(self).__name__}.score: {len(questions)} questions but {len(paths)} paths"
             )
         tokenizer, model = self._trained("score")
+        if not paths:
+            return []
         encoded = [
             encode(tokenizer, q, self.splitter(p), self.max_length).ids
             for q, p in zip(questions, paths, strict=True)
@@ -167,8 +170,13 @@ class _NeuralVerifier:
     # -- persistence -------------------------------------------------------------------------
 
     def save(self, directory: str | Path) -> Path:
-        """Write the trained verifier to ``directory`` atomically (replacing it); return it."""
+        """Write the trained verifier to ``directory`` atomically (replacing it); return it.
+
+        Under torchrun only rank 0 writes (every rank holds the same trained weights).
+        """
         tokenizer, model = self._trained("save")
+        if int(os.environ.get("RANK", "0")) != 0:
+            return Path(directory).resolve()
         config = {
             "format": _FORMAT,
             "class": type(self).__name__,

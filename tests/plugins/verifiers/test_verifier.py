@@ -111,3 +111,33 @@ def test_misuse_is_a_clear_error() -> None:
         StepAwareVerifier(alpha=0.0)
     with pytest.raises(ValueError, match="no training examples"):
         StepAwareVerifier(trainer=trainer(max_steps=1)).fit([])
+
+
+def test_an_empty_batch_scores_to_an_empty_list(step_aware: StepAwareVerifier) -> None:
+    assert step_aware.score([], []) == []
+    with pytest.raises(ValueError, match="1 questions but 2 paths"):
+        step_aware.score(["q"], ["a", "b"])
+
+
+def test_a_failed_save_leaves_the_previous_directory(
+    step_aware: StepAwareVerifier, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = step_aware.save(tmp_path / "verifier")
+    before = (target / "model.pt").read_bytes()
+
+    def disk_full(*args: object, **kwargs: object) -> None:
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(torch, "save", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        step_aware.save(target)
+    assert (target / "model.pt").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["verifier"]
+
+
+def test_only_rank_zero_saves(
+    step_aware: StepAwareVerifier, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RANK", "1")
+    assert step_aware.save(tmp_path / "verifier") == tmp_path / "verifier"
+    assert not (tmp_path / "verifier").exists()
