@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from scipy import sparse
 from scipy.optimize import linear_sum_assignment
@@ -75,6 +77,14 @@ class LabelModel:
             if class_balance is None
             else check_class_balance(class_balance, self.cardinality, where="LabelModel.fit")
         )
+        if votes.shape[1] < 3:
+            warnings.warn(
+                f"LabelModel.fit: {votes.shape[1]} voter(s); without labels, accuracies are "
+                "identifiable from 3 or more independent voters only, so accuracies_ and the "
+                "probabilities follow the votes rather than measure them",
+                UserWarning,
+                stacklevel=2,
+            )
         patterns = compress(votes, self.cardinality)
         pairs = find_dependencies(
             patterns,
