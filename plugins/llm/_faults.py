@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import attrs
 
@@ -30,6 +31,10 @@ def _check_by_prompt(
         _check_faults(instance, attribute, tuple(faults))
 
 
+def _as_tuple(faults: Iterable[str]) -> tuple[str, ...]:
+    return tuple(faults)
+
+
 @attrs.frozen
 class FaultPlan:
     """The failures a server injects.
@@ -40,13 +45,15 @@ class FaultPlan:
     seconds) is sent as ``Retry-After`` with 429 and 503 answers.
     """
 
-    schedule: tuple[str, ...] = attrs.field(default=(), converter=tuple, validator=_check_faults)
+    schedule: tuple[str, ...] = attrs.field(
+        default=(), converter=_as_tuple, validator=_check_faults
+    )
     by_prompt: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict, validator=_check_by_prompt)
     retry_after: float | None = None
     sleep_s: float = 2.0
 
     @classmethod
-    def first(cls, count: int, fault: str, **options: object) -> FaultPlan:
+    def first(cls, count: int, fault: str, **options: Any) -> FaultPlan:
         """``fault`` for the first ``count`` requests, then normal answers."""
         return cls(schedule=(fault,) * count, **options)
 

@@ -35,14 +35,17 @@ class TokenChooser(LogitsProcessor):
             self.generators = [torch.Generator().manual_seed(s) for s in seeds]
         self.logprobs: list[torch.Tensor] = []
 
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         logits = scores.float()
-        chosen = logits.argmax(dim=-1) if self.generators is None else self._draw(logits)
+        if self.generators is None:
+            chosen = logits.argmax(dim=-1)
+        else:
+            chosen = self._draw(logits, self.generators)
         self.logprobs.append(logits.log_softmax(dim=-1).gather(1, chosen[:, None])[:, 0].cpu())
         choice = torch.full_like(scores, float("-inf"))
         return choice.scatter_(1, chosen[:, None], 0.0)
 
-    def _draw(self, logits: torch.Tensor) -> torch.Tensor:
+    def _draw(self, logits: torch.Tensor, generators: list[torch.Generator]) -> torch.Tensor:
         """Inverse-CDF sampling over the top-p nucleus of ``softmax(logits / temperature)``."""
         probs = (logits / self.temperature).softmax(dim=-1)
         order = None
@@ -50,7 +53,7 @@ class TokenChooser(LogitsProcessor):
             probs, order = probs.sort(dim=-1, descending=True)
             probs = probs.masked_fill(probs.cumsum(dim=-1) - probs >= self.top_p, 0.0)
         cdf = probs.cumsum(dim=-1)
-        uniforms = torch.cat([torch.rand(1, generator=g) for g in self.generators])
+        uniforms = torch.cat([torch.rand(1, generator=g) for g in generators])
         targets = (uniforms.to(cdf.device) * cdf[:, -1])[:, None]
         picks = torch.searchsorted(cdf, targets, right=True).clamp_(max=cdf.shape[-1] - 1)
         return picks[:, 0] if order is None else order.gather(1, picks)[:, 0]
@@ -80,8 +83,8 @@ class StopWatcher(StoppingCriteria):
         self.by_eos: list[bool] = []
 
     def __call__(
-        self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: object
-    ) -> torch.BoolTensor:
+        self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: object
+    ) -> torch.Tensor:
         if not self.lengths:
             self.lengths = [None] * input_ids.shape[0]
             self.by_eos = [False] * input_ids.shape[0]

@@ -93,11 +93,13 @@ def parse_request(body: Any, *, chat: bool) -> tuple[list[str], dict[str, Any], 
         prompts = ["\n".join(m["content"] for m in messages)]
     else:
         prompt = body.get("prompt")
-        prompts = [prompt] if isinstance(prompt, str) else prompt
-        if not isinstance(prompts, list) or not all(isinstance(p, str) for p in prompts):
+        if isinstance(prompt, str):
+            prompt = [prompt]
+        if not isinstance(prompt, list) or not all(isinstance(p, str) for p in prompt):
             raise WireError("'prompt' must be a string or a list of strings")
-    stop = body.get("stop")
-    stop = [stop] if isinstance(stop, str) else stop
+        prompts = prompt
+    raw_stop = body.get("stop")
+    stop = [raw_stop] if isinstance(raw_stop, str) else raw_stop
     if stop is not None and not (isinstance(stop, list) and all(isinstance(s, str) for s in stop)):
         raise WireError("'stop' must be a string or a list of strings")
     parameters = {

@@ -111,17 +111,19 @@ class OpenAILLM:
     ) -> list[list[Completion]]:
         """Generate ``n`` completions for each prompt (see `plugins.llm.LLM`)."""
         check_parameters(n, temperature, top_p, max_new_tokens)
-        parameters = dict(
-            n=n,
-            temperature=temperature,
-            top_p=top_p,
-            max_new_tokens=max_new_tokens,
-            stop=stop,
-            seed=seed,
-        )
 
         def one(index: int) -> list[Completion]:
-            body = request_body(self.model, prompts[index], chat=self.chat, **parameters)
+            body = request_body(
+                self.model,
+                prompts[index],
+                chat=self.chat,
+                n=n,
+                temperature=temperature,
+                top_p=top_p,
+                max_new_tokens=max_new_tokens,
+                stop=stop,
+                seed=seed,
+            )
             return self._generate_one(index, json.dumps(body).encode(), n, stop)
 
         if not prompts:

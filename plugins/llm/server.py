@@ -59,6 +59,7 @@ class LLMServer:
     ) -> None:
         self.llm = llm
         self.model_name = model_name
+        self._host = host
         self.faults = faults or FaultPlan()
         self.requests: list[ServedRequest] = []
         self._lock = threading.Lock()
@@ -72,8 +73,7 @@ class LLMServer:
 
     @property
     def base_url(self) -> str:
-        host, port = self._http.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        return f"http://{self._host}:{self._http.server_port}/v1"
 
     def start(self) -> LLMServer:
         self._thread.start()

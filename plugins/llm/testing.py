@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from plugins.llm._types import LLM
 
@@ -83,7 +84,7 @@ def make_tiny_model(
 
 
 @contextmanager
-def serve(llm: LLM, **options: object) -> Iterator[str]:
+def serve(llm: LLM, **options: Any) -> Iterator[str]:
     """Serve ``llm`` on 127.0.0.1 (a free port) while the block runs; yield its base URL.
 
     ``options`` go to `plugins.llm.server.LLMServer` (``faults``, ``model_name``, ...).

@@ -61,7 +61,7 @@ class TransformersLLM:
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        loaded = AutoModelForCausalLM.from_pretrained(self.model_dir)
+        loaded: Any = AutoModelForCausalLM.from_pretrained(self.model_dir)
         self.model = loaded.to(device=self.device, dtype=torch_dtype).eval()
         files = sorted(p for p in self.model_dir.iterdir() if p.is_file())
         self._fingerprint = [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in files]
@@ -148,8 +148,8 @@ class TransformersLLM:
             else:
                 finish_reason = "stop"
                 text_length = length - 1 if watcher.by_eos[row] else length  # no EOS in text
-            text = self.tokenizer.decode(tokens[:text_length], skip_special_tokens=True)
-            text, _ = cut_at_stop(text, stop)
+            decoded = self.tokenizer.decode(tokens[:text_length], skip_special_tokens=True)
+            text, _ = cut_at_stop(str(decoded), stop)
             completions.append(Completion(text, logprobs[row][:length], finish_reason))
         return completions
 
