@@ -2,7 +2,8 @@
 
 ``make_tiny_model`` trains a byte-level BPE tokenizer on a small corpus with ``tokenizers`` and
 saves it with a randomly initialised GPT-2 (no download). ``serve`` runs the OpenAI-compatible
-server on 127.0.0.1 for the duration of a ``with`` block.
+server on 127.0.0.1 for the duration of a ``with`` block; ``FaultPlan`` says which requests it
+fails.
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from plugins.llm._faults import FaultPlan
 from plugins.llm._types import LLM
+
+__all__ = ["FaultPlan", "make_tiny_model", "serve"]
 
 EOS_TOKEN = "<|endoftext|>"
 PAD_TOKEN = "<pad>"
