@@ -106,7 +106,7 @@ class _NeuralVerifier:
         self.tokenizer = WordTokenizer.build(texts, min_count=self.min_token_count)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
-            self.model = self._new_model()
+            self.model = self._new_model(self.tokenizer)
         train = VerifierDataset(examples, self.tokenizer, self.max_length)
         val = (
             VerifierDataset(val_examples, self.tokenizer, self.max_length) if val_examples else None
@@ -121,12 +121,11 @@ class _NeuralVerifier:
         self.model.to(self.device).eval()
         return metrics
 
-    def _new_model(self) -> VerifierNet:
-        assert self.tokenizer is not None
+    def _new_model(self, tokenizer: WordTokenizer) -> VerifierNet:
         return VerifierNet(
-            len(self.tokenizer),
+            len(tokenizer),
             max_length=self.max_length,
-            pad_id=self.tokenizer.id(PAD),
+            pad_id=tokenizer.id(PAD),
             dim=self.options["dim"],
             heads=self.options["heads"],
             layers=self.options["layers"],
@@ -223,9 +222,16 @@ class _NeuralVerifier:
             splitter = StepSplitter(**config["splitter"])
         verifier = cls(splitter=splitter, batch_size=batch_size, device=device, **config["options"])
         verifier.tokenizer = WordTokenizer(config["vocab"])
-        verifier.model = verifier._new_model()
-        weights = torch.load(directory / "model.pt", map_location="cpu", weights_only=True)
-        verifier.model.load_state_dict(weights)
+        verifier.model = verifier._new_model(verifier.tokenizer)
+        weights_file = directory / "model.pt"
+        try:
+            weights = torch.load(weights_file, map_location="cpu", weights_only=True)
+            verifier.model.load_state_dict(weights)
+        except Exception as exc:  # torch.load raises many kinds on a damaged file
+            raise ValueError(
+                f"{cls.__name__}.load: cannot load the weights {weights_file} for the model "
+                f"described in {config_file}: {exc}"
+            ) from exc
         verifier.model.to(verifier.device).eval()
         return verifier
 

@@ -90,6 +90,9 @@ def test_save_and_load_round_trip(step_aware: StepAwareVerifier, tmp_path: Path)
         PathVerifier.load(target)
     with pytest.raises(ValueError, match="cannot read"):
         StepAwareVerifier.load(tmp_path / "missing")
+    (target / "model.pt").write_bytes(b"truncated")
+    with pytest.raises(ValueError, match=r"cannot load the weights .*model\.pt"):
+        StepAwareVerifier.load(target)
 
 
 def test_path_verifier_trains_without_a_step_head(
