@@ -1,0 +1,124 @@
+"""Train a tiny reasoner, then show what prompt ensembling buys: ``corelib run`` this file.
+
+    corelib run examples/reasoning/config.py                   # everything, in runs/reasoning
+    corelib run examples/reasoning/config.py --force verifier  # redo one stage (and what follows)
+    corelib run examples/reasoning/config.py main.stages.paths.prompts.num_prompts=3
+
+Every stage is a node under ``main.stages``; each is built only when it runs. ``llm`` is the
+backend every stage generates with (shared, so one override swaps it everywhere), e.g. an
+OpenAI-compatible server instead of the locally trained model:
+
+    corelib run examples/reasoning/config.py 'llm.llm={_target_: llm/openai, model: NAME,
+        base_url: "http://127.0.0.1:8000/v1"}'
+"""
+
+import sys
+from pathlib import Path
+
+import torch
+
+_ROOT = str(Path(__file__).resolve().parents[2])
+if _ROOT not in sys.path:  # `corelib run` from anywhere: the stages live in this repository
+    sys.path.insert(0, _ROOT)
+
+from corelib import L  # noqa: E402
+from examples.reasoning.data import MakeProblems  # noqa: E402
+from examples.reasoning.lm import TokenBlocks, next_token_loss, tiny_gpt, warmup_then_decay  # noqa: E402
+from examples.reasoning.paths import SamplePaths, load_exemplars  # noqa: E402
+from examples.reasoning.pipeline import Pipeline  # noqa: E402
+from examples.reasoning.reasoner import TrainReasoner  # noqa: E402
+from examples.reasoning.report import Report  # noqa: E402
+from examples.reasoning.verify import TrainVerifier  # noqa: E402
+from examples.reasoning.yesno import OpenQuestionChain, YesNoTask  # noqa: E402
+
+RUN_DIR = "runs/reasoning"
+STEPS = 600
+
+llm = L("llm/cached")(
+    llm=L("llm/transformers")(model=f"{RUN_DIR}/reasoner/model", batch_size=128),
+    path=f"{RUN_DIR}/llm_cache.sqlite",
+)
+exemplars = L(load_exemplars)(path=f"{RUN_DIR}/data/val.jsonl")
+
+data = L(MakeProblems)(train=3000, val=200, test=400, seed=0, min_ops=2, max_ops=3, high=20)
+
+reasoner = L(TrainReasoner)(
+    trainer=L("ddp/trainer")(
+        strategy=L("ddp/ddp")(),
+        optimizer=L(torch.optim.AdamW)(lr=5e-3, weight_decay=0.01, _partial_=True),
+        scheduler=L(warmup_then_decay)(warmup_steps=30, total_steps=STEPS, _partial_=True),
+        loss_fn=L(next_token_loss)(_partial_=True),
+        batch_size=16,
+        max_steps=STEPS,
+        grad_clip_norm=1.0,
+        checkpoint_every=100,
+        callbacks=[L("ddp/progress")()],
+        seed=0,
+    ),
+    model=L(tiny_gpt)(n_layer=4, n_embd=96, n_head=4, n_positions=256, seed=0),
+    data=L(TokenBlocks)(block_size=192, passes=2, seed=0),
+    vocab_size=600,
+    nproc_per_node=2,
+    _recursive_=False,
+)
+
+paths = L(SamplePaths)(
+    prompts=L("verifiers/diverse_prompts")(
+        llm=llm,
+        exemplars=exemplars,
+        num_prompts=4,  # M1 exemplar sets
+        samples_per_prompt=5,  # M2 samples each
+        shots=1,
+        temperature=0.8,
+        max_new_tokens=48,
+        seed=0,
+    ),
+    train_questions=300,
+    chunk=8,
+)
+
+verifier = L(TrainVerifier)(
+    verifier=L("verifiers/step_aware")(
+        alpha=0.1,
+        dim=64,
+        layers=2,
+        trainer=L("ddp/trainer")(
+            optimizer=L(torch.optim.AdamW)(lr=1e-3, _partial_=True),
+            batch_size=64,
+            max_steps=300,
+            callbacks=[L("ddp/progress")()],
+            _partial_=True,
+        ),
+    ),
+)
+
+ama = L(YesNoTask)(
+    chains=[L(OpenQuestionChain)(llm=llm, exemplars=exemplars, seed=seed) for seed in (1, 2, 3)]
+    + [L(OpenQuestionChain)(llm=llm, exemplars=exemplars, seed=4, samples=5, temperature=0.8)],
+    aggregators={
+        "majority": L("ama/majority")(cardinality=2),
+        "label model": L("ama/label_model")(cardinality=2),
+    },
+    seed=0,
+)
+
+report = L(Report)(
+    votes={
+        "self-consistency (majority)": L("verifiers/majority")(),
+        "DiVeRSe voting verifier": L("verifiers/voting")(),
+        "best path (verifier)": L("verifiers/best_path")(),
+    },
+)
+
+main = L(Pipeline)(
+    stages={
+        "data": data,
+        "reasoner": reasoner,
+        "paths": paths,
+        "verifier": verifier,
+        "ama": ama,
+        "report": report,
+    },
+    run_dir=RUN_DIR,
+    _recursive_=False,
+)

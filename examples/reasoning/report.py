@@ -1,0 +1,186 @@
+"""The report stage: accuracy table with 95% intervals, ``results.json`` and the paths plot.
+
+Arithmetic: greedy decoding, then each answer vote (self-consistency, best path, DiVeRSe's
+voting verifier) over all of a question's paths; the plot shows accuracy against the number of
+sampled paths (random subsets, averaged over draws, as DiVeRSe's reference code computes it).
+Yes/no: each chain alone (an abstain counts as wrong) and each aggregator.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from examples.reasoning._io import read_json, read_jsonl, write_json, write_text
+from examples.reasoning.pipeline import StageContext
+
+__all__ = ["Report", "paired_difference", "wilson"]
+
+Z95 = 1.959963984540054
+
+
+def wilson(hits: int, n: int) -> tuple[float, float]:
+    """The 95% Wilson score interval of a proportion ``hits / n``."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = hits / n
+    centre = (p + Z95**2 / (2 * n)) / (1 + Z95**2 / n)
+    half = Z95 * math.sqrt(p * (1 - p) / n + Z95**2 / (4 * n * n)) / (1 + Z95**2 / n)
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def paired_difference(a: Sequence[bool], b: Sequence[bool]) -> dict[str, float]:
+    """Mean of ``a - b`` over paired items with its 95% normal interval."""
+    diffs = [float(x) - float(y) for x, y in zip(a, b, strict=True)]
+    n = len(diffs)
+    mean = sum(diffs) / n
+    sd = math.sqrt(sum((d - mean) ** 2 for d in diffs) / max(1, n - 1))
+    half = Z95 * sd / math.sqrt(n)
+    return {"difference": mean, "low": mean - half, "high": mean + half}
+
+
+def _entry(correct: Sequence[bool]) -> dict[str, Any]:
+    hits, n = sum(correct), len(correct)
+    low, high = wilson(hits, n)
+    return {"accuracy": hits / n, "low": low, "high": high, "n": n}
+
+
+def _row(name: str, entry: Mapping[str, Any]) -> str:
+    return (
+        f"  {name:<34} {100 * entry['accuracy']:5.1f}%   "
+        f"[{100 * entry['low']:4.1f}, {100 * entry['high']:4.1f}]"
+    )
+
+
+class Report:
+    """Summarise the run: ``votes`` maps a method name to an answer vote (``aggregators``)."""
+
+    def __init__(
+        self,
+        votes: Mapping[str, Any],
+        *,
+        repeats: int = 20,
+        seed: int = 0,
+        paths_stage: str = "paths",
+        verifier_stage: str = "verifier",
+        yesno_stage: str = "ama",
+    ) -> None:
+        self.votes = dict(votes)
+        self.repeats = repeats
+        self.seed = seed
+        self.stages = {"paths": paths_stage, "verifier": verifier_stage, "ama": yesno_stage}
+
+    def run(self, context: StageContext) -> str:
+        """Compute, write ``results.json``, ``table.txt`` and ``accuracy_vs_paths.png``."""
+        test = read_jsonl(context.output(self.stages["paths"]) / "test.jsonl")
+        scores = read_jsonl(context.output(self.stages["verifier"]) / "scores.jsonl")
+        yesno = read_json(context.output(self.stages["ama"]) / "yesno.json")
+        results = {
+            "arithmetic": self.arithmetic(test, scores),
+            "yes_no": self.yes_no(yesno),
+            "curve": self.curve(test, scores),
+            "stage_seconds": context.seconds(),
+        }
+        write_json(context.directory / "results.json", results)
+        plot = plot_curve(results["curve"], context.directory / "accuracy_vs_paths.png")
+        table = format_table(results)
+        write_text(context.directory / "table.txt", table)
+        print(table)
+        return f"results in {context.directory / 'results.json'}, plot in {plot}"
+
+    def arithmetic(self, test: list[dict[str, Any]], scores: list[list[float]]) -> dict[str, Any]:
+        """Greedy and each vote's accuracy with intervals, and the key paired differences."""
+        gold = [row["gold"] for row in test]
+        correct = {"greedy": [r["greedy"]["answer"] == g for r, g in zip(test, gold, strict=True)]}
+        for name, vote in self.votes.items():
+            chosen = [
+                vote.choose([answer for _, answer, _ in row["paths"]], s)
+                for row, s in zip(test, scores, strict=True)
+            ]
+            correct[name] = [c is not None and c == g for c, g in zip(chosen, gold, strict=True)]
+        names = list(correct)
+        out: dict[str, Any] = {name: _entry(hits) for name, hits in correct.items()}
+        out["differences"] = {
+            f"{better} - {worse}": paired_difference(correct[better], correct[worse])
+            for worse, better in itertools.pairwise(names)
+        }
+        out["paths_per_question"] = max(len(row["paths"]) for row in test)
+        return out
+
+    def yes_no(self, yesno: Mapping[str, Any]) -> dict[str, Any]:
+        """Each chain alone and each aggregator on the yes/no task."""
+        labels = yesno["labels"]
+        out = {
+            f"chain {j + 1}": _entry(
+                [v[j] == y for v, y in zip(yesno["votes"], labels, strict=True)]
+            )
+            for j in range(len(yesno["chains"]))
+        }
+        for name, predicted in yesno["predictions"].items():
+            out[name] = _entry([p == y for p, y in zip(predicted, labels, strict=True)])
+        return out
+
+    def curve(self, test: list[dict[str, Any]], scores: list[list[float]]) -> dict[str, Any]:
+        """Accuracy at 1..M*K paths for each vote (``accuracy_at_k``, random subsets)."""
+        from plugins.verifiers.evaluation import accuracy_at_k
+
+        answers = [[answer for _, answer, _ in row["paths"]] for row in test]
+        gold = [row["gold"] for row in test]
+        ks = list(range(1, max(len(a) for a in answers) + 1))
+        curves = {
+            name: accuracy_at_k(
+                vote, answers, gold, scores, ks=ks, repeats=self.repeats, seed=self.seed
+            )
+            for name, vote in self.votes.items()
+        }
+        return {"paths": ks, **{name: [c[k] for k in ks] for name, c in curves.items()}}
+
+
+def plot_curve(curve: Mapping[str, Any], path: Path) -> Path:
+    """Accuracy against the number of sampled paths, one line per vote; written as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(6, 4))
+    for name, values in curve.items():
+        if name != "paths":
+            axes.plot(curve["paths"], [100 * v for v in values], marker="o", ms=3, label=name)
+    axes.set_xlabel("sampled reasoning paths per question")
+    axes.set_ylabel("test accuracy (%)")
+    axes.grid(alpha=0.3)
+    axes.legend()
+    figure.tight_layout()
+    temporary = path.with_name(f".{path.name}.tmp.png")
+    figure.savefig(temporary, dpi=120)
+    plt.close(figure)
+    temporary.replace(path)
+    return path
+
+
+def format_table(results: Mapping[str, Any]) -> str:
+    """The human-readable table of ``results``."""
+    arithmetic = results["arithmetic"]
+    methods = {k: v for k, v in arithmetic.items() if isinstance(v, dict) and "accuracy" in v}
+    n = next(iter(methods.values()))["n"]
+    n_yes_no = next(iter(results["yes_no"].values()))["n"]
+    lines = [
+        f"Arithmetic word problems: {n} test questions, "
+        f"{arithmetic['paths_per_question']} sampled paths each   accuracy   95% CI",
+        *(_row(name, entry) for name, entry in methods.items()),
+        "  paired differences (95% CI):",
+        *(
+            f"    {name:<40} {100 * d['difference']:+5.1f}  "
+            f"[{100 * d['low']:+5.1f}, {100 * d['high']:+5.1f}]"
+            for name, d in arithmetic["differences"].items()
+        ),
+        f"Yes/no: 'Is the answer to this problem N?' ({n_yes_no} questions)",
+        *(_row(name, entry) for name, entry in results["yes_no"].items()),
+        "Seconds per stage: "
+        + ", ".join(f"{name} {s:.1f}" for name, s in results["stage_seconds"].items()),
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,179 @@
+"""The reasoning example: its problems, its stage bookkeeping, and the whole pipeline end to end."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:  # `examples` is not an installed package
+    sys.path.insert(0, str(ROOT))
+
+from corelib import L, instantiate  # noqa: E402
+from examples.reasoning.pipeline import Pipeline, StageContext  # noqa: E402
+from examples.reasoning.problems import make_problems  # noqa: E402
+from examples.reasoning.report import paired_difference, wilson  # noqa: E402
+
+CONFIG = ROOT / "examples" / "reasoning" / "config.py"
+_STEP = re.compile(r"(\d+)([+\-*])(\d+)=(-?\d+)")
+
+
+# -- problems ------------------------------------------------------------------------------------
+
+
+def test_problems_are_seeded_distinct_and_correctly_worked() -> None:
+    problems = make_problems(200, seed=3)
+    assert problems == make_problems(200, seed=3)
+    assert problems != make_problems(200, seed=4)
+    assert len({p.question for p in problems}) == 200
+    for problem in problems:
+        results = []
+        for step in problem.steps:
+            a, op, b, c = _STEP.fullmatch(step).groups()  # type: ignore[union-attr]
+            assert {"+": int(a) + int(b), "-": int(a) - int(b), "*": int(a) * int(b)}[op] == int(c)
+            results.append(int(c))
+        assert results[-1] == problem.answer >= 0
+        assert problem.solution.endswith(f"\nThe answer is {problem.answer}.")
+        assert 2 <= len(problem.steps) <= 6
+
+
+# -- pipeline bookkeeping ------------------------------------------------------------------------
+
+
+class Step:
+    """A test stage: logs each run to ``<run_dir>/log``; ``fail_once`` raises on its first run
+    after leaving a partial file, which the next run must find (resume)."""
+
+    def __init__(self, value: int, *, fail_once: bool = False) -> None:
+        self.value = value
+        self.fail_once = fail_once
+
+    def run(self, context: StageContext) -> str:
+        partial = context.directory / "partial"
+        with (context.run_dir / "log").open("a") as log:
+            log.write(f"{context.name}{' resumed' if partial.exists() else ''}\n")
+        if self.fail_once and not partial.exists():
+            partial.write_text("half done")
+            raise RuntimeError("interrupted")
+        (context.directory / "out").write_text(str(self.value))
+        return f"value {self.value}"
+
+
+def _run(
+    tmp_path: Path, values: dict[str, int], *, force: tuple[str, ...] = (), **kw: bool
+) -> list[str]:
+    log = tmp_path / "run" / "log"
+    log.unlink(missing_ok=True)
+    stages = {
+        name: L(Step)(value=value, **kw if name == "b" else {}) for name, value in values.items()
+    }
+    pipeline = instantiate(
+        L(Pipeline)(stages=stages, run_dir=str(tmp_path / "run"), _recursive_=False)
+    )
+    pipeline.run(force=list(force))
+    return log.read_text().split("\n")[:-1] if log.exists() else []
+
+
+def test_pipeline_skips_up_to_date_stages_and_reruns_changed_and_forced_ones(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _run(tmp_path, {"a": 1, "b": 2, "c": 3}) == ["a", "b", "c"]
+    assert _run(tmp_path, {"a": 1, "b": 2, "c": 3}) == []
+    assert "[b] up to date" in capsys.readouterr().out
+    assert _run(tmp_path, {"a": 1, "b": 5, "c": 3}) == ["b", "c"]  # a changed stage and after
+    assert (tmp_path / "run" / "b" / "out").read_text() == "5"
+    assert _run(tmp_path, {"a": 1, "b": 5, "c": 3}, force=("b",)) == ["b", "c"]
+    with pytest.raises(ValueError, match="no such stage; stages are a, b, c"):
+        _run(tmp_path, {"a": 1, "b": 5, "c": 3}, force=("x",))
+
+
+def test_an_interrupted_stage_resumes_in_its_directory(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="interrupted"):
+        _run(tmp_path, {"a": 1, "b": 2, "c": 3}, fail_once=True)
+    assert _run(tmp_path, {"a": 1, "b": 2, "c": 3}, fail_once=True) == ["b resumed", "c"]
+    # forcing starts the stage over from an empty directory
+    with pytest.raises(RuntimeError, match="interrupted"):
+        _run(tmp_path, {"a": 1, "b": 2, "c": 3}, fail_once=True, force=("b",))
+
+
+def test_a_stage_cannot_read_an_unfinished_stage(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="stage 'b' reads the output of stage 'a'"):
+        StageContext(tmp_path, "b").output("a")
+
+
+# -- statistics ----------------------------------------------------------------------------------
+
+
+def test_wilson_interval_and_paired_difference() -> None:
+    low, high = wilson(50, 100)
+    assert low == pytest.approx(0.4038, abs=1e-4) and high == pytest.approx(0.5962, abs=1e-4)
+    assert wilson(0, 20)[0] == 0.0 and wilson(20, 20)[1] == 1.0
+    diff = paired_difference([True] * 30 + [False] * 70, [False] * 100)
+    assert diff["difference"] == pytest.approx(0.3) and diff["low"] < 0.3 < diff["high"]
+
+
+# -- the whole pipeline --------------------------------------------------------------------------
+
+
+def _cli(run_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    overrides = [
+        f"main.run_dir={run_dir}",
+        f"llm.llm.model={run_dir}/reasoner/model",
+        f"llm.path={run_dir}/llm_cache.sqlite",
+        f"exemplars.path={run_dir}/data/val.jsonl",
+        "data.train=300",
+        "data.val=20",
+        "data.test=24",
+        "reasoner.trainer.max_steps=20",
+        "reasoner.trainer.scheduler.total_steps=20",
+        "reasoner.trainer.batch_size=8",
+        "reasoner.trainer.checkpoint_every=10",
+        "paths.train_questions=16",
+        "paths.prompts.num_prompts=2",
+        "paths.prompts.samples_per_prompt=3",
+        "verifier.verifier.trainer.max_steps=10",
+        "verifier.verifier.trainer.batch_size=16",
+        "ama.chains[3].samples=2",
+    ]
+    command = [sys.executable, "-m", "corelib", "run", str(CONFIG), *overrides, *extra]
+    return subprocess.run(command, capture_output=True, text=True, timeout=400, cwd=ROOT)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(420)
+def test_the_pipeline_runs_end_to_end_then_skips_and_forces_stages(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    first = _cli(run_dir)
+    assert first.returncode == 0, first.stderr[-3000:]
+    for row in (
+        "greedy",
+        "self-consistency",
+        "DiVeRSe voting verifier",
+        "best path",
+        "label model",
+    ):
+        assert row in first.stdout
+    results = json.loads((run_dir / "report" / "results.json").read_text())
+    methods = {k: v for k, v in results["arithmetic"].items() if "accuracy" in v}
+    assert len(methods) == 4 and len(results["yes_no"]) == 6  # 4 chains, majority, label model
+    for entry in [*methods.values(), *results["yes_no"].values()]:
+        assert entry["n"] == 24 and 0 <= entry["low"] <= entry["accuracy"] <= entry["high"] <= 1
+    assert results["curve"]["paths"] == list(range(1, 7))
+    assert set(results["stage_seconds"]) == {"data", "reasoner", "paths", "verifier", "ama"}
+    assert (run_dir / "report" / "accuracy_vs_paths.png").read_bytes()[:4] == b"\x89PNG"
+    assert (run_dir / "reasoner" / "model" / "config.json").is_file()  # save_pretrained
+
+    again = _cli(run_dir, "--force", "report")
+    assert again.returncode == 0, again.stderr[-3000:]
+    for stage in ("data", "reasoner", "paths", "verifier", "ama"):
+        assert f"[{stage}] up to date" in again.stdout
+    assert "[report] running" in again.stdout
+    assert (
+        json.loads((run_dir / "report" / "results.json").read_text())["arithmetic"]
+        == (results["arithmetic"])
+    )
