@@ -14,6 +14,7 @@ import argparse
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -84,7 +85,13 @@ class Setting:
         return log_post.argmax(axis=1)
 
 
-def _noisy(y: np.ndarray, accuracy, k: int, rng: np.random.Generator, shape) -> np.ndarray:
+def _noisy(
+    y: np.ndarray,
+    accuracy: float | np.ndarray,
+    k: int,
+    rng: np.random.Generator,
+    shape: tuple[int, int],
+) -> np.ndarray:
     """Votes equal to y with probability `accuracy`, else a uniformly drawn wrong class."""
     correct = rng.random(shape) < accuracy
     wrong = (y[:, None] + rng.integers(1, k, size=shape)) % k
@@ -116,7 +123,8 @@ SETTINGS = (
 )
 
 
-def _snorkel(votes: np.ndarray, k: int, seed: int, balance: np.ndarray | None) -> np.ndarray:
+def _snorkel(votes: np.ndarray, k: int, seed: int, balance: np.ndarray | None) -> Any:
+    """snorkel's LabelModel fitted on `votes` (a benchmark-only dependency)."""
     from snorkel.labeling.model import LabelModel as SnorkelLabelModel
 
     model = SnorkelLabelModel(cardinality=k, verbose=False)
@@ -124,7 +132,7 @@ def _snorkel(votes: np.ndarray, k: int, seed: int, balance: np.ndarray | None) -
     return model
 
 
-def _models(k: int, seed: int) -> dict[str, object]:
+def _models(k: int, seed: int) -> dict[str, LabelModel | MajorityVote]:
     return {"majority": MajorityVote(k, seed=seed), "ama/label_model": LabelModel(k, seed=seed)}
 
 
@@ -155,7 +163,9 @@ def synthetic(n: int, seeds: int) -> list[tuple[str, dict[str, float]]]:
             scores = _accuracies(votes, votes, y, setting.cardinality, seed, balance)
             scores["oracle"] = 100 * np.mean(setting.oracle(votes) == y)
             runs.append(scores)
-        table.append((setting.name, {key: np.mean([r[key] for r in runs]) for key in runs[0]}))
+        table.append(
+            (setting.name, {key: float(np.mean([r[key] for r in runs])) for key in runs[0]})
+        )
     return table
 
 
@@ -191,10 +201,19 @@ def main() -> None:
     parser.add_argument("--skip-speed", action="store_true")
     args = parser.parse_args()
     rows = [*synthetic(args.n, args.seeds), flyingsquid()]
-    columns = list(rows[0][1])
-    print(f"{'setting':32}" + "".join(f"{c:>27}" for c in columns))
+    columns = [*rows[0][1], "gap closed"]
+    for _, scores in rows:
+        if "oracle" in scores:
+            gap = scores["oracle"] - scores["majority"]
+            scores["gap closed"] = 100 * (scores["ama/label_model"] - scores["majority"]) / gap
+    widths = [max(len(c), 6) + 2 for c in columns]
+    print(f"{'accuracy %':30}" + "".join(f"{c:>{w}}" for c, w in zip(columns, widths, strict=True)))
     for name, scores in rows:
-        print(f"{name:32}" + "".join(f"{scores.get(c, float('nan')):>27.1f}" for c in columns))
+        cells = (
+            f"{scores[c]:>{w}.1f}" if c in scores else " " * w
+            for c, w in zip(columns, widths, strict=True)
+        )
+        print(f"{name:30}" + "".join(cells))
     if not args.skip_speed:
         for name, (wall, cpu) in speed().items():
             print(f"fit + predict 1,000,000 x 10, {name}: {wall:.2f} s wall, {cpu:.2f} s CPU")

@@ -29,7 +29,8 @@ from scipy.stats import chi2
 from plugins.ama._em import cells
 from plugins.ama._votes import Patterns
 
-_FIT_ITERATIONS = 100
+_FIT_ITERATIONS = 200
+_FIT_TOLERANCE = 1e-7
 
 
 def find_dependencies(
@@ -91,14 +92,16 @@ def _standardised_covariance(
 def _fit_low_rank(
     matrix: np.ndarray, owner: np.ndarray, set_aside: np.ndarray, rank: int
 ) -> np.ndarray:
-    """PSD rank-`rank` fit to the entries outside diagonal blocks and set-aside pairs."""
+    """PSD rank-`rank` fit to the entries outside diagonal blocks and set-aside pairs (hidden
+    entries are imputed from the fit, then refitted, until the fit settles)."""
     hidden = (owner[:, None] == owner[None, :]) | set_aside[np.ix_(owner, owner)]
     estimate = np.zeros_like(matrix)
     for _ in range(_FIT_ITERATIONS):
-        filled = np.where(hidden, estimate, matrix)
-        values, vectors = np.linalg.eigh(filled)
+        values, vectors = np.linalg.eigh(np.where(hidden, estimate, matrix))
         top = np.clip(values[-rank:], 0.0, None)
-        estimate = (vectors[:, -rank:] * top) @ vectors[:, -rank:].T
+        previous, estimate = estimate, (vectors[:, -rank:] * top) @ vectors[:, -rank:].T
+        if np.abs(estimate - previous).max() < _FIT_TOLERANCE:
+            break
     return estimate
 
 
