@@ -94,11 +94,18 @@ class PathLabeller:
     ) -> list[LabeledPath]:
         """The gold solution (first, a positive) followed by each path, labelled.
 
-        ``gold_answer`` defaults to the answer extracted from ``gold_solution``; a path whose
-        answer cannot be extracted is wrong.
+        ``gold_answer`` defaults to the answer extracted from ``gold_solution`` (when both are
+        there they must agree, so a mistyped ``31`` vs ``"31"`` cannot mark every path wrong); a
+        path whose answer cannot be extracted is wrong.
         """
+        extracted = self.answer(gold_solution)
         if gold_answer is None:
-            gold_answer = self.answer(gold_solution)
+            gold_answer = extracted
+        elif extracted is not None and extracted != gold_answer:
+            raise ValueError(
+                f"PathLabeller: gold_answer={gold_answer!r} but the gold solution of question "
+                f"{question!r} reads {extracted!r} (extractor {self.answer!r})"
+            )
         if gold_answer is None:
             raise ValueError(
                 f"PathLabeller: no answer found in the gold solution of question {question!r} "

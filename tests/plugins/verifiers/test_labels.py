@@ -69,6 +69,12 @@ def test_path_labeller_with_an_extractor_that_never_matches_raises_clearly() -> 
     assert [ex.correct for ex in examples] == [True, False]
 
 
+def test_a_gold_answer_that_disagrees_with_the_gold_solution_is_an_error() -> None:
+    with pytest.raises(ValueError, match=r"gold_answer=14 but the gold solution .* reads '14'"):
+        PathLabeller().label("q", GOLD, [GOLD], gold_answer=14)
+    assert PathLabeller().label("q", GOLD, [GOLD], gold_answer="14")[1].correct
+
+
 def test_labeled_path_checks_its_lengths() -> None:
     with pytest.raises(ValueError, match="2 steps but 1 step labels"):
         LabeledPath("q", ("a", "b"), True, (True,))
