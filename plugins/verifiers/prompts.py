@@ -70,6 +70,16 @@ def _as_example(item: WorkedExample | Mapping[str, str], index: int) -> WorkedEx
         ) from exc
 
 
+def _render(name: str, template: str, question: str, solution: str) -> str:
+    try:
+        return template.format(question=question, solution=solution)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ValueError(
+            f"DiversePrompts: {name}={template!r} must use only {{question}} and {{solution}} "
+            f"placeholders: {exc!r}"
+        ) from exc
+
+
 class DiversePrompts:
     """Samples DiVeRSe reasoning paths from an ``LLM`` (registry group ``prompt_generators``).
 
@@ -101,7 +111,8 @@ class DiversePrompts:
         pool = [_as_example(item, i) for i, item in enumerate(exemplars)]
         if not 1 <= shots <= len(pool):
             raise ValueError(
-                f"DiversePrompts: shots={shots} needs 1..{len(pool)} exemplars in the pool"
+                f"DiversePrompts: shots={shots} must be between 1 and the pool size "
+                f"({len(pool)} exemplars)"
             )
         for name, value in [
             ("num_prompts", num_prompts),
@@ -126,9 +137,10 @@ class DiversePrompts:
             rng.sample(pool, shots) for _ in range(num_prompts)
         ]
         self._prefixes = [
-            "".join(exemplar_format.format(question=ex.question, solution=ex.solution) for ex in s)
+            "".join(_render("exemplar_format", exemplar_format, e.question, e.solution) for e in s)
             for s in self.exemplar_sets
         ]
+        _render("query_format", query_format, "", "")  # fail here, not on the first question
 
     @property
     def num_prompts(self) -> int:
@@ -137,7 +149,7 @@ class DiversePrompts:
 
     def prompts(self, question: str) -> list[str]:
         """The M1 prompts for ``question``, in prompt order."""
-        query = self.query_format.format(question=question)
+        query = _render("query_format", self.query_format, question, "")
         return [prefix + query for prefix in self._prefixes]
 
     def generate(self, questions: Sequence[str]) -> list[QuestionPaths]:

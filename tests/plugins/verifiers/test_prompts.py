@@ -96,9 +96,11 @@ def test_a_callable_extractor_is_used_as_is(tiny_llm: TransformersLLM) -> None:
 
 
 def test_bad_arguments_are_clear_errors(tiny_llm: TransformersLLM) -> None:
-    with pytest.raises(ValueError, match=r"shots=9 needs 1\.\.6 exemplars"):
+    with pytest.raises(ValueError, match=r"shots=9 must be between 1 and the pool size \(6"):
         DiversePrompts(tiny_llm, POOL, shots=9)
     with pytest.raises(ValueError, match=r"exemplars\[1\] must be a WorkedExample"):
         DiversePrompts(tiny_llm, [POOL[0], {"question": "q"}], shots=1)
+    with pytest.raises(ValueError, match=r"query_format='Q: \{q\}' must use only"):
+        DiversePrompts(tiny_llm, POOL, query_format="Q: {q}")
     with pytest.raises(ValueError, match="samples_per_prompt must be >= 1"):
         DiversePrompts(tiny_llm, POOL, samples_per_prompt=0)
