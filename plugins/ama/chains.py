@@ -119,14 +119,14 @@ class PromptChain:
     def answer(self, questions: Sequence[str], contexts: Sequence[str]) -> list[str | None]:
         """One answer per (question, context); None where the LLM call failed."""
         if len(questions) != len(contexts):
-            raise ValueError(f"{len(questions)} questions but {len(contexts)} contexts")
+            raise ValueError(f"ama/chain: {len(questions)} questions but {len(contexts)} contexts")
         prompts = [self.answer_prompt(q, c) for q, c in zip(questions, contexts, strict=True)]
         return self._complete(prompts)
 
     def vote(self, inputs: Sequence[str], contexts: Sequence[str]) -> ChainVotes:
         """Run the chain on each (input, context): a class or ABSTAIN per input, with reasons."""
         if len(inputs) != len(contexts):
-            raise ValueError(f"{len(inputs)} inputs but {len(contexts)} contexts")
+            raise ValueError(f"ama/chain: {len(inputs)} inputs but {len(contexts)} contexts")
         questions = self.question(inputs)
         asked = [i for i, q in enumerate(questions) if q is not None]
         answers: list[str | None] = [None] * len(inputs)
