@@ -23,6 +23,7 @@ TRAIN, TEST = PROBLEMS[6:7], PROBLEMS[7:]
 
 
 def diverse_config(llm: dict[str, Any]) -> dict[str, Any]:
+    answer = {"_target_": "verifiers/regex_answer", "pattern": r"answer is (\d+)"}  # shared node
     return {
         "prompts": {
             "_target_": "verifiers/diverse_prompts",
@@ -32,9 +33,13 @@ def diverse_config(llm: dict[str, Any]) -> dict[str, Any]:
             "samples_per_prompt": 3,
             "shots": 2,
             "max_new_tokens": 12,
-            "answer": {"_target_": "plugins.verifiers.parsing.RegexAnswer"},
+            "answer": answer,
         },
-        "labeller": {"_target_": "plugins.verifiers.labels.PathLabeller"},
+        "labeller": {
+            "_target_": "verifiers/path_labeller",
+            "answer": answer,
+            "step_labeller": {"_target_": "verifiers/arithmetic_steps"},
+        },
         "verifier": {
             "_target_": "verifiers/step_aware",
             "alpha": 0.1,
@@ -61,6 +66,7 @@ def run_diverse(built: dict[str, Any]) -> None:
     )
     assert isinstance(prompts, DiversePrompts) and isinstance(labeller, PathLabeller)
     assert isinstance(verifier, StepAwareVerifier) and isinstance(vote, VotingVerifier)
+    assert prompts.answer is labeller.answer and prompts.answer.pattern == r"answer is (\d+)"
     train_paths = prompts.generate([p["question"] for p in TRAIN])
     examples = [
         example
