@@ -59,12 +59,17 @@ def compress(votes: np.ndarray, cardinality: int) -> Patterns:
     """Collapse identical rows, so that fitting costs grow with distinct patterns, not items."""
     n_voters = votes.shape[1]
     base = cardinality + 1
-    if n_voters * np.log2(base) > min(24.0, np.log2(8 * len(votes))):
+    if n_voters * np.log2(base) >= 62:  # a row's code would overflow int64: sort the rows
         rows, inverse, counts = np.unique(votes, axis=0, return_inverse=True, return_counts=True)
         return Patterns(rows, counts.astype(np.float64), inverse.reshape(-1))
-    # Few possible rows: count codes densely, O(n) instead of a sort.
     powers = base ** np.arange(n_voters, dtype=np.int64)
     codes = (votes + 1) @ powers
+    if base**n_voters > min(2**24, 8 * len(votes)):  # many possible rows: sort the codes
+        _, first, inverse, counts = np.unique(
+            codes, return_index=True, return_inverse=True, return_counts=True
+        )
+        return Patterns(votes[first], counts.astype(np.float64), inverse.reshape(-1))
+    # Few possible rows: count the codes densely, O(n).
     tally = np.bincount(codes, minlength=base**n_voters)
     present = np.flatnonzero(tally)
     rank = np.cumsum(tally > 0) - 1

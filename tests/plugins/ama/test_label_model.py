@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from _ama_votes import votes_from
 
+from plugins.ama._votes import compress
 from plugins.ama.label_model import LabelModel
 from plugins.ama.majority import MajorityVote
 
@@ -159,3 +160,14 @@ def test_real_votes_flyingsquid_at_least_majority() -> None:
     model = LabelModel(2).fit(train)
     majority = MajorityVote(2).fit(train)
     assert np.mean(model.predict(dev) == y) >= np.mean(majority.predict(dev) == y)
+
+
+@pytest.mark.parametrize(("n_rows", "n_voters"), [(500, 4), (500, 20), (50, 45)])
+def test_compressed_votes_rebuild_the_matrix(n_rows: int, n_voters: int) -> None:
+    # Three regimes: few possible rows (dense count), int64 codes (sorted), wider rows.
+    votes = np.random.default_rng(0).integers(-1, 2, size=(n_rows, n_voters))
+    votes[n_rows // 2 :] = votes[: n_rows - n_rows // 2]  # repeated rows
+    patterns = compress(votes, 2)
+    assert np.array_equal(patterns.rows[patterns.inverse], votes)
+    assert len(np.unique(patterns.rows, axis=0)) == len(patterns.rows)
+    assert patterns.counts.sum() == n_rows
