@@ -23,7 +23,7 @@ _WORKER = """
     sys.path.insert(0, {tests!r})
     from _training import FinalState, make_trainer
     from corelib import hookimpl
-    from plugins.ddp.strategies.single import SingleDevice
+    from plugins.ddp.strategies.ddp import DDP
 
     out, crash_step = Path(sys.argv[1]), int(sys.argv[2])
 
