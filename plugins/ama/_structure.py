@@ -43,9 +43,9 @@ def find_dependencies(
 ) -> list[tuple[int, int, float]]:
     """Dependent voter pairs `(i, j, strength)`, strongest first, at most `max_pairs`."""
     n_voters = patterns.rows.shape[1]
-    if n_voters < 3 or cardinality < 2:
-        return []
     standardised, owner, dof = _standardised_covariance(patterns, cardinality)
+    if len(np.unique(owner)) < 3:  # voters that never change say nothing about dependencies
+        return []
     similarity = _pair_strength(standardised, owner, n_voters)
     n_pairs = n_voters * (n_voters - 1) // 2
     chi2_cut = chi2.isf(alpha / n_pairs, np.maximum(np.outer(dof, dof), 1)) / patterns.counts.sum()

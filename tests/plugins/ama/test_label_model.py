@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from _ama_votes import votes_from
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from plugins.ama._votes import compress
 from plugins.ama.label_model import LabelModel
@@ -171,3 +173,22 @@ def test_compressed_votes_rebuild_the_matrix(n_rows: int, n_voters: int) -> None
     assert np.array_equal(patterns.rows[patterns.inverse], votes)
     assert len(np.unique(patterns.rows, axis=0)) == len(patterns.rows)
     assert patterns.counts.sum() == n_rows
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    k=st.integers(2, 4),
+    shape=st.tuples(st.integers(1, 40), st.integers(3, 6)),
+    seed=st.integers(0, 2**16),
+    abstain=st.floats(0.0, 1.0),
+)
+def test_any_valid_votes_give_distributions_and_classes(
+    k: int, shape: tuple[int, int], seed: int, abstain: float
+) -> None:
+    rng = np.random.default_rng(seed)
+    votes = np.where(rng.random(shape) < abstain, -1, rng.integers(0, k, size=shape))
+    for model in (LabelModel(k, restarts=2), MajorityVote(k)):
+        proba = model.fit(votes).predict_proba(votes)
+        assert proba.shape == (shape[0], k) and np.all(np.isfinite(proba))
+        assert np.allclose(proba.sum(axis=1), 1.0) and np.all(proba >= 0)
+        assert np.isin(model.predict(votes), np.arange(k)).all()
