@@ -24,7 +24,7 @@ from plugins.verifiers._tokenizer import PAD, WordTokenizer
 from plugins.verifiers.labels import LabeledPath
 from plugins.verifiers.parsing import StepSplitter
 
-__all__ = ["PathVerifier", "StepAwareVerifier", "Verifier", "default_trainer"]
+__all__ = ["PathVerifier", "StepAwareVerifier", "StepVerifier", "Verifier", "default_trainer"]
 
 _FORMAT = 1
 _Self = TypeVar("_Self", bound="_NeuralVerifier")
@@ -36,6 +36,15 @@ class Verifier(Protocol):
 
     def score(self, questions: Sequence[str], paths: Sequence[str]) -> list[float]:
         """One score per (question, path) pair."""
+        ...
+
+
+@runtime_checkable
+class StepVerifier(Verifier, Protocol):
+    """A verifier that also scores each step of a path (DiVeRSe's step-aware variant)."""
+
+    def score_steps(self, question: str, path: str) -> list[float]:
+        """One score in [0, 1] per step of ``path``."""
         ...
 
 

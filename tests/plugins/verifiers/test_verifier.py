@@ -11,7 +11,7 @@ import torch
 
 from plugins.ddp.trainer import Trainer
 from plugins.verifiers.labels import LabeledPath, PathLabeller
-from plugins.verifiers.verifier import PathVerifier, StepAwareVerifier, Verifier
+from plugins.verifiers.verifier import PathVerifier, StepAwareVerifier, StepVerifier, Verifier
 
 LABELLER = PathLabeller()
 
@@ -104,7 +104,8 @@ def test_path_verifier_trains_without_a_step_head(
     assert not hasattr(verifier, "score_steps")
     loaded = PathVerifier.load(verifier.save(tmp_path / "path"))
     assert loaded.score(["q"], ["1 + 1 = 2"]) == pytest.approx(verifier.score(["q"], ["1 + 1 = 2"]))
-    assert isinstance(loaded, Verifier)
+    assert isinstance(loaded, Verifier) and not isinstance(loaded, StepVerifier)
+    assert isinstance(StepAwareVerifier(), StepVerifier)
 
 
 def test_misuse_is_a_clear_error() -> None:
