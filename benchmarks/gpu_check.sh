@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Checks for a lent GPU machine (one GPU, its own torch with CUDA/NCCL, no network), < 8 min:
+#   1. installs the wheels carried in wheels/ (cattrs is not in the image):
+#        before the session, on a machine with a registry: pip download --no-deps cattrs -d wheels
+#   2. DDP and FSDP2 with nccl on one rank (fp32 and bf16), matched against a single device;
+#   3. DDP and FSDP2 on two ranks with gloo on CUDA tensors (both ranks share the GPU);
+#   4. peak GPU memory of FSDP2 vs DDP (a 4x wider MLP), on one and on two ranks;
+#   5. benchmarks/bench_ddp.py on CUDA: trainer vs hand-written loop (target: <= 2 % overhead).
+# Without a GPU it says so and runs the same steps on the CPU with gloo (a smoke test).
+#
+#   bash benchmarks/gpu_check.sh [OUT_DIR]      (OUT_DIR defaults to $OUT, else a temp dir)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out=${1:-${OUT:-$(mktemp -d)}}
+mkdir -p "$out"
+: >"$out/checks.jsonl"
+export PYTHONPATH=$PWD OMP_NUM_THREADS=${OMP_NUM_THREADS:-4} PYTHONUNBUFFERED=1
+python=${PYTHON:-python}
+failures=0
+
+run() {  # run SECONDS COMMAND...: bounded, logged, and counted when it fails
+    local limit=$1
+    shift
+    echo "== $*"
+    timeout "$limit" "$@" 2>&1 | tee -a "$out/log.txt"
+    local status=${PIPESTATUS[0]}
+    if [ "$status" -ne 0 ]; then
+        echo "!! FAILED (exit $status): $*" | tee -a "$out/log.txt"
+        failures=$((failures + 1))
+    fi
+}
+
+shopt -s nullglob
+wheels=(wheels/*.whl)
+if [ ${#wheels[@]} -gt 0 ]; then
+    run 120 "$python" -m pip install --no-index --no-deps --quiet "${wheels[@]}"
+fi
+if ! "$python" -c "import cattrs" 2>/dev/null; then
+    echo "cattrs is missing and wheels/ has no wheel for it: on a machine with a registry run" >&2
+    echo "  pip download --no-deps cattrs -d wheels   then carry wheels/ with the tree" >&2
+    exit 2
+fi
+
+"$python" - <<'EOF' | tee -a "$out/log.txt"
+import torch
+cuda = torch.cuda.is_available()
+print(f"torch {torch.__version__}, CUDA {torch.version.cuda}, device: "
+      + (torch.cuda.get_device_name(0) if cuda else "none"))
+if cuda:
+    print(f"NCCL {'.'.join(map(str, torch.cuda.nccl.version()))}, "
+          f"bf16 supported: {torch.cuda.is_bf16_supported()}")
+EOF
+if "$python" -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)"; then
+    device=cuda nccl=nccl hidden=1024 rounds=3 steps=100
+else
+    echo "!! no CUDA device here: running the CPU paths only (gloo instead of nccl, smaller models)"
+    device=cpu nccl=gloo hidden=256 rounds=1 steps=20
+fi
+
+check=(benchmarks/gpu_check.py --device "$device" --out "$out" --hidden "$hidden")
+torchrun=("$python" -m torch.distributed.run --nproc-per-node)
+run 120 "$python" "${check[@]}" --tag single --checks single,single-bf16
+run 150 "${torchrun[@]}" 1 "${check[@]}" --tag nccl1 --backend "$nccl" \
+    --checks ddp,fsdp2,ddp-bf16,fsdp2-bf16,ddp-mem,fsdp2-mem
+run 150 "${torchrun[@]}" 2 "${check[@]}" --tag gloo2 --backend gloo \
+    --checks ddp,fsdp2,ddp-mem,fsdp2-mem
+run 150 "$python" benchmarks/gpu_check.py --summarize --out "$out"
+run 240 "$python" benchmarks/bench_ddp.py --device "$device" --backend "$nccl" --nproc 1 \
+    --rounds "$rounds" --steps "$steps"
+
+echo "== $failures step(s) failed; records in $out"
+[ "$failures" -eq 0 ]
