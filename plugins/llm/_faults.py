@@ -12,7 +12,7 @@ OK = "ok"
 SLEEP = "sleep"  # stall ``sleep_s`` before answering (past a client's timeout)
 MALFORMED = "malformed"  # answer 200 with a body that is not valid JSON
 DISCONNECT = "disconnect"  # close the connection without answering
-_STATUS = re.compile(r"[45]\d\d")  # answer with this HTTP status and an OpenAI error body
+_STATUS = re.compile(r"[345]\d\d")  # answer with this HTTP status (3xx: a redirect to /v1/moved)
 
 
 def _check_faults(instance: object, attribute: attrs.Attribute, faults: tuple[str, ...]) -> None:
@@ -20,7 +20,7 @@ def _check_faults(instance: object, attribute: attrs.Attribute, faults: tuple[st
         if fault not in (OK, SLEEP, MALFORMED, DISCONNECT) and not _STATUS.fullmatch(fault):
             raise ValueError(
                 f"FaultPlan.{attribute.name}: unknown fault {fault!r} (expected 'ok', 'sleep', "
-                "'malformed', 'disconnect' or an HTTP status such as '429' or '500')"
+                "'malformed', 'disconnect' or an HTTP status such as '429', '500' or '307')"
             )
 
 

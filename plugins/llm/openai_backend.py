@@ -30,6 +30,16 @@ logger = logging.getLogger(__name__)
 _CONNECTION_ERRORS = (urllib.error.URLError, http.client.HTTPException, OSError)
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """Refuse redirects: urllib would carry the Authorization header to the new address."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
 class _Retry(Exception):
     """A transient failure: try again after ``retry_after`` seconds at the earliest."""
 
@@ -159,7 +169,7 @@ class OpenAILLM:
             headers["Authorization"] = f"Bearer {key}"
         request = urllib.request.Request(self._url, data=body, headers=headers, method="POST")
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with _OPENER.open(request, timeout=self.timeout) as response:
                 return response.read()
         except urllib.error.HTTPError as error:
             detail = _error_detail(error)

@@ -171,6 +171,8 @@ class _Handler(BaseHTTPRequestHandler):
             return False
         status = int(fault)
         headers = {}
+        if 300 <= status < 400:
+            headers["Location"] = "/v1/moved"
         if status in (429, 503) and plan.retry_after is not None:
             headers["Retry-After"] = f"{plan.retry_after:g}"
         body = error_body(f"injected fault {status}", "injected_fault")

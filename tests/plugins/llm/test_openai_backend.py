@@ -105,6 +105,16 @@ def test_other_4xx_fail_at_once(tiny_llm: TransformersLLM, fault: str) -> None:
     assert len(requests_for(server, "hi")) == 1 and llm.failures == 1
 
 
+def test_redirects_are_not_followed(
+    tiny_llm: TransformersLLM, caplog: pytest.LogCaptureFixture
+) -> None:
+    with LLMServer(tiny_llm, faults=FaultPlan.first(1, "302")) as server:
+        llm = client(server)
+        with caplog.at_level(logging.WARNING, logger="plugins.llm.openai_backend"):
+            assert llm.generate(["hi"], max_new_tokens=4) == [[]]
+    assert "failed after 1 request(s): HTTP 302" in caplog.text  # following it would end in a 404
+
+
 def test_malformed_json_is_a_recorded_failure(
     tiny_llm: TransformersLLM, caplog: pytest.LogCaptureFixture
 ) -> None:
