@@ -213,8 +213,8 @@ class Trainer:
                 break
             self.step += 1
             if every_step or self.step % _METRICS_EVERY == 0:
-                self._metrics, stopping = self._step_metrics(loss, stop)
-                self._hook.ddp_step_end(trainer=self, step=self.step, metrics=dict(self._metrics))
+                step_metrics, stopping = self._step_metrics(loss, stop)
+                self._hook.ddp_step_end(trainer=self, step=self.step, metrics=step_metrics)
                 if stopping:
                     self._hook.ddp_fit_interrupted(trainer=self, step=self.step)
                     raise SystemExit(SIGTERM_EXIT_CODE)
@@ -222,7 +222,7 @@ class Trainer:
                 self._validate()
                 validated_at = self.step
         if loss is not None and self._metrics.get("step") != self.step:
-            self._metrics, _ = self._step_metrics(loss, stop)
+            self._step_metrics(loss, stop)
         if self.val_data is not None and validated_at != self.step:
             self._validate()
         metrics = {"step": float(self.step), "train/loss": float("nan"), **self._metrics}
@@ -257,7 +257,8 @@ class Trainer:
         return losses[0] if len(losses) == 1 else torch.stack(losses).mean()
 
     def _step_metrics(self, loss: torch.Tensor, stop: StopRequest) -> tuple[dict[str, float], bool]:
-        """Loss averaged over ranks, and whether any rank got SIGTERM (one all-reduce)."""
+        """This step's metrics (loss averaged over ranks; also kept as the latest), and whether
+        any rank got SIGTERM: one all-reduce."""
         strategy = self._live_strategy()
         packed = torch.stack([loss.float(), loss.new_tensor(float(stop.requested)).float()])
         loss_sum, stops = strategy.all_reduce(packed, "sum").tolist()
@@ -267,6 +268,7 @@ class Trainer:
             "train/loss": loss_sum / strategy.world_size,
             "lr": float(self.optimizer.param_groups[0]["lr"]),
         }
+        self._metrics.update(metrics)
         return metrics, stops > 0
 
     def _validate(self) -> None:
@@ -290,7 +292,7 @@ class Trainer:
         model.train()
         loss_sum, count = strategy.all_reduce(totals, "sum").tolist()
         metrics = {"step": float(self.step), "val/loss": loss_sum / max(count, 1.0)}
-        self._metrics.update(metrics)
+        self._metrics["val/loss"] = metrics["val/loss"]
         self._hook.ddp_validation_end(trainer=self, step=self.step, metrics=metrics)
 
     # -- setup and resume --------------------------------------------------------------------

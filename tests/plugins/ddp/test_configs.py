@@ -1,0 +1,82 @@
+"""The MLP example configs: checked, built in safe mode, run by ``corelib run``; bad configs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from _dist import run_ranks
+
+from corelib import InstantiationError, apply_overrides, check, instantiate, load_config
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "mlp"
+ALLOW = ("plugins.ddp", "torch")
+SHORT_RUN = ["max_steps=12", "val_every=6", "~callbacks", "~checkpoint_dir", "~checkpoint_every"]
+
+
+def _config(name: str, *overrides: str) -> Any:
+    return apply_overrides(load_config(EXAMPLES / name), [*SHORT_RUN, *overrides])
+
+
+@pytest.mark.parametrize("name", ["single.yaml", "ddp.yaml", "fsdp2.yaml"])
+def test_the_examples_pass_check_in_safe_mode(name: str) -> None:
+    assert check(load_config(EXAMPLES / name), allow=ALLOW) == []
+
+
+def _fit_rank(rank: int, name: str, overrides: tuple[str, ...]) -> dict[str, float]:
+    return instantiate(_config(name, *overrides), _allow_=ALLOW).fit()
+
+
+@pytest.mark.distributed
+@pytest.mark.timeout(120)
+def test_ddp_and_fsdp2_configs_train_like_the_single_config() -> None:
+    expected = instantiate(_config("single.yaml"), _allow_=ALLOW).fit()
+    for name in ("ddp.yaml", "fsdp2.yaml"):
+        for metrics in run_ranks(_fit_rank, name, (), timeout=100):
+            assert metrics["step"] == expected["step"] == 12
+            assert metrics["train/loss"] == pytest.approx(expected["train/loss"], abs=1e-4)
+            assert metrics["val/loss"] == pytest.approx(expected["val/loss"], abs=1e-4)
+
+
+def test_an_unknown_strategy_name_is_a_clear_error() -> None:
+    config = _config("single.yaml", "strategy._target_=ddp/dpp")
+    with pytest.raises(InstantiationError, match=r"at 'strategy'.*did you mean 'ddp/ddp'"):
+        instantiate(config, _allow_=ALLOW)
+
+
+@pytest.mark.distributed
+@pytest.mark.timeout(120)
+def test_more_ranks_than_the_data_allows_is_a_clear_error() -> None:
+    with pytest.raises(AssertionError) as failure:  # raised on every rank, reported by rank
+        run_ranks(_fit_rank, "ddp.yaml", ("train_data.n_samples=40",), timeout=100)
+    assert "40 samples: too few for 2 data-parallel ranks with batch_size=32" in str(failure.value)
+    assert "--nproc-per-node" in str(failure.value)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_corelib_run_trains_the_single_example_and_resumes(tmp_path: Path) -> None:
+    def corelib_run(max_steps: int) -> subprocess.CompletedProcess:
+        command = [
+            sys.executable, "-m", "corelib", "run", str(EXAMPLES / "single.yaml"),
+            f"max_steps={max_steps}", "val_every=10", f"checkpoint_dir={tmp_path}/checkpoints",
+            f"callbacks.1.directory={tmp_path}/logs",
+            "--allow-import", "plugins.ddp", "--allow-import", "torch",
+        ]  # fmt: skip
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        return subprocess.run(command, capture_output=True, text=True, timeout=80, env=env)
+
+    first = corelib_run(20)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert "'step': 20.0" in first.stdout and "20/20" in first.stderr  # result; progress bar
+    second = corelib_run(30)
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "'step': 30.0" in second.stdout
+    logged = (tmp_path / "logs" / "metrics.jsonl").read_text().splitlines()
+    steps = [json.loads(line)["step"] for line in logged if "train/loss" in line]
+    assert steps == list(range(1, 31))  # the second run continued at step 21
