@@ -208,3 +208,21 @@ def test_batches_without_targets_need_a_model_that_returns_the_loss() -> None:
     data = [(torch.randn(8, 8),) for _ in range(4)]
     with pytest.raises(TypeError, match=r"must be a pair \(inputs, targets\); got tuple of length"):
         make_trainer(train_data=lambda **_: data).fit()
+
+
+class _StopWhenGood:
+    @hookimpl
+    def ddp_validation_end(self, trainer: Any, metrics: dict[str, float]) -> None:
+        if metrics["val/loss"] < 0.9:
+            trainer.total_steps = trainer.step
+
+
+def test_a_callback_can_end_training_early() -> None:
+    final, metrics = _fit(
+        max_steps=200,
+        val_data=make_data(64, sample_seed=1),
+        val_every=5,
+        callbacks=[_StopWhenGood()],
+    )
+    assert 5 <= metrics["step"] < 200 and metrics["step"] % 5 == 0
+    assert metrics["val/loss"] < 0.9 and final.steps[-1] == metrics["step"]
