@@ -3,10 +3,15 @@
 `torch.nn.utils.clip_grad_norm_` needs all gradients of one kind on one mesh; tensor
 parallelism leaves unplanned layers plain, FSDP2+TP puts parameters on a 2-D and a 1-D mesh,
 and pipeline stages each hold a different part of the model.
+
+Each rank sums the squares of the gradient pieces it holds, each piece weighted by one over the
+number of ranks holding a copy of it, and one all-reduce over all ranks gives the square of the
+global norm: exact, and one collective however many meshes there are.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 import torch
@@ -23,27 +28,46 @@ def clip_grad_norm(
 ) -> torch.Tensor:
     """Scale gradients so that their global 2-norm is at most `max_norm`; return that norm.
 
-    Gradients are grouped by layout; each DTensor group's norm is reduced over its mesh, so the
-    result is the norm of the full (unsharded) gradient on every rank. With `partitioned`, each
-    rank holds different plain parameters (pipeline stages) and their norms are summed over all
-    ranks; otherwise plain parameters are replicas and count once.
+    Plain (non-DTensor) gradients are replicas on every rank, or with `partitioned` each rank's
+    own (pipeline stages). The returned norm is the same on every rank.
     """
     grads = [p.grad for p in parameters if p.grad is not None]
-    groups: dict[object, list[torch.Tensor]] = {}
+    world = dist.get_world_size() if dist.is_initialized() else 1
+    device = grads[0].device if grads else torch.device("cpu")
+    square = torch.zeros((), device=device, dtype=torch.float32)
+    groups: dict[tuple[object, ...], list[torch.Tensor]] = {}
     for grad in grads:
-        key = (grad.device_mesh, grad.placements) if isinstance(grad, DTensor) else None
-        groups.setdefault(key, []).append(grad)
-    total = torch.zeros((), device=grads[0].device if grads else None)
+        groups.setdefault(_copies_key(grad), []).append(grad)
     for group in groups.values():
-        norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(group)))
-        if isinstance(norm, DTensor):
-            norm = norm.full_tensor()
-        total += norm.float() ** 2
-    if partitioned and dist.is_initialized():
-        dist.all_reduce(total)
-    total = total.sqrt()
+        local = [g.to_local() if isinstance(g, DTensor) else g for g in group]
+        norms = torch.stack(torch._foreach_norm(local)).float()
+        copies = _copies(group[0], world, partitioned)
+        square += norms.square().sum().to(device) / copies
+    if world > 1:
+        dist.all_reduce(square)
+    total = square.sqrt()
     scale = min(1.0, max_norm / (total.item() + 1e-6))
     if scale < 1.0:
         for grad in grads:
             grad.mul_(scale)
     return total
+
+
+def _copies_key(grad: torch.Tensor) -> tuple[object, ...]:
+    if isinstance(grad, DTensor):
+        return (grad.device_mesh, grad.placements)
+    return ()
+
+
+def _copies(grad: torch.Tensor, world: int, partitioned: bool) -> int:
+    """On how many ranks each local piece of `grad` lives."""
+    if not isinstance(grad, DTensor):
+        return 1 if partitioned else world
+    mesh = grad.device_mesh
+    replicated = []
+    for dim, placement in enumerate(grad.placements):
+        if placement.is_partial():  # not a gradient layout FSDP2 or TP produce
+            raise ValueError(f"cannot clip a gradient awaiting reduction ({placement})")
+        if placement.is_replicate():  # any other placement is a kind of shard
+            replicated.append(mesh.size(dim))
+    return world // mesh.size() * math.prod(replicated)

@@ -36,7 +36,7 @@ def make_tokens(n_sequences: int = 64, sample_seed: int = 0) -> torch.utils.data
 
 def make_lm_trainer(*, strategy: Any, callbacks: tuple[Any, ...] = (), **kwargs: Any) -> Trainer:
     """A trainer over :func:`make_lm` and :func:`make_tokens`; ``kwargs`` override defaults."""
-    options: dict[str, Any] = {"batch_size": 8, "max_steps": 4, "grad_clip_norm": 1.0}
+    options: dict[str, Any] = {"batch_size": 8, "max_steps": 4, "grad_clip_norm": 0.5}
     options.update(kwargs)
     return Trainer(
         make_lm,
