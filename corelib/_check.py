@@ -71,7 +71,7 @@ class _Checker:
         if isinstance(node, dict) and "_import_" in node:
             try:
                 return self.resolver.resolve_object(str(node["_import_"]))
-            except (TargetError, CorelibError) as error:
+            except Exception as error:  # report every failure, whatever raised it
                 self.report(loc, node["_import_"], str(error))
                 return None
         values = children.values() if isinstance(children, dict) else children
@@ -85,6 +85,9 @@ class _Checker:
             target = self.resolver.resolve(spec)
         except (TargetError, CorelibError) as error:
             self.report(loc, spec, str(error))
+            return _Unbuilt(None)
+        except Exception as error:  # a module's import-time code or a resolve hook raised
+            self.report(loc, spec, f"resolving the target raised {type(error).__name__}: {error}")
             return _Unbuilt(None)
         values = children if children is not None else node
         kwargs = {k: v for k, v in values.items() if k not in SPECIAL_KEYS}

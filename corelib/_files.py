@@ -9,13 +9,14 @@ loading puts the one object back at every reference. TOML has no null: ``None`` 
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
 import sys
 import traceback
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from importlib.machinery import ModuleSpec
 from importlib.util import module_from_spec, spec_from_file_location
 from pathlib import Path
@@ -59,19 +60,24 @@ def load_config(path: str | os.PathLike[str]) -> Any:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{file}: cannot read: {exc}") from exc
+    with _recursion_headroom(_MAX_DEPTH):
+        return _parse(text, file, suffix)
+
+
+def _parse(text: str, file: Path, suffix: str) -> Any:
     if suffix in (".yaml", ".yml"):
-        from corelib._yaml import (
-            load_yaml,
-        )  # PyYAML loads on first use: `import corelib` stays fast
+        from corelib._yaml import load_yaml  # PyYAML loads on first use: import corelib is fast
 
         data = load_yaml(text, str(file), mapping=LazyConfig)
         return LazyConfig() if data is None else data
     if suffix == ".json":
         try:
-            data = json.loads(text)
+            data = json.loads(text, object_pairs_hook=_unique_keys)
         except json.JSONDecodeError as exc:
             message = f"line {exc.lineno}, column {exc.colno}: {exc.msg}"
             raise ConfigError(f"{file}: {message}") from exc
+        except ConfigError as exc:
+            raise ConfigError(f"{file}: {exc}") from exc
         return _from_plain(data, file, with_none_form=False)
     import tomllib  # Python 3.11+; only needed here
 
@@ -102,13 +108,71 @@ def save_config(cfg: Any, path: str | os.PathLike[str]) -> Path:
             f"expected one of {', '.join(writers)}"
         )
     try:
-        text = writers[suffix](to_dict(cfg))
+        data = to_dict(cfg)
+        depth = _check_writable(data)
+        if suffix in (".yaml", ".yml") and depth > _MAX_YAML_DEPTH:
+            raise ConfigError(
+                f"the tree is {depth} levels deep; YAML files load back only up to "
+                f"{_MAX_YAML_DEPTH} levels (libyaml's limit): write .json or .toml instead"
+            )
+        with _recursion_headroom(depth):
+            text = writers[suffix](data)
     except ConfigError as exc:
         raise ConfigError(f"{file}: {exc}") from exc
     except (ValueError, RecursionError) as exc:
         raise ConfigError(f"{file}: cannot write this config as {suffix}: {exc}") from exc
     _write_atomically(file, text)
     return file
+
+
+_MAX_DEPTH = 5_000
+_MAX_YAML_DEPTH = 900
+
+
+def _check_writable(data: Any) -> int:
+    """Refuse leaves and keys a config file cannot hold (naming the path); return the depth."""
+    depths: dict[int, int] = {}
+
+    def visit(node: Any, children: Any, loc: Location) -> Any:
+        pairs = children.items() if isinstance(children, dict) else enumerate(children)
+        depth = 1
+        for key, value in pairs:
+            if isinstance(node, dict) and not isinstance(key, str):
+                raise ConfigError(f"{loc.child(key)}: keys must be strings, got {key!r}")
+            if id(value) in depths:
+                depth = max(depth, depths[id(value)] + 1)
+            elif not isinstance(value, _SCALARS) and not isinstance(value, (dict, list)):
+                raise ConfigError(
+                    f"{loc.child(key)}: cannot write a {type(value).__name__} ({value!r}); "
+                    f"config files hold dicts, lists, strings, numbers, booleans and null"
+                )
+        depths[id(node)] = depth
+        return node
+
+    fold(data, visit)
+    return depths.get(id(data), 0)
+
+
+@contextlib.contextmanager
+def _recursion_headroom(depth: int) -> Iterator[None]:
+    """The YAML/JSON/TOML libraries recurse per level: give deep trees room, within a bound."""
+    if depth > _MAX_DEPTH:
+        raise ConfigError(f"the tree is {depth} levels deep; files hold at most {_MAX_DEPTH}")
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old, 8 * depth + 1_000))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(old)
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in data:
+            raise ConfigError(f"duplicate key {key!r} in one object")
+        data[key] = value
+    return data
 
 
 def _dump_yaml(data: Any) -> str:

@@ -93,16 +93,24 @@ class _Builder:
                 "an '_import_' node holds exactly one key, '_import_', with an import path string",
                 path=str(loc),
             )
+        path = node["_import_"]
         try:
-            return self.resolver.resolve_object(node["_import_"])
-        except TargetError as error:
-            raise InstantiationError(str(error), path=str(loc), target=node["_import_"]) from error
+            return self.resolver.resolve_object(path)
+        except (TargetError, CorelibError) as error:
+            raise InstantiationError(str(error), path=str(loc), target=path) from error
+        except Exception as error:  # the module's import-time code raised
+            raise InstantiationError(
+                f"importing raised {_cause(error)}", path=str(loc), target=path, user_error=True
+            ) from error
 
     def _build(self, node: dict[str, Any], children: dict[str, Any] | None, loc: Location) -> Any:
         try:
             target, hints = self.resolver.resolve_with_types(node["_target_"])
         except (TargetError, CorelibError) as error:
             raise _error(str(error), node, loc) from error
+        except Exception as error:  # a module's import-time code or a resolve hook raised
+            message = f"resolving the target raised {_cause(error)}"
+            raise _error(message, node, loc, user_error=True) from error
         if children is None:  # _recursive_: False
             children = {k: v for k, v in node.items() if k not in SPECIAL_KEYS}
             args = node.get("_args_", ())
@@ -166,7 +174,7 @@ def _fit_types(
             try:
                 kwargs[name] = coerce(value, tp)
             except TypeMismatch as mismatch:
-                raise _type_error(mismatch, node, loc.child(name)) from None
+                raise _type_error(mismatch, node, loc.child(name)) from mismatch
     if args:
         names = positional_names(target)
         fitted = list(args)
@@ -177,7 +185,7 @@ def _fit_types(
                     fitted[index] = coerce(value, tp)
                 except TypeMismatch as mismatch:
                     where = loc.child("_args_").child(index)
-                    raise _type_error(mismatch, node, where) from None
+                    raise _type_error(mismatch, node, where) from mismatch
         args = fitted
     return args, kwargs
 

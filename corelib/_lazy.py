@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from corelib._errors import ConfigError
+from corelib._traversal import fold
 
 __all__ = ["L", "LazyCall", "LazyConfig"]
 
@@ -15,9 +16,18 @@ class LazyConfig(dict[str, Any]):
 
     ``cfg.optimizer.lr = 0.1`` is ``cfg["optimizer"]["lr"] = 0.1``. Keys that collide with
     ``dict`` methods (``items``, ``keys``, ...) are reachable with ``cfg["items"]`` only.
+    Plain dicts given to it (or set as attributes) become ``LazyConfig`` nodes too, so that
+    attribute access works all the way down; nodes that already are ``LazyConfig`` are kept as
+    they are (and so stay shared).
     """
 
     __slots__ = ()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for key, value in self.items():
+            if type(value) in _PLAIN:
+                dict.__setitem__(self, key, as_nodes(value))
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
@@ -30,7 +40,7 @@ class LazyConfig(dict[str, Any]):
             ) from None
 
     def __setattr__(self, name: str, value: Any) -> None:
-        self[name] = value
+        self[name] = as_nodes(value) if type(value) in _PLAIN else value
 
     def __delattr__(self, name: str) -> None:
         try:
@@ -63,10 +73,12 @@ class LazyCall:
         self._target = target
 
     def __call__(self, *args: Any, **kwargs: Any) -> LazyConfig:
-        node = LazyConfig(_target_=self._target)
+        node = dict.__new__(LazyConfig)
+        node["_target_"] = self._target
         if args:
-            node["_args_"] = list(args)
-        node.update(kwargs)
+            node["_args_"] = as_nodes(list(args))
+        for key, value in kwargs.items():
+            node[key] = as_nodes(value) if type(value) in _PLAIN else value
         return node
 
     def __repr__(self) -> str:
@@ -74,3 +86,29 @@ class LazyCall:
 
 
 L = LazyCall
+
+_PLAIN = (dict, list)
+
+
+def as_nodes(value: Any) -> Any:
+    """``value`` with every plain dict inside it (not inside config nodes) made a LazyConfig.
+
+    Identity is kept: a dict reached twice becomes one node; config nodes, and lists holding
+    no plain dict, are not copied.
+    """
+
+    def descend(node: dict[str, Any]) -> bool:
+        return type(node) is dict
+
+    def visit(node: Any, children: Any, loc: Any) -> Any:
+        if children is None:  # a LazyConfig (or other dict subclass): kept as it is
+            return node
+        if isinstance(children, dict):
+            converted = dict.__new__(LazyConfig)
+            dict.update(converted, children)
+            return converted
+        if all(new is old for new, old in zip(children, node, strict=True)):
+            return node  # nothing inside changed: keep the very list (or tuple)
+        return children if type(node) is list else tuple(children)
+
+    return fold(value, visit, descend=descend)

@@ -32,6 +32,8 @@ def apply_overrides(cfg: Any, overrides: list[str]) -> Any:
     ``a.layers[0]``. Raises ConfigError quoting the override for unknown keys (with
     suggestions) and malformed overrides.
     """
+    if isinstance(overrides, str) or not all(isinstance(o, str) for o in overrides):
+        raise ConfigError(f"overrides must be a list of strings like 'a.b=1', got {overrides!r}")
     if not overrides:
         return cfg
     editor = _Editor(cfg)

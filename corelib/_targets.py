@@ -102,8 +102,10 @@ def import_object(path: str, allowlist: ImportAllowlist | None = None) -> Any:
         raise TargetError(_refusal(path, allowlist))
     if ":" in path:
         module_name, _, attr_path = path.partition(":")
+        attrs = attr_path.split(".")
+        if not all(module_name.split(".")) or not all(attrs) or ":" in attr_path:
+            raise TargetError(f"malformed import path {path!r}; expected 'pkg.mod:Name'")
         module = _import_module(module_name, path)
-        attrs = attr_path.split(".") if attr_path else []
     else:
         module, attrs = _import_longest_prefix(path)
     obj: Any = module

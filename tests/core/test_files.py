@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import sys
 import textwrap
@@ -245,3 +246,45 @@ def test_random_trees_with_a_shared_node_survive_every_format(
         loaded = load_config(save_config(cfg, directory / f"cfg{suffix}"))
         assert loaded == cfg, suffix
         assert loaded["again"][0] is loaded["first"], suffix
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".json", ".toml"])
+@pytest.mark.parametrize(
+    "value", [object(), Path("x"), datetime.date(2020, 1, 1), {1, 2}, b"raw", 1j]
+)
+def test_values_no_file_can_hold_are_config_errors_naming_the_key_path(
+    tmp_path: Path, suffix: str, value: object
+) -> None:
+    with pytest.raises(ConfigError, match=r"model\.opts\[1\]: cannot write a"):
+        save_config({"model": {"opts": [1, value]}}, tmp_path / f"c{suffix}")
+
+
+def test_non_string_keys_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="keys must be strings"):
+        save_config({"a": {1: "one"}}, tmp_path / "c.json")
+
+
+def _chain(depth: int) -> Any:
+    cfg: Any = L("my_app.identity")(value=0)
+    for _ in range(depth):
+        cfg = L("my_app.identity")(value=cfg)
+    return cfg
+
+
+@pytest.mark.parametrize(("suffix", "depth"), [(".yaml", 400), (".json", 2_000), (".toml", 2_000)])
+def test_deep_chains_round_trip(tmp_path: Path, suffix: str, depth: int) -> None:
+    loaded = load_config(save_config(_chain(depth), tmp_path / f"deep{suffix}"))
+    assert instantiate(loaded) == 0
+
+
+def test_yaml_deeper_than_libyaml_reads_is_refused_before_writing(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"write \.json or \.toml instead"):
+        save_config(_chain(2_000), tmp_path / "deep.yaml")
+    assert not (tmp_path / "deep.yaml").exists()
+
+
+def test_duplicate_json_keys_are_an_error(tmp_path: Path) -> None:
+    file = tmp_path / "dup.json"
+    file.write_text('{"a": 1, "a": 2}')
+    with pytest.raises(ConfigError, match=r"dup\.json: duplicate key 'a'"):
+        load_config(file)

@@ -85,3 +85,15 @@ def test_new_style_wrapper_sees_the_result(plugin_manager):
     plugin_manager.register(Wrapper(), name="wrapper")
     assert instantiate(L(Net)(width=5)) == ("wrapped", Net(5))
     assert seen == [""]
+
+
+def test_a_raising_resolve_hook_is_an_instantiation_error(plugin_manager):
+    class Broken:
+        @hookimpl
+        def corelib_resolve_target(self, target):
+            raise RuntimeError("resolver bug")
+
+    plugin_manager.register(Broken(), name="broken")
+    with pytest.raises(InstantiationError, match="resolver bug") as info:
+        instantiate({"a": {"_target_": "my_app.Net"}})
+    assert info.value.path == "a" and isinstance(info.value.__cause__, RuntimeError)

@@ -156,3 +156,19 @@ def test_malformed_special_keys():
 
 def test_import_nodes_load_objects():
     assert instantiate({"fn": {"_import_": "my_app:params_of"}}) == {"fn": params_of}
+
+
+@pytest.mark.parametrize("target", [":", ":Net", "my_app:", "my_app::Net", "my_app..Net"])
+def test_malformed_import_paths_are_instantiation_errors(target):
+    with pytest.raises(InstantiationError, match="malformed import path") as info:
+        instantiate({"k": {"_target_": target}})
+    assert info.value.path == "k" and not info.value.user_error
+
+
+def test_a_module_that_raises_on_import_is_a_user_error(tmp_path, monkeypatch):
+    (tmp_path / "broken_on_import.py").write_text("raise RuntimeError('import-time bug')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(InstantiationError, match="import-time bug") as info:
+        instantiate({"m": {"_target_": "broken_on_import.Thing"}})
+    assert info.value.path == "m" and info.value.user_error
+    assert isinstance(info.value.__cause__, RuntimeError)

@@ -40,3 +40,18 @@ def test_non_callable_target_is_a_config_error():
 def test_lazyconfig_pickles():
     cfg = L("my_app.Net")(width=3)
     assert pickle.loads(pickle.dumps(cfg)) == cfg
+
+
+def test_plain_dicts_inside_become_nodes_with_attribute_access():
+    cfg = L("my_app.collect")(opts={"a": {"b": 1}}, items=[{"c": 2}])
+    assert cfg.opts.a.b == 1
+    assert cfg["items"][0].c == 2
+    assert LazyConfig({"a": {"b": 1}}).a.b == 1
+    cfg.extra = {"d": {"e": 3}}
+    assert cfg.extra.d.e == 3
+
+
+def test_config_nodes_inside_plain_dicts_are_not_copied():
+    shared = L("my_app.Net")(width=2)
+    cfg = L("my_app.collect")(opts={"x": shared, "y": [shared]})
+    assert cfg.opts.x is shared and cfg.opts.y[0] is shared

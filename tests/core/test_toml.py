@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import math
+import tomllib
 from typing import Any
 
 import pytest
-import tomllib
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
