@@ -17,7 +17,7 @@ from collections.abc import Iterable
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.distributed.tensor import DTensor
+from torch.distributed.tensor import DTensor, Replicate
 
 __all__ = ["clip_grad_norm"]
 
@@ -39,7 +39,7 @@ def clip_grad_norm(
     for grad in grads:
         groups.setdefault(_copies_key(grad), []).append(grad)
     for group in groups.values():
-        local = [g.to_local() if isinstance(g, DTensor) else g for g in group]
+        local = [_local_piece(g) for g in group]
         norms = torch.stack(torch._foreach_norm(local)).float()
         copies = _copies(group[0], world, partitioned)
         square += norms.square().sum().to(device) / copies
@@ -59,15 +59,24 @@ def _copies_key(grad: torch.Tensor) -> tuple[object, ...]:
     return ()
 
 
+def _local_piece(grad: torch.Tensor) -> torch.Tensor:
+    """This rank's piece of `grad`; pending sums (sequence-parallel norms) are reduced first."""
+    if not isinstance(grad, DTensor):
+        return grad
+    if any(p.is_partial() for p in grad.placements):
+        placements = [Replicate() if p.is_partial() else p for p in grad.placements]
+        grad = grad.redistribute(grad.device_mesh, placements)
+    return grad.to_local()
+
+
 def _copies(grad: torch.Tensor, world: int, partitioned: bool) -> int:
-    """On how many ranks each local piece of `grad` lives."""
+    """On how many ranks each local piece of `grad` lives (partial sums count as reduced)."""
     if not isinstance(grad, DTensor):
         return 1 if partitioned else world
     mesh = grad.device_mesh
-    replicated = []
-    for dim, placement in enumerate(grad.placements):
-        if placement.is_partial():  # not a gradient layout FSDP2 or TP produce
-            raise ValueError(f"cannot clip a gradient awaiting reduction ({placement})")
-        if placement.is_replicate():  # any other placement is a kind of shard
-            replicated.append(mesh.size(dim))
+    replicated = [
+        mesh.size(dim)
+        for dim, placement in enumerate(grad.placements)
+        if placement.is_replicate() or placement.is_partial()  # all else is a kind of shard
+    ]
     return world // mesh.size() * math.prod(replicated)

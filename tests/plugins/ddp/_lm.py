@@ -22,6 +22,33 @@ TP_PLAN = {
     "blocks.*.mlp.fc": "colwise",
     "blocks.*.mlp.proj": "rowwise",
 }
+SEQUENCE_PARALLEL_PLAN = {  # activations between the blocks stay sharded along the sequence
+    "embed": {
+        "style": "prepare_output",
+        "output_layouts": "replicate",
+        "desired_output_layouts": "shard(1)",
+    },
+    "blocks.*.attn_norm": "sequence_parallel",
+    "blocks.*.attn": {
+        "style": "prepare_input",
+        "input_layouts": ["shard(1)"],
+        "desired_input_layouts": ["replicate"],
+    },
+    "blocks.*.attn.q": "colwise",
+    "blocks.*.attn.k": "colwise",
+    "blocks.*.attn.v": "colwise",
+    "blocks.*.attn.out": {"style": "rowwise", "output_layouts": "shard(1)"},
+    "blocks.*.mlp_norm": "sequence_parallel",
+    "blocks.*.mlp": {
+        "style": "prepare_input",
+        "input_layouts": ["shard(1)"],
+        "desired_input_layouts": ["replicate"],
+    },
+    "blocks.*.mlp.fc": "colwise",
+    "blocks.*.mlp.proj": {"style": "rowwise", "output_layouts": "shard(1)"},
+    "norm": "sequence_parallel",
+    "head": {"style": "colwise", "input_layouts": "shard(1)", "output_layouts": "replicate"},
+}
 
 
 def make_lm() -> TransformerLM:

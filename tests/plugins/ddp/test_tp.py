@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from fnmatch import fnmatchcase
+
 import pytest
 from _dist import run_ranks
-from _lm import TP_PLAN, make_lm, make_lm_trainer
+from _lm import SEQUENCE_PARALLEL_PLAN, TP_PLAN, make_lm, make_lm_trainer
 from _training import FinalState, max_difference
 from torch.distributed.device_mesh import DeviceMesh
 from torch.distributed.tensor import DTensor, Replicate, Shard
@@ -45,25 +47,35 @@ def _parallelize_mlps(model: TransformerLM, mesh: DeviceMesh) -> None:
         parallelize_module(block.mlp, mesh, {"fc": ColwiseParallel(), "proj": RowwiseParallel()})
 
 
-def _fit_rank(rank: int, use_fn: bool) -> tuple[dict, dict, list[str]]:
-    if use_fn:
-        return _fit(TensorParallel(parallelize_fn=_parallelize_mlps, timeout_s=30))
-    return _fit(TensorParallel(TP_PLAN, timeout_s=30))
+PLANS = {  # name -> (strategy arguments, the modules whose parameters become DTensors)
+    "plan": ({"plan": TP_PLAN}, list(TP_PLAN)),
+    "sequence_parallel": ({"plan": SEQUENCE_PARALLEL_PLAN}, list(SEQUENCE_PARALLEL_PLAN)),
+    "parallelize_fn": (
+        {"parallelize_fn": _parallelize_mlps},
+        ["blocks.*.mlp.fc", "blocks.*.mlp.proj"],
+    ),
+}
+
+
+def _fit_rank(rank: int, name: str) -> tuple[dict, dict, list[str]]:
+    return _fit(TensorParallel(**PLANS[name][0], timeout_s=30))
 
 
 @pytest.mark.distributed
 @pytest.mark.timeout(90)
-@pytest.mark.parametrize("use_fn", [False, True], ids=["plan", "parallelize_fn"])
-def test_tp_two_ranks_match_one_process(use_fn: bool) -> None:
+@pytest.mark.parametrize("name", list(PLANS))
+def test_tp_two_ranks_match_one_process(name: str) -> None:
     reference, reference_metrics, _ = _fit(SingleDevice())
-    layers = ("mlp.fc", "mlp.proj") if use_fn else [key.split("*.")[1] for key in TP_PLAN]
-    planned = sorted(n for n in reference if any(f".{layer}." in n for layer in layers))
-    results = run_ranks(_fit_rank, use_fn, world_size=2, timeout=75)
-    for _, metrics, sharded in results:
+    patterns = PLANS[name][1]
+    planned = sorted(
+        n for n in reference if any(fnmatchcase(n.rpartition(".")[0], p) for p in patterns)
+    )
+    results = run_ranks(_fit_rank, name, world_size=2, timeout=75)
+    for params, metrics, sharded in results:
         assert sharded == planned
+        assert max_difference(params, reference) < 1e-5
         assert metrics["step"] == 4
         assert metrics["train/loss"] == pytest.approx(reference_metrics["train/loss"], abs=1e-5)
-    assert max_difference(results[0][0], reference) < 1e-5  # full weights are gathered on rank 0
     assert max_difference(make_lm().state_dict(), reference) > 1e-3  # it did train
 
 
