@@ -54,6 +54,7 @@ class _Builder:
 
     def __init__(self, resolver: TargetResolver) -> None:
         self.resolver = resolver
+        self._typed = resolver.typed_targets
         hooks = get_plugin_manager().hook
         before = hooks.corelib_before_instantiate
         after = hooks.corelib_after_instantiate
@@ -105,7 +106,9 @@ class _Builder:
 
     def _build(self, node: dict[str, Any], children: dict[str, Any] | None, loc: Location) -> Any:
         try:
-            target, hints = self.resolver.resolve_with_types(node["_target_"])
+            spec = node["_target_"]
+            hit = self._typed.get(spec) if type(spec) is str else None
+            target, hints = hit or self.resolver.resolve_with_types(spec)
         except (TargetError, CorelibError) as error:
             raise _error(str(error), node, loc) from error
         except Exception as error:  # a module's import-time code or a resolve hook raised

@@ -43,7 +43,7 @@ class TargetResolver:
         hook = get_plugin_manager().hook.corelib_resolve_target
         self._hook = hook if hook.get_hookimpls() else None
         self._resolved: dict[str, Any] = {}
-        self._typed: dict[Any, tuple[Any, dict[str, Any]]] = {}
+        self.typed_targets: dict[Any, tuple[Any, dict[str, Any]]] = {}
         self._registered_targets: set[str] | None = None
 
     def resolve(self, spec: Any) -> Any:
@@ -69,12 +69,12 @@ class TargetResolver:
     def resolve_with_types(self, spec: Any) -> tuple[Any, dict[str, Any]]:
         """The callable ``spec`` names and its checkable parameter types (cached per spec)."""
         key = spec if isinstance(spec, str) else id(spec)
-        hit = self._typed.get(key)
+        hit = self.typed_targets.get(key)
         if hit is None:
             target = self.resolve(spec)
             hit = (target, parameter_types(target))
             if isinstance(spec, str):
-                self._typed[key] = hit
+                self.typed_targets[key] = hit
         return hit
 
     def resolve_object(self, path: str) -> Any:

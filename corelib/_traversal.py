@@ -114,7 +114,10 @@ def fold(
         loc, items, acc, is_dict = frame[1], frame[2], frame[3], frame[4]
         descended = False
         for key, child in items:
-            if isinstance(child, dict) or type(child) in _SEQUENCES:
+            kind = type(child)
+            if kind in _SCALARS:
+                value = child
+            elif kind in _SEQUENCES or isinstance(child, dict):
                 hit = state.get(id(child), missing)
                 if hit is missing:
                     frame[5] = key
@@ -153,6 +156,7 @@ def fold(
 
 _MISSING: Final = object()
 _SEQUENCES: Final = (list, tuple)
+_SCALARS: Final = frozenset({str, int, float, bool, type(None)})  # a fast path for leaves
 _NO_ITEMS: Final = iter(())
 
 
