@@ -24,9 +24,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import bench_targets  # noqa: E402
+import bench_targets
 
-from corelib import L, instantiate  # noqa: E402
+from corelib import L, instantiate
 
 # --- the yardstick: a minimal recursive _target_ walker (no validation, errors or sharing) ---
 _located: dict[str, Any] = {}
@@ -107,7 +107,7 @@ def cpu_median(fn: Callable[[], Any], repeat: int) -> float | None:
         start = time.process_time()
         try:
             fn()
-        except (RecursionError, Exception) as error:  # noqa: BLE001 - report, don't crash
+        except (RecursionError, Exception) as error:
             return None if isinstance(error, RecursionError) else _fail(error)
         times.append(time.process_time() - start)
     return statistics.median(times)

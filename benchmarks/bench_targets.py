@@ -5,15 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 
-def leaf(x, y=0):  # noqa: ANN001, ANN201 - deliberately unannotated
+def leaf(x, y=0):  # deliberately unannotated: no type checks
     return (x, y)
 
 
-def node(child=None, value=0):  # noqa: ANN001, ANN201
+def node(child=None, value=0):
     return (child, value)
 
 
-def collect(children=(), **extra):  # noqa: ANN001, ANN201
+def collect(children=(), **extra):
     return children
 
 
