@@ -193,7 +193,8 @@ def cold_start(repeat: int) -> None:
     ours_s, theirs_s = statistics.median(ours) - base, statistics.median(theirs) - base
     print(
         f"cold start (minus bare python {base * 1e3:.0f} ms): "
-        f"import corelib {ours_s * 1e3:.0f} ms, import hydra.utils {theirs_s * 1e3:.0f} ms -> {ours_s / theirs_s:.0%} of Hydra"
+        f"import corelib {ours_s * 1e3:.0f} ms, import hydra.utils {theirs_s * 1e3:.0f} ms "
+        f"-> {ours_s / theirs_s:.0%} of Hydra"
     )
 
 
