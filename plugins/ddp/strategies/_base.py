@@ -201,7 +201,7 @@ class Strategy:
         with self.gradient_sync(model, enabled=sync):
             with self._autocast(autocast_dtype):
                 loss = _compute_loss(model, batch, loss_fn)
-            (loss * loss_scale).backward()
+            (loss * loss_scale if loss_scale != 1.0 else loss).backward()
         return loss.detach()
 
     def eval_loss(
