@@ -49,7 +49,7 @@ class Trainer:
             steps and at the end.
         grad_accum_steps: micro-batches per optimizer step (gradients synced on the last).
         grad_clip_norm: clip the global gradient norm to this value.
-        precision: ``"32"`` or ``"bf16"`` (autocast).
+        precision: ``"32"`` (or ``32``) or ``"bf16"`` (autocast).
         scheduler: a factory taking the optimizer; stepped after each optimizer step.
         callbacks: objects implementing :mod:`plugins.ddp.hookspecs`.
         checkpoint_dir: where to save (adds a ``Checkpointer``) and resume from.
@@ -74,7 +74,7 @@ class Trainer:
         val_every: int | None = None,
         grad_accum_steps: int = 1,
         grad_clip_norm: float | None = None,
-        precision: str = "32",
+        precision: str | int = "32",
         scheduler: Callable[[torch.optim.Optimizer], Any] | None = None,
         callbacks: Sequence[Any] = (),
         checkpoint_dir: str | os.PathLike[str] | None = None,
