@@ -56,14 +56,19 @@ def import_path_of(obj: Any) -> str:
         raise TargetError(f"{obj!r} has no importable name (not a module-level class or function)")
     if "<lambda>" in qualname or "<locals>" in qualname:
         raise TargetError(f"{obj!r} is a lambda or a local object and cannot be imported by name")
-    path = f"{module}.{qualname}"
-    try:
-        found = import_object(path)
-    except TargetError as error:
-        raise TargetError(f"{obj!r} is not importable as {path!r}: {error}") from None
-    if found is not obj:
-        raise TargetError(f"{path!r} does not load back {obj!r}")
-    return path
+    name = getattr(obj, "__name__", None)
+    candidates = [f"{module}.{qualname}"]
+    if isinstance(name, str) and name != qualname:  # e.g. builtins exposed on a module
+        candidates.append(f"{module}.{name}")
+    problems = []
+    for path in candidates:
+        try:
+            if import_object(path) is obj:
+                return path
+            problems.append(f"{path!r} loads another object")
+        except TargetError as error:
+            problems.append(str(error))
+    raise TargetError(f"{obj!r} is not importable by name: {'; '.join(problems)}")
 
 
 class ImportAllowlist:

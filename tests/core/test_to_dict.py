@@ -33,3 +33,12 @@ def test_lambda_and_local_class_name_their_key_path():
 
     with pytest.raises(ConfigError, match=r"blocks\[1\]\._target_"):
         to_dict({"blocks": [L(Optimizer)(lr=1), L(Local)()]})
+
+
+def test_builtins_exposed_on_a_module_are_written_by_their_module_name():
+    import math
+
+    assert to_dict(L("my_app.collect")(fn=math.sqrt)) == {
+        "_target_": "my_app.collect",
+        "fn": {"_import_": "math.sqrt"},
+    }
