@@ -82,9 +82,9 @@ class Trainer:
         resume: bool = True,
         seed: int = 0,
     ) -> None:
-        for name, value in [("batch_size", batch_size), ("grad_accum_steps", grad_accum_steps)]:
-            _require_positive(name, value)
-        for name, value in [("max_steps", max_steps), ("val_every", val_every)]:
+        required = {"batch_size": batch_size, "grad_accum_steps": grad_accum_steps}
+        optional = {"max_steps": max_steps, "val_every": val_every}
+        for name, value in [*required.items(), *optional.items()]:
             if value is not None:
                 _require_positive(name, value)
         if max_steps is None:

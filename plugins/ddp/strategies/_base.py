@@ -98,13 +98,12 @@ class Strategy:
         if dist.is_initialized() or not (self.is_distributed or self.requires_process_group):
             return
         backend = self.backend or ("nccl" if self.device.type == "cuda" else "gloo")
-        store = {} if self.is_distributed else {"store": dist.HashStore()}
         dist.init_process_group(
             backend,
+            store=None if self.is_distributed else dist.HashStore(),
             rank=self.rank,
             world_size=self.world_size,
             timeout=timedelta(seconds=self.timeout_s),
-            **store,
         )
         self._owns_process_group = True
 
@@ -149,7 +148,7 @@ class Strategy:
                 f"batch_size={batch_size} per rank (drop_last={drop_last}); use fewer processes "
                 "(--nproc-per-node), a smaller batch_size, or more data"
             )
-        sampler = DistributedSampler(
+        sampler: DistributedSampler[Any] = DistributedSampler(
             dataset,
             num_replicas=shards,
             rank=self.data_parallel_rank,

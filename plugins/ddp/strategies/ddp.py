@@ -46,13 +46,12 @@ class DDP(Strategy):
     def wrap(self, model: nn.Module) -> nn.Module:
         """``model`` on the device inside ``DistributedDataParallel``."""
         model = model.to(self.device)
-        extra = {} if self.bucket_cap_mb is None else {"bucket_cap_mb": self.bucket_cap_mb}
         return DistributedDataParallel(
             model,
             device_ids=[self.device] if self.device.type == "cuda" else None,
+            bucket_cap_mb=self.bucket_cap_mb,
             find_unused_parameters=self.find_unused_parameters,
             static_graph=self.static_graph,
-            **extra,
         )
 
     def gradient_sync(

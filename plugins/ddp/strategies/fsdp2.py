@@ -9,7 +9,13 @@ from fnmatch import fnmatchcase
 import torch
 from torch import nn
 from torch.distributed.device_mesh import init_device_mesh
-from torch.distributed.fsdp import CPUOffloadPolicy, FSDPModule, MixedPrecisionPolicy, fully_shard
+from torch.distributed.fsdp import (
+    CPUOffloadPolicy,
+    FSDPModule,
+    MixedPrecisionPolicy,
+    OffloadPolicy,
+    fully_shard,
+)
 
 from plugins.ddp.strategies._base import Strategy
 from plugins.ddp.strategies._broadcast import broadcast_from_rank0
@@ -79,16 +85,14 @@ class FSDP2(Strategy):
         model = model.to(self.device)
         broadcast_from_rank0(model)
         mesh = init_device_mesh(self.device.type, (self.world_size,))
-        options = {
-            "mesh": mesh,
-            "mp_policy": self.mp_policy,
-            "reshard_after_forward": self.reshard_after_forward,
-        }
-        if self.cpu_offload:
-            options["offload_policy"] = CPUOffloadPolicy()
-        for unit in units:
-            fully_shard(unit, **options)
-        fully_shard(model, **options)
+        for module in [*units, model]:  # the root last: it takes what the units left
+            fully_shard(
+                module,
+                mesh=mesh,
+                mp_policy=self.mp_policy,
+                reshard_after_forward=self.reshard_after_forward,
+                offload_policy=CPUOffloadPolicy() if self.cpu_offload else OffloadPolicy(),
+            )
         return model
 
     def gradient_sync(
@@ -108,7 +112,7 @@ class FSDP2(Strategy):
                 if isinstance(parent, nn.ModuleList | nn.ModuleDict)
                 for child in parent.children()
             ]
-        units = []
+        units: list[nn.Module] = []
         for pattern in self.shard_modules:
             matched = [module for name, module in named if _matches(pattern, name, module)]
             if not matched:
