@@ -6,6 +6,9 @@ import functools
 import json
 import os
 import signal
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +106,36 @@ def test_stopping_and_resuming_equals_an_uninterrupted_run_exactly(tmp_path: Pat
         "step_000000035",
         "step_000000040",
     ]  # the newest 3 of every 5 steps, and the end
+
+
+_KILLED_AT_STEP_8 = """
+    import functools, os, signal, sys
+    sys.path.insert(0, {tests!r})
+    from corelib import hookimpl
+    from test_trainer import _fit, _resumable
+
+    class KillAt8:
+        @hookimpl
+        def ddp_step_end(self, step):
+            if step == 8:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    _fit(**_resumable(sys.argv[1], 40), callbacks=(KillAt8(),))
+"""
+
+
+@pytest.mark.timeout(120)
+def test_a_killed_run_resumes_to_exactly_the_uninterrupted_parameters(tmp_path: Path) -> None:
+    script = textwrap.dedent(_KILLED_AT_STEP_8.format(tests=str(Path(__file__).parent)))
+    killed = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "run")], capture_output=True, timeout=110
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()[-2000:]
+    assert latest_checkpoint(tmp_path / "run") == tmp_path / "run" / "step_000000005"
+    resumed, _ = _fit(**_resumable(tmp_path / "run", 40))
+    uninterrupted, _ = _fit(**_resumable(tmp_path / "reference", 40))
+    assert resumed.steps == list(range(6, 41))
+    assert max_difference(resumed.params, uninterrupted.params) == 0.0
 
 
 def test_resume_false_starts_over(tmp_path: Path) -> None:
