@@ -10,7 +10,8 @@ features, 10 classes; batch 64 per rank) is trained four ways, each in fresh pro
   (iii) ddp          hand-written DDP on 2 gloo ranks             torchrun --nproc-per-node 2
   (iv)  trainer-ddp  ddp/trainer + ddp/ddp on 2 ranks             corelib run --nproc-per-node 2
 
-The four cases are interleaved round after round, so drift in machine load hits them alike.
+The four cases are interleaved round after round, starting each round with the next case, so
+drift in machine load and the order of runs hit them alike.
 Every optimizer carries the same post-step hook, which records when each step ended; a step time
 is the gap between two such marks (the first few are warm-up and dropped). Startup is the wall
 time from starting the command to the end of the first step. Targets: step-time overhead at most
@@ -219,9 +220,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench_ddp_") as tmp:
         out = Path(tmp)
         commands = _commands(args, out)
+        names = list(commands)
         for round_index in range(args.rounds):
-            for name, command in commands.items():
-                gaps, start = _run(name, command, out)
+            shift = round_index % len(names)  # each case in every position, to cancel order effects
+            for name in names[shift:] + names[:shift]:
+                gaps, start = _run(name, commands[name], out)
                 steps.setdefault(name, []).extend(gaps)
                 startup.setdefault(name, []).append(start)
             print(f"round {round_index + 1}/{args.rounds} done", file=sys.stderr)
