@@ -11,13 +11,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from plugins.ddp._events import trainer_events
 from plugins.ddp._rng import rng_state, seed_everything, set_rng_state
 from plugins.ddp._signals import SIGTERM_EXIT_CODE, StopRequest, stop_on_sigterm
 from plugins.ddp.callbacks import Checkpointer
 from plugins.ddp.checkpoint import checkpoint_path, latest_checkpoint, load_checkpoint
 from plugins.ddp.checkpoint import save_checkpoint as write_checkpoint
 from plugins.ddp.data import BatchStream, DataSource, load_batches
-from plugins.ddp.hookspecs import add_trainer_hookspecs
 from plugins.ddp.strategies import LossFn, OptimizerFactory, Strategy
 
 __all__ = ["Trainer"]
@@ -137,15 +137,12 @@ class Trainer:
         checkpoint is saved (by the checkpointer) and the process exits with code 143.
         """
         strategy = self.strategy = self._strategy_choice or _default_strategy()
-        manager = add_trainer_hookspecs()
-        registered: list[str] = []
         try:
             strategy.setup()
-            for callback in self._all_callbacks():
-                registered.append(manager.register(callback))
-            self._hook = manager.hook
-            with stop_on_sigterm() as stop:
-                return self._fit(stop)
+            with trainer_events(self._all_callbacks()) as hook, stop_on_sigterm() as stop:
+                self._hook = hook
+                self._prepare()
+                return self._train(stop)
         except Exception as error:
             print(
                 f"ddp/trainer: rank {strategy.rank} of {strategy.world_size} failed: "
@@ -155,8 +152,6 @@ class Trainer:
             )
             raise
         finally:
-            for name in registered:
-                manager.unregister(name=name)
             self.model = self.optimizer = self.scheduler = self._stream = self._hook = None
             strategy.teardown()
 
@@ -186,7 +181,8 @@ class Trainer:
 
     # -- the loop ----------------------------------------------------------------------------
 
-    def _fit(self, stop: StopRequest) -> dict[str, float]:
+    def _prepare(self) -> None:
+        """Build the model, optimizer, scheduler and data; resume from a checkpoint if any."""
         strategy = self._live_strategy()
         self.model = strategy.wrap(self._build_model(strategy))
         self.optimizer = strategy.build_optimizer(self._optimizer_factory, self.model)
@@ -203,6 +199,8 @@ class Trainer:
         self.total_steps = self._count_total_steps(self._stream)
         self.step, self._metrics, self._last_saved = 0, {}, None
         self._resume_from_checkpoint()
+
+    def _train(self, stop: StopRequest) -> dict[str, float]:
         self._hook.ddp_fit_start(trainer=self)
         every_step = bool(self._hook.ddp_step_end.get_hookimpls())
         batches = iter(self._stream)
@@ -216,8 +214,7 @@ class Trainer:
                 step_metrics, stopping = self._step_metrics(loss, stop)
                 self._hook.ddp_step_end(trainer=self, step=self.step, metrics=step_metrics)
                 if stopping:
-                    self._hook.ddp_fit_interrupted(trainer=self, step=self.step)
-                    raise SystemExit(SIGTERM_EXIT_CODE)
+                    self._stop_after_sigterm()
             if self.val_data is not None and self.val_every and self.step % self.val_every == 0:
                 self._validate()
                 validated_at = self.step
@@ -228,6 +225,12 @@ class Trainer:
         metrics = {"step": float(self.step), "train/loss": float("nan"), **self._metrics}
         self._hook.ddp_fit_end(trainer=self, metrics=dict(metrics))
         return metrics
+
+    def _stop_after_sigterm(self) -> None:
+        self._hook.ddp_fit_interrupted(trainer=self, step=self.step)
+        if self._live_strategy().is_main:
+            print(f"ddp/trainer: SIGTERM: stopped after step {self.step}", file=sys.stderr)
+        raise SystemExit(SIGTERM_EXIT_CODE)
 
     def _train_step(self, batches: Iterator[Any]) -> torch.Tensor | None:
         strategy, model, optimizer = self._live_strategy(), self.model, self.optimizer

@@ -232,6 +232,16 @@ def test_bad_arguments_are_clear_errors(kwargs: dict[str, Any], message: str) ->
         make_trainer(**kwargs)
 
 
+class _Misspelt:
+    @hookimpl
+    def ddp_step_ends(self) -> None: ...
+
+
+def test_a_callback_with_a_misspelt_hook_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"_Misspelt implements 'ddp_step_ends', which is no"):
+        make_trainer(callbacks=(_Misspelt(),)).fit()
+
+
 def test_a_factory_that_returns_no_module_is_a_clear_error() -> None:
     with pytest.raises(TypeError, match=r"zero-argument factory returning one.*returned dict"):
         make_trainer(model=dict).fit()

@@ -1,0 +1,43 @@
+"""The trainer's callbacks, registered on corelib's plugin manager for one ``fit()``."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from plugins.ddp.hookspecs import add_trainer_hookspecs
+
+__all__ = ["trainer_events"]
+
+
+@contextlib.contextmanager
+def trainer_events(callbacks: Sequence[Any]) -> Iterator[Any]:
+    """Register ``callbacks`` while the block runs; yield the hook relay to call events on.
+
+    A callback method marked ``@hookimpl`` under a name that is no declared hook is refused
+    (a misspelt event would otherwise never fire, silently).
+    """
+    manager = add_trainer_hookspecs()
+    names: list[str] = []
+    try:
+        for callback in callbacks:
+            _check_hook_names(manager, callback)
+            names.append(manager.register(callback))
+        yield manager.hook
+    finally:
+        for name in names:
+            manager.unregister(name=name)
+
+
+def _check_hook_names(manager: Any, callback: Any) -> None:
+    for name in dir(callback):
+        if manager.parse_hookimpl_opts(callback, name) is None:
+            continue
+        caller = getattr(manager.hook, name, None)
+        if caller is None or caller.spec is None:
+            hooks = sorted(n for n in dir(manager.hook) if n.startswith("ddp_"))
+            raise ValueError(
+                f"ddp/trainer: callback {type(callback).__name__} implements {name!r}, which is "
+                f"no declared hook; the trainer's hooks are {hooks}"
+            )
