@@ -203,6 +203,7 @@ class Trainer:
     def _train(self, stop: StopRequest) -> dict[str, float]:
         self._hook.ddp_fit_start(trainer=self)
         every_step = bool(self._hook.ddp_step_end.get_hookimpls())
+        assert self._stream is not None, "_prepare() builds the stream"
         batches = iter(self._stream)
         loss, validated_at = None, None
         while self.total_steps is None or self.step < self.total_steps:
