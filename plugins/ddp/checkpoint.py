@@ -20,13 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.distributed.checkpoint as dcp
 from torch import nn
-from torch.distributed.checkpoint.metadata import TensorStorageMetadata
 
 from corelib import CorelibError
+from plugins.ddp import _dcp
 from plugins.ddp.strategies import Strategy
-from plugins.ddp.strategies._base import quiet_dcp
 
 __all__ = [
     "CheckpointError",
@@ -122,8 +120,7 @@ def load_model_weights(model: nn.Module, path: str | os.PathLike[str]) -> nn.Mod
     """Load a checkpoint's model weights into a plain (unwrapped, single-process) ``model``."""
     state = {"model": model.state_dict()}
     check_fits(Path(path), state["model"])
-    with quiet_dcp():
-        dcp.load(state, checkpoint_id=os.fspath(path), no_dist=True)
+    _dcp.load(state, path, alone=True)
     model.load_state_dict(state["model"])
     return model
 
@@ -133,11 +130,9 @@ def check_fits(path: Path, model_state: Mapping[str, Any]) -> None:
     if not (path / ".metadata").is_file():
         raise CheckpointError(f"{path} is not a complete checkpoint (no .metadata file)")
     saved = {
-        key.removeprefix("model."): tuple(meta.size)
-        for key, meta in dcp.FileSystemReader(os.fspath(path))
-        .read_metadata()
-        .state_dict_metadata.items()
-        if key.startswith("model.") and isinstance(meta, TensorStorageMetadata)
+        key.removeprefix("model."): shape
+        for key, shape in _dcp.tensor_shapes(path).items()
+        if key.startswith("model.")
     }
     wanted = {key: tuple(value.shape) for key, value in model_state.items()}
     problems = []

@@ -18,19 +18,18 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
-import warnings
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
 from typing import Any, Literal
 
 import torch
 import torch.distributed as dist
-import torch.distributed.checkpoint as dcp
 from torch import nn
-from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-__all__ = ["LossFn", "OptimizerFactory", "ReduceOp", "Strategy", "best_device", "quiet_dcp"]
+from plugins.ddp import _dcp
+
+__all__ = ["LossFn", "OptimizerFactory", "ReduceOp", "Strategy", "best_device"]
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 LossFn = Callable[[Any, Any], torch.Tensor]
@@ -271,43 +270,28 @@ class Strategy:
     def state_dict(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
         """``{"model": ..., "optimizer": ...}`` with unwrapped (``module.``-free) keys; sharded
         strategies hold DTensors here, so checkpoints move between strategies."""
-        model_state, optimizer_state = get_state_dict(model, optimizer)
+        model_state, optimizer_state = _dcp.get_state_dict(model, optimizer)
         return {"model": model_state, "optimizer": optimizer_state}
 
     def load_state_dict(
         self, model: nn.Module, optimizer: torch.optim.Optimizer, state: Mapping[str, Any]
     ) -> None:
         """Copy a :meth:`state_dict`-shaped ``state`` into ``model`` and ``optimizer``."""
-        set_state_dict(
-            model,
-            optimizer,
-            model_state_dict=state["model"],
-            optim_state_dict=state["optimizer"],
-        )
+        _dcp.set_state_dict(model, optimizer, state["model"], state["optimizer"])
 
     def save(self, state: dict[str, Any], directory: str | os.PathLike[str]) -> None:
         """Write ``state`` to ``directory`` with ``torch.distributed.checkpoint`` (collective)."""
-        with quiet_dcp():
-            dcp.save(state, checkpoint_id=os.fspath(directory), no_dist=not dist.is_initialized())
+        _dcp.save(state, directory)
 
     def load(self, state: dict[str, Any], directory: str | os.PathLike[str]) -> None:
         """Fill ``state`` in place from ``directory`` (collective; resharded as needed)."""
-        with quiet_dcp():
-            dcp.load(state, checkpoint_id=os.fspath(directory), no_dist=not dist.is_initialized())
+        _dcp.load(state, directory)
 
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(rank={self.rank}, world_size={self.world_size}, "
             f"device={str(self.device)!r})"
         )
-
-
-@contextlib.contextmanager
-def quiet_dcp() -> Iterator[None]:
-    """Silence DCP's warning that it runs without a process group (one process, as asked)."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="torch.distributed is disabled")
-        yield
 
 
 def _resolve_device(device: str | torch.device | None, local_rank: int) -> torch.device:

@@ -1,0 +1,80 @@
+"""``torch.distributed.checkpoint``, imported on first use.
+
+Importing it pulls in DTensor and its sharding rules (a second or more of startup), which a run
+that never saves or loads a checkpoint should not pay.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+__all__ = ["get_state_dict", "load", "save", "set_state_dict", "tensor_shapes"]
+
+
+def save(state: dict[str, Any], directory: str | os.PathLike[str]) -> None:
+    """Write ``state`` to ``directory`` (collective when a process group exists)."""
+    import torch.distributed.checkpoint as dcp
+
+    with _single_process_quiet():
+        dcp.save(state, checkpoint_id=os.fspath(directory), no_dist=not dist.is_initialized())
+
+
+def load(state: dict[str, Any], directory: str | os.PathLike[str], *, alone: bool = False) -> None:
+    """Fill ``state`` in place from ``directory`` (collective unless ``alone``, or no group)."""
+    import torch.distributed.checkpoint as dcp
+
+    no_dist = alone or not dist.is_initialized()
+    with _single_process_quiet():
+        dcp.load(state, checkpoint_id=os.fspath(directory), no_dist=no_dist)
+
+
+def get_state_dict(
+    model: nn.Module, optimizer: torch.optim.Optimizer
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Model and optimizer state with wrapper-free parameter names (DDP, FSDP2, TP alike)."""
+    from torch.distributed.checkpoint import state_dict
+
+    return state_dict.get_state_dict(model, optimizer)
+
+
+def set_state_dict(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    model_state: dict[str, Any],
+    optimizer_state: dict[str, Any],
+) -> None:
+    """The inverse of :func:`get_state_dict`."""
+    from torch.distributed.checkpoint import state_dict
+
+    state_dict.set_state_dict(
+        model, optimizer, model_state_dict=model_state, optim_state_dict=optimizer_state
+    )
+
+
+def tensor_shapes(directory: str | os.PathLike[str]) -> dict[str, tuple[int, ...]]:
+    """Every tensor's flattened key (``model.0.weight``) and global shape in a checkpoint."""
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint.metadata import TensorStorageMetadata
+
+    metadata = dcp.FileSystemReader(os.fspath(directory)).read_metadata()
+    return {
+        key: tuple(meta.size)
+        for key, meta in metadata.state_dict_metadata.items()
+        if isinstance(meta, TensorStorageMetadata)
+    }
+
+
+@contextlib.contextmanager
+def _single_process_quiet() -> Iterator[None]:
+    """Silence DCP's warning that it runs without a process group (one process, as asked)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="torch.distributed is disabled")
+        yield
