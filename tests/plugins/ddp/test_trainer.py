@@ -167,7 +167,7 @@ def test_sigterm_saves_a_checkpoint_then_exits_143(tmp_path: Path) -> None:
 
 
 def test_metrics_logger_writes_every_step_and_validation(tmp_path: Path) -> None:
-    logger = MetricsLogger(tmp_path / "jsonl", tensorboard=False)
+    logger = MetricsLogger(tmp_path / "jsonl", tensorboard=True)
     csv_logger = MetricsLogger(tmp_path / "csv", format="csv", tensorboard=False)
     _fit(max_steps=4, val_data=make_data(16), val_every=2, callbacks=(logger, csv_logger))
     records = [json.loads(line) for line in logger.path.read_text().splitlines()]
@@ -178,6 +178,8 @@ def test_metrics_logger_writes_every_step_and_validation(tmp_path: Path) -> None
     ]
     rows = csv_logger.path.read_text().splitlines()
     assert rows[0] == "step,time,name,value" and len(rows) == 1 + 4 * 2 + 2
+    assert list((tmp_path / "jsonl" / "tensorboard").glob("events.out.tfevents.*"))
+    assert not (tmp_path / "csv" / "tensorboard").exists()
 
 
 def test_progress_bar_shows_steps_and_loss(capsys: pytest.CaptureFixture[str]) -> None:
