@@ -36,9 +36,13 @@ def load_batches(
 ) -> Iterable[Any]:
     """This rank's batches of ``source`` for ``epoch``: shuffled, full batches when ``train``."""
     if is_dataset(source):
-        loader = strategy.dataloader(
-            source, batch_size=batch_size, shuffle=train, seed=seed, drop_last=train
-        )
+        try:
+            loader = strategy.dataloader(
+                source, batch_size=batch_size, shuffle=train, seed=seed, drop_last=train
+            )
+        except ValueError as error:
+            name = "train_data" if train else "val_data"
+            raise ValueError(f"ddp/trainer: {name}: {error}") from error
         loader.sampler.set_epoch(epoch)  # type: ignore[attr-defined]
         return loader
     if not callable(source):
