@@ -4,7 +4,9 @@
 distributed sampler reshuffled each epoch) or a dataloader factory: a callable taking keyword
 arguments ``rank``, ``world_size``, ``epoch`` and ``seed`` (the data-parallel rank and size)
 that returns this rank's batches for that epoch. Every rank must get the same number of batches.
-The stream's position (epoch, batches consumed in it) is part of a checkpoint.
+The stream's position (epoch, batches consumed in it) is part of a checkpoint; resuming
+mid-epoch skips a dataset's consumed samples without loading them (a factory's batches are
+drawn and dropped).
 """
 
 from __future__ import annotations
@@ -33,30 +35,37 @@ def load_batches(
     seed: int,
     epoch: int,
     train: bool,
+    skip_batches: int = 0,
 ) -> Iterable[Any]:
-    """This rank's batches of ``source`` for ``epoch``: shuffled, full batches when ``train``."""
+    """This rank's batches of ``source`` for ``epoch`` after the first ``skip_batches``:
+    shuffled, full batches when ``train``."""
     if is_dataset(source):
         try:
-            loader = strategy.dataloader(
-                source, batch_size=batch_size, shuffle=train, seed=seed, drop_last=train
+            return strategy.dataloader(
+                source,
+                batch_size=batch_size,
+                shuffle=train,
+                seed=seed,
+                drop_last=train,
+                epoch=epoch,
+                skip_batches=skip_batches,
             )
         except ValueError as error:
             name = "train_data" if train else "val_data"
             raise ValueError(f"ddp/trainer: {name}: {error}") from error
-        loader.sampler.set_epoch(epoch)  # type: ignore[attr-defined]
-        return loader
     if not callable(source):
         raise TypeError(
             "ddp/trainer: data must be a dataset (with __len__ and __getitem__) or a dataloader "
             f"factory callable(*, rank, world_size, epoch, seed); got {type(source).__name__}"
         )
     factory: Callable[..., Iterable[Any]] = source
-    return factory(
+    batches = factory(
         rank=strategy.data_parallel_rank,
         world_size=strategy.data_parallel_size,
         epoch=epoch,
         seed=seed,
     )
+    return islice(batches, skip_batches, None) if skip_batches else batches
 
 
 class BatchStream:
@@ -90,7 +99,7 @@ class BatchStream:
 
     def __iter__(self) -> Iterator[Any]:
         while self.max_epochs is None or self.epoch < self.max_epochs:
-            for batch in islice(self._loader(self.epoch), self.batch_in_epoch, None):
+            for batch in self._loader(self.epoch, skip_batches=self.batch_in_epoch):
                 self.batch_in_epoch += 1
                 yield batch
             if self.batch_in_epoch == 0:
@@ -111,7 +120,7 @@ class BatchStream:
         self.epoch = int(state["epoch"])
         self.batch_in_epoch = int(state["batch_in_epoch"])
 
-    def _loader(self, epoch: int) -> Iterable[Any]:
+    def _loader(self, epoch: int, skip_batches: int = 0) -> Iterable[Any]:
         return load_batches(
             self.source,
             self.strategy,
@@ -119,4 +128,5 @@ class BatchStream:
             seed=self.seed,
             epoch=epoch,
             train=True,
+            skip_batches=skip_batches,
         )

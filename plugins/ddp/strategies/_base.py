@@ -133,11 +133,12 @@ class Strategy:
         shuffle: bool,
         seed: int,
         drop_last: bool,
+        epoch: int = 0,
+        skip_batches: int = 0,
     ) -> DataLoader[Any]:
-        """A loader over this rank's shard of ``dataset`` (``batch_size`` is per rank).
-
-        Its sampler has ``set_epoch``; call it each epoch to reshuffle.
-        """
+        """A loader over this rank's shard of ``dataset`` for ``epoch`` (shuffled by ``seed`` and
+        ``epoch``; ``batch_size`` per rank), starting after its first ``skip_batches`` batches
+        (which are never loaded: resuming mid-epoch costs nothing)."""
         size = len(dataset)  # type: ignore[arg-type]
         shards = self.data_parallel_size
         per_rank = size // shards if drop_last else -(-size // shards)
@@ -155,12 +156,14 @@ class Strategy:
             seed=seed,
             drop_last=drop_last,
         )
+        sampler.set_epoch(epoch)
+        indices = list(sampler)[skip_batches * batch_size :] if skip_batches else sampler
         # Its own generator: starting an epoch must not draw from the global RNG, or a resumed
         # run (which restores the global RNG mid-epoch) would diverge from an uninterrupted one.
         return DataLoader(
             dataset,
             batch_size=batch_size,
-            sampler=sampler,
+            sampler=indices,
             drop_last=drop_last,
             generator=torch.Generator().manual_seed(seed),
         )

@@ -138,6 +138,26 @@ def test_a_killed_run_resumes_to_exactly_the_uninterrupted_parameters(tmp_path: 
     assert max_difference(resumed.params, uninterrupted.params) == 0.0
 
 
+class _Counting(torch.utils.data.Dataset):
+    def __init__(self, data: torch.utils.data.Dataset) -> None:
+        self.data, self.loaded = data, 0
+
+    def __len__(self) -> int:
+        return len(self.data)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> Any:
+        self.loaded += 1
+        return self.data[index]
+
+
+def test_resuming_mid_epoch_does_not_load_the_skipped_samples(tmp_path: Path) -> None:
+    _fit(max_steps=4, checkpoint_dir=tmp_path)
+    data = _Counting(make_data())
+    final, _ = _fit(max_steps=6, checkpoint_dir=tmp_path, train_data=data)
+    assert final.steps == [5, 6]
+    assert data.loaded == 2 * 8  # two batches of 8, not the 4 consumed before the checkpoint
+
+
 def test_resume_false_starts_over(tmp_path: Path) -> None:
     _fit(checkpoint_dir=tmp_path, max_steps=4)
     final, _ = _fit(checkpoint_dir=tmp_path, max_steps=4, resume=False)
