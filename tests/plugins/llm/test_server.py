@@ -9,6 +9,7 @@ import sys
 import threading
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -71,17 +72,17 @@ def test_a_list_of_prompts_gets_choices_prompt_major(tiny_llm: TransformersLLM) 
 
 class GatedLLM:
     """A real backend whose first call waits until ``expected`` requests reached the server,
-    so the others queue up behind it; records how many prompts each call got."""
+    so the others queue up behind it; records the prompts and parameters of each call."""
 
     def __init__(self, llm: TransformersLLM, expected: int) -> None:
         self.llm, self.expected = llm, expected
         self.server: LLMServer | None = None
-        self.calls: list[int] = []
+        self.calls: list[tuple[int, int]] = []  # (prompts, max_new_tokens)
 
     def generate(self, prompts: list[str], **parameters) -> list[list[Completion]]:
         while not self.calls and len(self.server.requests) < self.expected:
             threading.Event().wait(0.01)
-        self.calls.append(len(prompts))
+        self.calls.append((len(prompts), parameters["max_new_tokens"]))
         return self.llm.generate(prompts, **parameters)
 
 
@@ -91,9 +92,26 @@ def test_concurrent_requests_are_batched(tiny_llm: TransformersLLM) -> None:
     with LLMServer(gated) as server:
         gated.server = server
         results = OpenAILLM("local", base_url=server.base_url).generate(prompts, max_new_tokens=4)
-    assert len(gated.calls) <= 2 and sum(gated.calls) == len(prompts)  # not one call each
+    assert len(gated.calls) <= 2 and sum(n for n, _ in gated.calls) == len(prompts)
     expected = tiny_llm.generate(prompts, max_new_tokens=4)
     assert [[c.text for c in cs] for cs in results] == [[c.text for c in cs] for cs in expected]
+
+
+def test_requests_with_other_parameters_are_batched_apart(tiny_llm: TransformersLLM) -> None:
+    lengths = [2, 3, 2, 3, 2, 3]
+    gated = GatedLLM(tiny_llm, expected=len(lengths))
+    with LLMServer(gated) as server:
+        gated.server = server
+        llm = OpenAILLM("local", base_url=server.base_url)
+        with ThreadPoolExecutor(len(lengths)) as pool:
+            jobs = [
+                pool.submit(llm.generate, [f"Q{i}"], max_new_tokens=length)
+                for i, length in enumerate(lengths)
+            ]
+            results = [job.result() for job in jobs]
+    assert [len(r[0][0].token_logprobs) for r in results] == lengths  # each got its own answer
+    assert len(gated.calls) <= 3 and sorted({m for _, m in gated.calls}) == [2, 3]
+    assert sum(n for n, _ in gated.calls) == len(lengths)
 
 
 def test_a_bad_prompt_does_not_fail_its_batch(tiny_llm: TransformersLLM) -> None:
