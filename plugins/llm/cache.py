@@ -97,8 +97,9 @@ class CachedLLM:
         keys = {prompt: _key(identity, prompt, keyed) for prompt in prompts}
         found = self._load(list(set(keys.values())))
         missing = [prompt for prompt in dict.fromkeys(prompts) if keys[prompt] not in found]
-        self.hits += len(prompts) - sum(keys[p] not in found for p in prompts)
-        self.misses += len(missing)
+        with self._lock:
+            self.hits += sum(keys[p] in found for p in prompts)
+            self.misses += len(missing)
         fresh: dict[str, list[Completion]] = {}
         for chunk in chunks(missing, self.chunk_size):
             results = dict(zip(chunk, self.llm.generate(chunk, **parameters), strict=True))
