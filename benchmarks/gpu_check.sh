@@ -51,10 +51,10 @@ if cuda:
           f"bf16 supported: {torch.cuda.is_bf16_supported()}")
 EOF
 if "$python" -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)"; then
-    device=cuda nccl=nccl hidden=1024 rounds=3 steps=100
+    device=cuda nccl=nccl hidden=1024 bench=(--pairs 6 --steps 100 --rounds 2)
 else
     echo "!! no CUDA device here: running the CPU paths only (gloo instead of nccl, smaller models)"
-    device=cpu nccl=gloo hidden=256 rounds=1 steps=20
+    device=cpu nccl=gloo hidden=256 bench=(--pairs 2 --steps 15 --rounds 1)
 fi
 
 check=(benchmarks/gpu_check.py --device "$device" --out "$out" --hidden "$hidden")
@@ -65,8 +65,7 @@ run 150 "${torchrun[@]}" 1 "${check[@]}" --tag nccl1 --backend "$nccl" \
 run 150 "${torchrun[@]}" 2 "${check[@]}" --tag gloo2 --backend gloo \
     --checks ddp,fsdp2,ddp-mem,fsdp2-mem
 run 150 "$python" benchmarks/gpu_check.py --summarize --out "$out"
-run 240 "$python" benchmarks/bench_ddp.py --device "$device" --backend "$nccl" --nproc 1 \
-    --rounds "$rounds" --steps "$steps"
+run 240 "$python" benchmarks/bench_ddp.py --device "$device" --backend "$nccl" --nproc 1 "${bench[@]}"
 
 echo "== $failures step(s) failed; records in $out"
 [ "$failures" -eq 0 ]
