@@ -236,6 +236,9 @@ def _launch(entry: Any, keys: list[Any], args: argparse.Namespace) -> int:
         value = getattr(args, dest)
         if value is not None:
             launcher += [flag, str(value)]
+    # torchrun's shared rendezvous TCP store intermittently fails to reconnect on restarts
+    # (pytorch/pytorch#135712); a store of its own per rendezvous avoids that.
+    os.environ.setdefault("TORCH_DISABLE_SHARE_RDZV_TCP_STORE", "1")
     try:
         torchrun.run(torchrun.parse_args([*launcher, "--module", "corelib", *_worker_argv(args)]))
     except ChildFailedError as failed:
