@@ -22,6 +22,7 @@ def request_body(
     prompt: str,
     *,
     chat: bool,
+    logprobs: bool,
     n: int,
     temperature: float,
     top_p: float,
@@ -29,7 +30,7 @@ def request_body(
     stop: list[str] | None,
     seed: int | None,
 ) -> dict[str, Any]:
-    """The JSON body asking ``model`` for ``n`` completions of one prompt, with log-probs."""
+    """The JSON body asking ``model`` for ``n`` completions of one prompt."""
     body: dict[str, Any] = {
         "model": model,
         "n": n,
@@ -38,9 +39,13 @@ def request_body(
         "max_tokens": max_new_tokens,
     }
     if chat:
-        body.update(messages=[{"role": "user", "content": prompt}], logprobs=True)
+        body["messages"] = [{"role": "user", "content": prompt}]
+        if logprobs:
+            body["logprobs"] = True
     else:
-        body.update(prompt=prompt, logprobs=1)
+        body["prompt"] = prompt
+        if logprobs:
+            body["logprobs"] = 1
     if stop:
         body["stop"] = list(stop)
     if seed is not None:

@@ -59,7 +59,8 @@ class OpenAILLM:
     The API key is read from the environment variable ``api_key_env`` at each request (none
     is sent when it is unset) and is never stored, logged or shown. A prompt that still fails
     after ``1 + max_retries`` requests gets an empty list, is logged at WARNING and counted in
-    ``failures`` (cumulative over calls).
+    ``failures`` (cumulative over calls). ``logprobs=False`` stops asking for token
+    log-probabilities, for servers that refuse them.
     """
 
     def __init__(
@@ -73,6 +74,7 @@ class OpenAILLM:
         timeout: float = 60.0,
         max_retries: int = 5,
         backoff: Backoff | None = None,
+        logprobs: bool = True,
     ) -> None:
         if max_concurrency < 1 or max_retries < 0 or timeout <= 0:
             raise ValueError(
@@ -87,6 +89,7 @@ class OpenAILLM:
         self.timeout = timeout
         self.max_retries = max_retries
         self.backoff = backoff or Backoff()
+        self.logprobs = logprobs
         self.failures = 0
         self._lock = threading.Lock()
         self._rng = random.Random()
@@ -106,6 +109,7 @@ class OpenAILLM:
             "model": self.model,
             "base_url": self.base_url,
             "chat": self.chat,
+            "logprobs": self.logprobs,
         }
 
     def generate(
@@ -127,6 +131,7 @@ class OpenAILLM:
                 self.model,
                 prompts[index],
                 chat=self.chat,
+                logprobs=self.logprobs,
                 n=n,
                 temperature=temperature,
                 top_p=top_p,

@@ -36,6 +36,8 @@ def test_matches_the_served_model_in_both_modes(tiny_llm: TransformersLLM, chat:
         assert isinstance(llm, LLM)
         greedy = llm.generate(PROMPTS, n=2, **options)
         sampled = llm.generate(PROMPTS, n=2, temperature=1.0, seed=5, **options)
+        [[plain]] = client(server, chat=chat, logprobs=False).generate(PROMPTS[:1], **options)
+    assert plain.token_logprobs is None and plain.text == greedy[0][0].text
     for remote, local in [
         (greedy, tiny_llm.generate(PROMPTS, n=2, **options)),
         (sampled, tiny_llm.generate(PROMPTS, n=2, temperature=1.0, seed=5, **options)),

@@ -57,9 +57,12 @@ def test_malformed_bodies_are_wire_errors(raw: bytes, message: str) -> None:
 
 def test_request_bodies_ask_for_logprobs_and_leave_out_unset_options() -> None:
     common = dict(n=2, temperature=0.7, top_p=0.9, max_new_tokens=5)
-    body = request_body("m", "hi", chat=False, stop=None, seed=None, **common)
+    body = request_body("m", "hi", chat=False, logprobs=True, stop=None, seed=None, **common)
     assert body == {"model": "m", "prompt": "hi", "logprobs": 1, "n": 2, "temperature": 0.7,
                     "top_p": 0.9, "max_tokens": 5}  # fmt: skip
-    chat = request_body("m", "hi", chat=True, stop=["\n"], seed=3, **common)
+    chat = request_body("m", "hi", chat=True, logprobs=True, stop=["\n"], seed=3, **common)
     assert chat["messages"] == [{"role": "user", "content": "hi"}] and chat["logprobs"] is True
     assert (chat["stop"], chat["seed"]) == (["\n"], 3)
+    for chat in (False, True):
+        plain = request_body("m", "hi", chat=chat, logprobs=False, stop=None, seed=None, **common)
+        assert "logprobs" not in plain
