@@ -66,24 +66,26 @@ class LLMServer:
         self._prompt_counts: dict[str, int] = {}
         self._stopping = threading.Event()
         self._batcher = Batcher(llm, max_prompts=max_batch_prompts)
-        self._http = ThreadingHTTPServer((host, port), _Handler)
-        self._http.daemon_threads = True
-        self._http.app = self  # type: ignore[attr-defined]
+        self._http = _HTTPServer((host, port), self)
         self._thread = threading.Thread(target=self._http.serve_forever, name="llm-server")
 
     @property
     def base_url(self) -> str:
+        """``http://HOST:PORT/v1``, what `OpenAILLM` takes as ``base_url``."""
         return f"http://{self._host}:{self._http.server_port}/v1"
 
     def start(self) -> LLMServer:
+        """Start serving on a background thread."""
         self._thread.start()
         return self
 
     def stop(self) -> None:
+        """Stop serving, wake stalled requests, release the port and the worker."""
         self._stopping.set()
-        self._http.shutdown()
+        if self._thread.is_alive():
+            self._http.shutdown()
+            self._thread.join()
         self._http.server_close()
-        self._thread.join()
         self._batcher.close()
 
     def __enter__(self) -> LLMServer:
@@ -103,13 +105,21 @@ class LLMServer:
         return fault
 
 
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], app: LLMServer) -> None:
+        super().__init__(address, _Handler)
+        self.app = app
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server: ThreadingHTTPServer
+    server: _HTTPServer
 
     @property
     def app(self) -> LLMServer:
-        return self.server.app  # type: ignore[attr-defined]
+        return self.server.app
 
     def log_message(self, format: str, *args: Any) -> None:
         logger.debug("%s " + format, self.address_string(), *args)
