@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.distributed.checkpoint.state_dict import (
+    StateDictOptions,
+    get_state_dict,
+    set_state_dict,
+)
 from torch.distributed.pipelining import PipelineStage, Schedule1F1B, ScheduleGPipe
 
 from plugins.ddp.strategies._base import LossFn, Strategy
@@ -20,6 +25,7 @@ SplitFn = Callable[[nn.Module, int, int], nn.Module]
 """`(model, stage_index, num_stages) -> the module that stage runs`."""
 
 _SCHEDULES = {"gpipe": ScheduleGPipe, "1f1b": Schedule1F1B}
+_FLAT = StateDictOptions(flatten_optimizer_state_dict=True)
 
 
 class Pipeline(Strategy):
@@ -181,6 +187,25 @@ class Pipeline(Strategy):
     def clip_grad_norm(self, model: nn.Module, max_norm: float) -> torch.Tensor:
         """Clip by the norm over all stages' gradients; return that norm on every rank."""
         return clip_grad_norm(model.parameters(), max_norm, partitioned=self.is_distributed)
+
+    def state_dict(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+        """As for every strategy, but the optimizer state is keyed by parameter name throughout
+        (``flatten_optimizer_state_dict``): each stage's parameter groups name other parameters,
+        and one shared ``param_groups`` entry could not hold them all."""
+        model_state, optimizer_state = get_state_dict(model, optimizer, options=_FLAT)
+        return {"model": model_state, "optimizer": optimizer_state}
+
+    def load_state_dict(
+        self, model: nn.Module, optimizer: torch.optim.Optimizer, state: Mapping[str, Any]
+    ) -> None:
+        """The inverse of :meth:`state_dict`."""
+        set_state_dict(
+            model,
+            optimizer,
+            model_state_dict=state["model"],
+            optim_state_dict=state["optimizer"],
+            options=_FLAT,
+        )
 
     def teardown(self) -> None:
         """Drop the schedule (it holds the stage module), then leave the process group."""

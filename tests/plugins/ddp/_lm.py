@@ -68,7 +68,7 @@ def make_lm_trainer(*, strategy: Any, callbacks: tuple[Any, ...] = (), **kwargs:
     return Trainer(
         make_lm,
         make_tokens(),
-        functools.partial(torch.optim.SGD, lr=0.5),
+        functools.partial(torch.optim.SGD, lr=0.5, momentum=0.9),
         strategy=strategy,
         loss_fn=lm_loss,
         callbacks=callbacks,

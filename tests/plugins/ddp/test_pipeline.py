@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -21,17 +23,19 @@ from plugins.ddp.strategies.single import SingleDevice
 OPTIONS = {"grad_accum_steps": 2, "val_data": make_tokens(20, sample_seed=1), "val_every": 2}
 
 
-def _fit(strategy: object, checkpoint_dir: str | None = None) -> tuple[dict, dict]:
+def _fit(strategy: object, checkpoint_dir: str | None = None, **kwargs: Any) -> tuple[dict, dict]:
     final = FinalState()
+    options = {**OPTIONS, **kwargs}
     trainer = make_lm_trainer(
-        strategy=strategy, callbacks=(final,), checkpoint_dir=checkpoint_dir, **OPTIONS
+        strategy=strategy, callbacks=(final,), checkpoint_dir=checkpoint_dir, **options
     )
     metrics = trainer.fit()
     return final.params, metrics
 
 
-def _fit_rank(rank: int, schedule: str, checkpoint_dir: str) -> tuple[dict, dict]:
-    return _fit(Pipeline(["blocks.2"], schedule=schedule, n_microbatches=4), checkpoint_dir)
+def _fit_rank(rank: int, schedule: str, checkpoint_dir: str, **kwargs: Any) -> tuple[dict, dict]:
+    strategy = Pipeline(["blocks.2"], schedule=schedule, n_microbatches=4)
+    return _fit(strategy, checkpoint_dir, **kwargs)
 
 
 @pytest.mark.distributed
@@ -54,6 +58,20 @@ def test_pipeline_two_ranks_match_one_process(schedule: str, tmp_path: Path) -> 
     assert checkpoint is not None
     whole = load_model_weights(make_lm(), checkpoint)
     assert max_difference(whole.state_dict(), reference) < 1e-5
+
+
+@pytest.mark.distributed
+@pytest.mark.timeout(90)
+def test_a_stopped_pipeline_run_resumes_like_an_uninterrupted_one(tmp_path: Path) -> None:
+    reference, _ = _fit(SingleDevice())
+    directory = str(tmp_path)
+    stopped = functools.partial(_fit_rank, max_steps=2)
+    run_ranks(stopped, "1f1b", directory, world_size=2, timeout=75)
+    resumed = run_ranks(_fit_rank, "1f1b", directory, world_size=2, timeout=75)
+    assert latest_checkpoint(tmp_path) == tmp_path / "step_000000004"
+    (first, first_metrics), (last, _) = resumed
+    assert first_metrics["step"] == 4
+    assert max_difference({**first, **last}, reference) < 1e-5  # momentum state came back too
 
 
 def test_split_keeps_a_stage_and_the_full_model_names() -> None:
