@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
 from torch import nn
 
 from corelib import CorelibError
@@ -102,7 +103,7 @@ def load_checkpoint(
     """
     path = Path(path)
     state = strategy.state_dict(model, optimizer)
-    check_fits(path, state["model"])
+    check_fits(path, _held_by_all_ranks(strategy, state["model"]))
     strategy.load(state, path)
     strategy.load_state_dict(model, optimizer, state)
     rank_file = path / _rank_file(strategy.rank)
@@ -114,6 +115,16 @@ def load_checkpoint(
         )
         rank_file = path / _rank_file(0)
     return torch.load(rank_file, weights_only=False)
+
+
+def _held_by_all_ranks(strategy: Strategy, model_state: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The model's tensors as all ranks together hold them (as shapes on the meta device):
+    a pipeline stage holds only its own, and the checkpoint must fit their union."""
+    if not strategy.is_distributed:
+        return model_state
+    parts: list[Any] = [None] * strategy.world_size
+    dist.all_gather_object(parts, {key: tuple(value.shape) for key, value in model_state.items()})
+    return {key: torch.empty(shape, device="meta") for part in parts for key, shape in part.items()}
 
 
 def load_model_weights(model: nn.Module, path: str | os.PathLike[str]) -> nn.Module:
