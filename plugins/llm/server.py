@@ -186,17 +186,17 @@ class _Handler(BaseHTTPRequestHandler):
         if status in (429, 503) and plan.retry_after is not None:
             headers["Retry-After"] = f"{plan.retry_after:g}"
         body = error_body(f"injected fault {status}", "injected_fault")
-        self._send_json(HTTPStatus(status), body, headers)
+        self._send_json(status, body, headers)  # any code, known to HTTPStatus or not
         return False
 
     def _send_json(
-        self, status: HTTPStatus, body: dict[str, Any], headers: dict[str, str] | None = None
+        self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
     ) -> None:
         self._send(status, json.dumps(body).encode(), "application/json", headers)
 
     def _send(
         self,
-        status: HTTPStatus,
+        status: int,
         payload: bytes,
         content_type: str,
         headers: dict[str, str] | None = None,

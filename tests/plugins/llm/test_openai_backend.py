@@ -98,7 +98,7 @@ def test_timeouts_and_dropped_connections_are_retried(tiny_llm: TransformersLLM)
     assert len(requests_for(server, "hi")) == 2 and len(requests_for(server, "?")) == 3
 
 
-@pytest.mark.parametrize("fault", ["400", "404", "422"])
+@pytest.mark.parametrize("fault", ["400", "404", "422", "499"])
 def test_other_4xx_fail_at_once(tiny_llm: TransformersLLM, fault: str) -> None:
     with LLMServer(tiny_llm, faults=FaultPlan(by_prompt={"hi": (fault,)})) as server:
         llm = client(server)
