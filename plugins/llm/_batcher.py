@@ -21,8 +21,9 @@ class _Job:
 
 
 class Batcher:
-    """Runs ``llm`` on one worker thread; each call to it batches the jobs that arrived within
-    ``wait_s`` of the first (up to ``max_prompts`` prompts) and share generation parameters."""
+    """Runs ``llm`` on one worker thread. Each round gathers the queued jobs, and those arriving
+    less than ``wait_s`` apart, up to ``max_prompts`` prompts; jobs with the same generation
+    parameters share one ``generate`` call."""
 
     def __init__(self, llm: LLM, *, max_prompts: int = 64, wait_s: float = 0.005) -> None:
         self.llm = llm
