@@ -34,13 +34,18 @@ def _check_scores(who: str, answers: Sequence[Hashable | None], scores: Sequence
 
 
 def _weighted_vote(answers: Sequence[Hashable | None], weights: Sequence[float]) -> Hashable | None:
-    totals: dict[Hashable, float] = {}
+    """The answer with the largest total weight; totals equal up to rounding are ties.
+
+    Ties go to the answer that appears first (``0.1 + 0.2`` ties ``0.3``).
+    """
+    weights_by_answer: dict[Hashable, list[float]] = {}
     for answer, weight in zip(answers, weights, strict=True):
         if answer is not None:
-            totals[answer] = totals.get(answer, 0.0) + weight
+            weights_by_answer.setdefault(answer, []).append(weight)
     winner, best = None, -math.inf
-    for answer, total in totals.items():  # first-occurrence order: strict > keeps the earliest
-        if total > best:
+    for answer, answer_weights in weights_by_answer.items():  # first-occurrence order
+        total = math.fsum(answer_weights)
+        if total > best and not math.isclose(total, best, rel_tol=1e-9, abs_tol=1e-12):
             winner, best = answer, total
     return winner
 

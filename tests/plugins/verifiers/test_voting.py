@@ -33,6 +33,13 @@ def test_score_tie_goes_to_the_first_answer() -> None:
     assert BestPath().choose(["p", "q"], [0.5, 0.5]) == "p"
 
 
+def test_totals_equal_up_to_rounding_are_ties() -> None:
+    # 0.1 + 0.2 is 0.30000000000000004 in floating point: still a tie with 0.3, "B" first
+    assert VotingVerifier().choose(["B", "A", "A"], [0.3, 0.1, 0.2]) == "B"
+    assert VotingVerifier().choose(["B", "A", "A", "A"], [0.6, 0.1, 0.2, 0.3]) == "B"
+    assert VotingVerifier().choose(["B", "A", "A"], [0.3, 0.1, 0.2000001]) == "A"
+
+
 def test_none_never_wins_unless_every_answer_is_none() -> None:
     answers = [None, None, None, "2"]
     assert VotingVerifier().choose(answers) == "2"
