@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from pathlib import Path
@@ -14,6 +15,8 @@ from plugins.llm._chunks import chunks
 from plugins.llm._sampling import StopWatcher, TokenChooser, row_seed
 from plugins.llm._text import cut_at_stop
 from plugins.llm._types import Completion, check_parameters
+
+logger = logging.getLogger(__name__)
 
 
 def best_device() -> torch.device:
@@ -31,10 +34,10 @@ class TransformersLLM:
     ``batch_size`` counts rows (prompt x sample) per forward pass. Greedy output for a prompt is
     the same whatever else is in its batch; sampled output depends only on (seed, prompt,
     sample index). ``dtype`` (e.g. ``"bfloat16"``) defaults to float32; ``device`` to the best one.
-    A local model has no per-request failures: errors raise, and ``failures`` stays 0.
+    A prompt the model cannot take (empty, or too long for its positions with
+    ``max_new_tokens``) gets an empty list, is counted in ``failures`` and logged at WARNING:
+    one bad prompt never fails the whole batch.
     """
-
-    failures: int = 0
 
     def __init__(
         self,
@@ -57,6 +60,7 @@ class TransformersLLM:
         if not isinstance(torch_dtype, torch.dtype):
             raise ValueError(f"llm/transformers: dtype {dtype!r} is not a torch dtype name")
         self.batch_size = batch_size
+        self.failures = 0
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
@@ -105,7 +109,8 @@ class TransformersLLM:
         # A row is (prompt index, sample index); greedy samples are all the same, so draw one.
         rows = [(i, j) for i in range(len(prompts)) for j in range(1 if greedy else n)]
         lengths = [len(ids) for ids in self.tokenizer(prompts)["input_ids"]]
-        self._check_lengths(lengths, max_new_tokens)
+        refused = self._refuse_unfit(lengths, max_new_tokens)
+        rows = [row for row in rows if row[0] not in refused]
         rows.sort(key=lambda row: -lengths[row[0]])  # similar lengths together: less padding
         results: dict[tuple[int, int], Completion] = {}
         for batch in chunks(rows, self.batch_size):
@@ -116,8 +121,10 @@ class TransformersLLM:
             )
             results.update(zip(batch, completions, strict=True))
         if greedy:
-            return [[results[(i, 0)]] * n for i in range(len(prompts))]
-        return [[results[(i, j)] for j in range(n)] for i in range(len(prompts))]
+            return [[] if i in refused else [results[(i, 0)]] * n for i in range(len(prompts))]
+        return [
+            [] if i in refused else [results[(i, j)] for j in range(n)] for i in range(len(prompts))
+        ]
 
     def _generate_batch(
         self, prompts: list[str], chooser: TokenChooser, max_new_tokens: int, stop: list[str]
@@ -153,16 +160,23 @@ class TransformersLLM:
             completions.append(Completion(text, logprobs[row][:length], finish_reason))
         return completions
 
-    def _check_lengths(self, lengths: list[int], max_new_tokens: int) -> None:
+    def _refuse_unfit(self, lengths: list[int], max_new_tokens: int) -> set[int]:
+        """Indices of prompts the model cannot take; each is counted and logged."""
+        refused = set()
         for index, length in enumerate(lengths):
             if length == 0:
-                raise ValueError(f"llm/transformers: prompt {index} encodes to no tokens")
-            if self._max_positions and length + max_new_tokens > self._max_positions:
-                raise ValueError(
-                    f"llm/transformers: prompt {index} has {length} tokens; with max_new_tokens="
-                    f"{max_new_tokens} it exceeds the model's {self._max_positions} positions "
-                    f"({self.model_dir})"
+                reason = "encodes to no tokens"
+            elif self._max_positions and length + max_new_tokens > self._max_positions:
+                reason = (
+                    f"has {length} tokens; with max_new_tokens={max_new_tokens} it exceeds the "
+                    f"model's {self._max_positions} positions"
                 )
+            else:
+                continue
+            refused.add(index)
+            logger.warning("llm/transformers (%s): prompt %d %s", self.model_dir, index, reason)
+        self.failures += len(refused)
+        return refused
 
 
 def _eos_ids(generation_config: GenerationConfig, tokenizer_eos: int | None) -> set[int]:
