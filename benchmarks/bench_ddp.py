@@ -11,8 +11,8 @@ features, 10 classes; batch 64 per rank) is trained four ways:
   (iv)  trainer-ddp  ddp/trainer + ddp/ddp on 2 ranks
 
 Step time. One process (for i/ii) and one 2-rank torchrun job (for iii/iv) alternate the
-hand-written and the framework run `--pairs` times, `--steps` steps each, so both meet the same
-machine load; every optimizer carries the same post-step hook marking when each step ended
+hand-written and the framework run `--pairs` times (ABBA order), `--steps` steps each, so both
+meet the same machine load; every optimizer carries the same post-step hook marking when each step ended
 (after the GPU finished, on CUDA). A run's step time is the median gap between marks after
 warm-up; the overhead is the median over pairs of framework / hand-written.
 
@@ -202,10 +202,11 @@ def alternate(pairs: int, steps: int, device: str, backend: str, out: str) -> No
         "framework": functools.partial(framework, steps, device, backend),
     }
     times: dict[str, list[float]] = {name: [] for name in runs}
-    for _ in range(pairs):
-        for name, run in runs.items():
+    for pair in range(pairs):
+        order = ["hand", "framework"] if pair % 2 == 0 else ["framework", "hand"]  # ABBA
+        for name in order:
             marks = StepMarks(device.startswith("cuda"))
-            run(marks)
+            runs[name](marks)
             times[name].append(marks.median_step())
     if int(os.environ.get("RANK", 0)) == 0:
         Path(out).write_text(json.dumps(times))
