@@ -12,9 +12,9 @@ features, 10 classes; batch 64 per rank) is trained four ways:
 
 Step time. One process (for i/ii) and one 2-rank torchrun job (for iii/iv) alternate the
 hand-written and the framework run `--pairs` times (ABBA order), `--steps` steps each, so both
-meet the same machine load; every optimizer carries the same post-step hook marking when each step ended
-(after the GPU finished, on CUDA). A run's step time is the median gap between marks after
-warm-up; the overhead is the median over pairs of framework / hand-written.
+meet the same machine load; every optimizer carries the same post-step hook marking when each
+step ended (after the GPU finished, on CUDA). A run's step time is the median gap between marks
+after warm-up; the overhead is the median over pairs of framework / hand-written.
 
 Startup. Each case is also launched the way a user would, `--rounds` times in rotating order,
 and timed from starting the command to the end of its first step: `python script.py`,
