@@ -32,7 +32,7 @@ from examples.reasoning.verify import TrainVerifier  # noqa: E402
 from examples.reasoning.yesno import OpenQuestionChain, YesNoTask  # noqa: E402
 
 RUN_DIR = "runs/reasoning"
-STEPS = 600
+STEPS = 1200
 
 llm = L("llm/cached")(
     llm=L("llm/transformers")(model=f"{RUN_DIR}/reasoner/model", batch_size=128),
@@ -40,12 +40,12 @@ llm = L("llm/cached")(
 )
 exemplars = L(load_exemplars)(path=f"{RUN_DIR}/data/val.jsonl")
 
-data = L(MakeProblems)(train=3000, val=200, test=400, seed=0, min_ops=2, max_ops=3, high=20)
+data = L(MakeProblems)(train=10000, val=200, test=300, seed=0, min_ops=2, max_ops=3, high=5)
 
 reasoner = L(TrainReasoner)(
     trainer=L("ddp/trainer")(
         strategy=L("ddp/ddp")(),
-        optimizer=L(torch.optim.AdamW)(lr=5e-3, weight_decay=0.01, _partial_=True),
+        optimizer=L(torch.optim.AdamW)(lr=1e-2, weight_decay=0.01, _partial_=True),
         scheduler=L(warmup_then_decay)(warmup_steps=30, total_steps=STEPS, _partial_=True),
         loss_fn=L(next_token_loss)(_partial_=True),
         batch_size=16,
@@ -55,8 +55,8 @@ reasoner = L(TrainReasoner)(
         callbacks=[L("ddp/progress")()],
         seed=0,
     ),
-    model=L(tiny_gpt)(n_layer=4, n_embd=96, n_head=4, n_positions=256, seed=0),
-    data=L(TokenBlocks)(block_size=192, passes=2, seed=0),
+    model=L(tiny_gpt)(n_layer=4, n_embd=64, n_head=4, n_positions=256, seed=0),
+    data=L(TokenBlocks)(block_size=160, passes=2, seed=0),
     vocab_size=600,
     nproc_per_node=2,
     _recursive_=False,
@@ -69,11 +69,11 @@ paths = L(SamplePaths)(
         num_prompts=4,  # M1 exemplar sets
         samples_per_prompt=5,  # M2 samples each
         shots=1,
-        temperature=0.8,
-        max_new_tokens=48,
+        temperature=0.6,
+        max_new_tokens=64,
         seed=0,
     ),
-    train_questions=300,
+    train_questions=200,
     chunk=8,
 )
 
@@ -94,7 +94,7 @@ verifier = L(TrainVerifier)(
 
 ama = L(YesNoTask)(
     chains=[L(OpenQuestionChain)(llm=llm, exemplars=exemplars, seed=seed) for seed in (1, 2, 3)]
-    + [L(OpenQuestionChain)(llm=llm, exemplars=exemplars, seed=4, samples=5, temperature=0.8)],
+    + [L(OpenQuestionChain)(llm=llm, exemplars=exemplars, seed=4, samples=3, temperature=0.6)],
     aggregators={
         "majority": L("ama/majority")(cardinality=2),
         "label model": L("ama/label_model")(cardinality=2),

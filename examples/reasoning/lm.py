@@ -30,6 +30,8 @@ __all__ = [
 ]
 
 EOS = "<|endoftext|>"
+IGNORE = -100
+"""Target of a position left out of the loss."""
 QUERY_FORMAT = "Question: {question}\nAnswer:\n"
 EXEMPLAR_FORMAT = QUERY_FORMAT + "{solution}\n\n"
 
@@ -87,44 +89,70 @@ def tiny_gpt(
 
 
 class TokenBlocks(Dataset):
-    """The training problems as one token stream cut into ``(inputs, next tokens)`` blocks.
+    """The training problems packed into blocks of ``block_size`` tokens, as few-shot prompts.
 
-    The documents are concatenated ``passes`` times, each pass in a new order drawn with
-    ``seed``, so a block's context holds earlier worked problems as a few-shot prompt does.
+    Each block starts at a problem and holds whole problems (drawn in an order seeded by
+    ``seed``, ``passes`` times over the split), right-padded: every problem after the first
+    sits where a query sits after its exemplars in a prompt. Items are ``(inputs, targets)``,
+    targets being the next tokens, ``IGNORE`` on padding and, with ``solutions_only``, on the
+    question part of each problem (the model learns to solve, not to make up questions).
     """
 
     def __init__(
-        self, problems: str, tokenizer: str, *, block_size: int = 192, passes: int = 2,
+        self,
+        problems: str,
+        tokenizer: str,
+        *,
+        block_size: int = 160,
+        passes: int = 1,
+        solutions_only: bool = True,
         seed: int = 0,
-    ) -> None:  # fmt: skip
+    ) -> None:
         vocab = PreTrainedTokenizerFast.from_pretrained(tokenizer)
-        encoded = [vocab(document(p))["input_ids"] for p in read_problems(Path(problems))]
+        loaded = read_problems(Path(problems))
+        encoded = vocab([document(p) for p in loaded])["input_ids"]
+        queries = vocab([QUERY_FORMAT.format(question=p.question) for p in loaded])["input_ids"]
+        self.pad_id = vocab.pad_token_id
+        self.block_size = block_size
         rng = random.Random(seed)
-        stream: list[int] = []
+        blocks: list[tuple[list[int], list[int]]] = []
+        tokens: list[int] = []
+        targets: list[int] = []
         for _ in range(passes):
             order = list(range(len(encoded)))
             rng.shuffle(order)
             for index in order:
-                stream.extend(encoded[index])
-        count = (len(stream) - 1) // block_size
-        if count < 1:
-            raise ValueError(f"TokenBlocks: {problems} holds fewer than {block_size + 1} tokens")
-        self.tokens = torch.tensor(stream[: count * block_size + 1])
-        self.block_size = block_size
+                ids = encoded[index]
+                if len(ids) > block_size:
+                    raise ValueError(
+                        f"TokenBlocks: problem {index} of {problems} has {len(ids)} tokens, "
+                        f"more than block_size={block_size}"
+                    )
+                if len(tokens) + len(ids) > block_size:
+                    blocks.append((tokens, targets))
+                    tokens, targets = [], []
+                hidden = len(queries[index]) if solutions_only else 0
+                tokens = tokens + ids
+                targets = targets + [IGNORE] * hidden + ids[hidden:]
+        blocks.append((tokens, targets))
+        self.inputs = torch.full((len(blocks), block_size), self.pad_id)
+        self.targets = torch.full((len(blocks), block_size), IGNORE)
+        for row, (ids, wanted) in enumerate(blocks):
+            self.inputs[row, : len(ids)] = torch.tensor(ids)
+            self.targets[row, : len(wanted) - 1] = torch.tensor(wanted[1:])
 
     def __len__(self) -> int:
-        return (len(self.tokens) - 1) // self.block_size
+        return len(self.inputs)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        start = index * self.block_size
-        block = self.tokens[start : start + self.block_size + 1]
-        return block[:-1], block[1:]
+        return self.inputs[index], self.targets[index]
 
 
 def next_token_loss(outputs: object, targets: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy of a causal LM's logits (``outputs.logits``) against the next tokens."""
+    """Cross-entropy of a causal LM's logits (``outputs.logits``) against the next tokens
+    (``IGNORE`` targets left out)."""
     logits = outputs.logits  # type: ignore[attr-defined]
-    return F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten())
+    return F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE)
 
 
 def warmup_then_decay(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import resource
 import shutil
 import time
 from collections.abc import Mapping, Sequence
@@ -51,14 +52,11 @@ class StageContext:
             )
         return self.run_dir / stage
 
-    def seconds(self) -> dict[str, float]:
-        """Seconds each finished stage took when it last ran, in run order."""
-        records = {path.parent.name: _read_record(path.parent) for path in self._records()}
-        done = {name: r for name, r in records.items() if r is not None and r.get("done")}
-        return {name: float(r["seconds"]) for name, r in sorted(done.items(), key=_by_order)}
-
-    def _records(self) -> list[Path]:
-        return sorted(self.run_dir.glob(f"*/{RECORD}"))
+    def seconds(self) -> dict[str, dict[str, float]]:
+        """Wall-clock and CPU seconds of each finished stage when it last ran, in run order."""
+        records = [_read_record(path.parent) for path in self.run_dir.glob(f"*/{RECORD}")]
+        done = sorted((r for r in records if r and r.get("done")), key=lambda r: r["order"])
+        return {r["name"]: {"wall": r["seconds"], "cpu": r["cpu_seconds"]} for r in done}
 
 
 class Stage(Protocol):
@@ -113,21 +111,29 @@ class Pipeline:
             for later in names[index + 1 :]:
                 (self.run_dir / later / RECORD).unlink(missing_ok=True)
             print(f"[{name}] {'resuming' if resuming else 'running'}", flush=True)
-            _write_record(context.directory, key=key, order=index, done=False)
-            start = time.perf_counter()
-            stage = instantiate(self.stages[name])
-            summary = stage.run(context)
-            seconds = time.perf_counter() - start
-            _write_record(
-                context.directory, key=key, order=index, done=True, seconds=seconds,
-                summary=summary,
-            )  # fmt: skip
-            print(
-                f"[{name}] done in {seconds:.1f} s{f': {summary}' if summary else ''}", flush=True
-            )
+            seconds, summary = self._run_stage(context, key, index)
+            done = f"[{name}] done in {seconds:.1f} s" + (f": {summary}" if summary else "")
+            print(done, flush=True)
+
+    def _run_stage(self, context: StageContext, key: str, index: int) -> tuple[float, str | None]:
+        """Build and run one stage, recording it as unfinished, then as done."""
+        record: dict[str, Any] = {"name": context.name, "key": key, "order": index, "done": False}
+        _write_record(context.directory, record)
+        start, cpu_start = time.perf_counter(), _cpu_seconds()
+        summary = instantiate(self.stages[context.name]).run(context)
+        seconds = time.perf_counter() - start
+        record.update(done=True, seconds=seconds, cpu_seconds=_cpu_seconds() - cpu_start)
+        _write_record(context.directory, {**record, "summary": summary})
+        return seconds, summary
 
     def __repr__(self) -> str:
         return f"Pipeline(stages={list(self.stages)}, run_dir={str(self.run_dir)!r})"
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process (all threads) and of its finished child processes."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
 
 
 def _read_record(directory: Path) -> dict[str, Any] | None:
@@ -138,10 +144,6 @@ def _read_record(directory: Path) -> dict[str, Any] | None:
     return record if isinstance(record, dict) else None
 
 
-def _write_record(directory: Path, **record: Any) -> None:
+def _write_record(directory: Path, record: dict[str, Any]) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     write_json(directory / RECORD, record)
-
-
-def _by_order(item: tuple[str, dict[str, Any]]) -> int:
-    return int(item[1].get("order", 0))

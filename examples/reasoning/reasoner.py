@@ -70,7 +70,8 @@ class TrainReasoner:
     ``trainer``, ``model`` and ``data`` are config nodes (a ``ddp/trainer`` without model and
     data, a model factory taking ``tokenizer``, a dataset taking ``problems`` and
     ``tokenizer``); the stage fills in those paths and the checkpoint directory, and launches
-    ``nproc_per_node`` workers with ``threads`` torch threads each.
+    ``nproc_per_node`` workers (at most one per GPU where there are GPUs) with ``threads``
+    torch threads each.
     """
 
     def __init__(
@@ -108,6 +109,13 @@ class TrainReasoner:
         output = str(directory / "model")
         return LazyCall(TrainLM)(trainer=trainer, model=model, tokenizer=tokenizer, output=output)
 
+    def processes(self) -> int:
+        """``nproc_per_node``, or one per GPU where there are fewer GPUs (NCCL needs its own)."""
+        import torch
+
+        gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        return min(self.nproc_per_node, gpus) if gpus else self.nproc_per_node
+
     def run(self, context: StageContext) -> str:
         """Build the tokenizer, launch the job, and summarise its final metrics."""
         data_dir = context.output(self.data_stage)
@@ -118,7 +126,7 @@ class TrainReasoner:
         job = save_config(self.job(directory, data_dir / "train.jsonl"), directory / "job.yaml")
         command = [sys.executable, "-m", "corelib", "run", str(job)]
         command += [arg for prefix in ALLOWED for arg in ("--allow-import", prefix)]
-        command += ["--nproc-per-node", str(self.nproc_per_node)]
+        command += ["--nproc-per-node", str(self.processes())]
         env = {
             **os.environ,
             "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
@@ -132,6 +140,6 @@ class TrainReasoner:
             )
         metrics = read_json(directory / "model" / "metrics.json")
         return (
-            f"{int(metrics['step'])} steps on {self.nproc_per_node} processes, "
+            f"{int(metrics['step'])} steps on {self.processes()} processes, "
             f"final train loss {metrics['train/loss']:.3f}"
         )

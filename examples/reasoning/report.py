@@ -180,7 +180,10 @@ def format_table(results: Mapping[str, Any]) -> str:
         ),
         f"Yes/no: 'Is the answer to this problem N?' ({n_yes_no} questions)",
         *(_row(name, entry) for name, entry in results["yes_no"].items()),
-        "Seconds per stage: "
-        + ", ".join(f"{name} {s:.1f}" for name, s in results["stage_seconds"].items()),
+        "Seconds per stage, wall-clock (CPU time of all its processes): "
+        + ", ".join(
+            f"{name} {s['wall']:.0f} ({s['cpu']:.0f})"
+            for name, s in results["stage_seconds"].items()
+        ),
     ]
     return "\n".join(lines)
