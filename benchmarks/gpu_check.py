@@ -69,6 +69,8 @@ def _strategy(kind: str, device: str, backend: str | None, precision: str) -> An
         return SingleDevice(device=device)
     if kind == "ddp":
         return DDP(device=device, backend=backend)
+    if kind != "fsdp2":
+        raise ValueError(f"unknown check {kind!r}: expected single, ddp or fsdp2 (+ -bf16, -mem)")
     bf16 = "bf16" if precision == "bf16" else None
     return FSDP2(device=device, backend=backend, param_dtype=bf16, reduce_dtype="fp32")
 
@@ -111,7 +113,9 @@ def run_check(name: str, device: str, backend: str | None, hidden: int) -> dict[
 
 def summarize(out: Path) -> int:
     """Print every record and the verdicts; return 1 if any verdict failed."""
-    records = [json.loads(line) for line in (out / "checks.jsonl").read_text().splitlines()]
+    lines = (out / "checks.jsonl").read_text().splitlines()
+    records = [r for r in map(json.loads, lines) if "error" not in r]
+    errors = [r for r in map(json.loads, lines) if "error" in r]
     print(
         f"{'run':<22} {'ranks':>5} {'backend':>7} {'first':>7} {'final':>7} {'steps/s':>8} "
         f"{'peak MiB':>9}"
@@ -123,7 +127,8 @@ def summarize(out: Path) -> int:
             f"{r['peak_mib']:>9.1f}"
         )
     by_key = {(r["tag"], r["check"]): r for r in records}
-    verdicts = [
+    verdicts = [(f"{r['tag']}/{r['check']} raised {r['error']}", False) for r in errors]
+    verdicts += [
         (f"{r['tag']}/{r['check']} learns", r["final_loss"] < r["first_loss"]) for r in records
     ]
     for run, reference in [
@@ -164,9 +169,14 @@ def main() -> int:
         if args.device == "cuda":
             torch.cuda.set_device(int(os.environ["LOCAL_RANK"]) % torch.cuda.device_count())
         dist.init_process_group(args.backend or "gloo", timeout=timedelta(seconds=120))
+    failed = 0
     try:
         for name in filter(None, args.checks.split(",")):
-            record = run_check(name, args.device, args.backend, args.hidden)
+            try:
+                record = run_check(name, args.device, args.backend, args.hidden)
+            except Exception as error:  # recorded; the next checks still run
+                record = {"check": name, "error": f"{type(error).__name__}: {error}"[:300]}
+                failed += 1
             if int(os.environ.get("RANK", 0)) == 0:
                 with (args.out / "checks.jsonl").open("a") as file:
                     file.write(json.dumps({"tag": args.tag, **record}) + "\n")
@@ -174,7 +184,7 @@ def main() -> int:
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

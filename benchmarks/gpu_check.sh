@@ -63,7 +63,7 @@ run 120 "$python" "${check[@]}" --tag single --checks single,single-bf16
 run 150 "${torchrun[@]}" 1 "${check[@]}" --tag nccl1 --backend "$nccl" \
     --checks ddp,fsdp2,ddp-bf16,fsdp2-bf16,ddp-mem,fsdp2-mem
 run 150 "${torchrun[@]}" 2 "${check[@]}" --tag gloo2 --backend gloo \
-    --checks ddp,fsdp2,ddp-mem,fsdp2-mem
+    --checks ddp,ddp-mem,fsdp2,fsdp2-mem
 run 150 "$python" benchmarks/gpu_check.py --summarize --out "$out"
 run 240 "$python" benchmarks/bench_ddp.py --device "$device" --backend "$nccl" --nproc 1 "${bench[@]}"
 
