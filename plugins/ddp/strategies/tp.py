@@ -42,7 +42,7 @@ class TensorParallel(Strategy):
         plan: Mapping[str, Any] | None = None,
         *,
         parallelize_fn: ParallelizeFn | None = None,
-        device: str | None = None,
+        device: str | torch.device | None = None,
         backend: str | None = None,
         timeout_s: float = 120.0,
     ) -> None:
