@@ -52,7 +52,14 @@ STYLES: dict[str, Callable[..., ParallelStyle]] = {
 }
 
 _LAYOUT_KEYS = frozenset(
-    {"input_layouts", "output_layouts", "desired_input_layouts", "desired_output_layouts"}
+    {
+        "input_layouts",
+        "output_layouts",
+        "desired_input_layouts",
+        "desired_output_layouts",
+        "input_kwarg_layouts",  # these two map keyword names to layouts
+        "desired_input_kwarg_layouts",
+    }
 )
 _SHARD = re.compile(r"shard\((-?\d+)\)")
 
@@ -130,7 +137,10 @@ def _build_style(pattern: str, spec: Any) -> ParallelStyle:
         raise TPPlanError(f"TP plan[{pattern!r}]: bad options for style {name!r}: {exc}") from exc
 
 
-def _layouts(pattern: str, key: str, value: Any) -> Placement | tuple[Placement | None, ...] | None:
+def _layouts(pattern: str, key: str, value: Any) -> Any:
+    """A layout, a tuple of layouts (from a list), or keyword names to layouts (from a map)."""
+    if isinstance(value, Mapping):
+        return {name: _placement(pattern, f"{key}.{name}", item) for name, item in value.items()}
     if isinstance(value, list | tuple):
         return tuple(_placement(pattern, key, item) for item in value)
     return _placement(pattern, key, value)

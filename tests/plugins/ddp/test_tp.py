@@ -123,3 +123,15 @@ def test_plan_with_layouts_resolves_to_styles() -> None:
     head = styles["head"]
     assert isinstance(head, ColwiseParallel)
     assert head.input_layouts == (Shard(1),) and head.output_layouts == (Replicate(),)
+    attn = resolve_plan(
+        TransformerLM(n_layers=1),
+        {
+            "blocks.0.attn": {
+                "style": "prepare_input",
+                "input_kwarg_layouts": {"x": "shard(1)"},
+                "desired_input_kwarg_layouts": {"x": "replicate"},
+            }
+        },
+    )["blocks.0.attn"]
+    assert attn.input_kwarg_layouts == {"x": Shard(1)}
+    assert attn.desired_input_kwarg_layouts == {"x": Replicate()}
