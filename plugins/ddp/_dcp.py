@@ -16,7 +16,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-__all__ = ["get_state_dict", "load", "save", "set_state_dict", "tensor_shapes"]
+__all__ = ["get_state_dict", "load", "load_whole", "save", "set_state_dict", "tensor_shapes"]
 
 
 def save(state: dict[str, Any], directory: str | os.PathLike[str]) -> None:
@@ -34,6 +34,25 @@ def load(state: dict[str, Any], directory: str | os.PathLike[str], *, alone: boo
     no_dist = alone or not dist.is_initialized()
     with _single_process_quiet():
         dcp.load(state, checkpoint_id=os.fspath(directory), no_dist=no_dist)
+
+
+def load_whole(directory: str | os.PathLike[str]) -> dict[str, Any]:
+    """The whole checkpoint in ``directory``, nested as saved, with full tensors on the CPU
+    (this process reads it alone: no template, no collective)."""
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint.default_planner import _EmptyStateDictLoadPlanner
+    from torch.distributed.checkpoint.state_dict_loader import _load_state_dict
+
+    # What torch's own dcp_to_torch_save does: dcp.load() only fills the keys it is given.
+    state: dict[str, Any] = {}
+    with _single_process_quiet():
+        _load_state_dict(
+            state,
+            storage_reader=dcp.FileSystemReader(os.fspath(directory)),
+            planner=_EmptyStateDictLoadPlanner(),
+            no_dist=True,
+        )
+    return state
 
 
 def get_state_dict(

@@ -104,7 +104,7 @@ def load_checkpoint(
     path = Path(path)
     state = strategy.state_dict(model, optimizer)
     check_fits(path, _held_by_all_ranks(strategy, state["model"]))
-    strategy.load(state, path)
+    strategy.load(path, state)
     strategy.load_state_dict(model, optimizer, state)
     rank_file = path / _rank_file(strategy.rank)
     if not rank_file.exists():

@@ -4,6 +4,9 @@
 distributed sampler reshuffled each epoch) or a dataloader factory: a callable taking keyword
 arguments ``rank``, ``world_size``, ``epoch`` and ``seed`` (the data-parallel rank and size)
 that returns this rank's batches for that epoch. Every rank must get the same number of batches.
+A dataset keeps its last, smaller batch (``drop_last=False``, as a ``DataLoader`` does); on
+several ranks the sampler pads the shards to equal length by repeating the first samples (as
+``DistributedSampler`` does), so every rank gets the same number of batches.
 The stream's position (epoch, batches consumed in it) is part of a checkpoint; resuming
 mid-epoch skips a dataset's consumed samples without loading them (a factory's batches are
 drawn and dropped).
@@ -37,8 +40,8 @@ def load_batches(
     train: bool,
     skip_batches: int = 0,
 ) -> Iterable[Any]:
-    """This rank's batches of ``source`` for ``epoch`` after the first ``skip_batches``:
-    shuffled, full batches when ``train``."""
+    """This rank's batches of ``source`` for ``epoch`` after the first ``skip_batches``,
+    shuffled when ``train``; the last batch may be smaller than ``batch_size``."""
     if is_dataset(source):
         try:
             return strategy.dataloader(
@@ -46,7 +49,7 @@ def load_batches(
                 batch_size=batch_size,
                 shuffle=train,
                 seed=seed,
-                drop_last=train,
+                drop_last=False,
                 epoch=epoch,
                 skip_batches=skip_batches,
             )

@@ -32,7 +32,8 @@ class Trainer:
     """Train ``model`` on ``train_data`` with ``optimizer`` under a strategy.
 
     Args:
-        model: an ``nn.Module`` (trained in place, keeping its weights) or a zero-argument
+        model: an ``nn.Module`` (trained in place, keeping its weights; after ``fit()`` it
+            holds the full trained tensors on every rank, unsharded) or a zero-argument
             factory, called after every RNG was seeded with ``seed``.
         train_data: a dataset (sharded per rank by the strategy) or a dataloader factory
             ``f(*, rank, world_size, epoch, seed)`` (see :mod:`plugins.ddp.data`).
@@ -142,7 +143,10 @@ class Trainer:
             with trainer_events(self._all_callbacks()) as hook, stop_on_sigterm() as stop:
                 self._hook = hook
                 self._prepare()
-                return self._train(stop)
+                metrics = self._train(stop)
+                if isinstance(self._model_source, nn.Module) and self.model is not None:
+                    strategy.unwrap(self.model)  # the caller's module outlives the group
+                return metrics
         except Exception as error:
             print(
                 f"ddp/trainer: rank {strategy.rank} of {strategy.world_size} failed: "

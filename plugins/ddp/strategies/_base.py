@@ -28,6 +28,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from plugins.ddp import _dcp
+from plugins.ddp.strategies._unwrap import gather_full_tensors
 
 __all__ = ["LossFn", "OptimizerFactory", "ReduceOp", "Strategy", "best_device"]
 
@@ -120,6 +121,12 @@ class Strategy:
         """Move ``model`` to the device and wrap it for this strategy (here: move only)."""
         return model.to(self.device)
 
+    def unwrap(self, model: nn.Module) -> nn.Module:
+        """The plain module inside the wrapped ``model``, holding full (unsharded) ordinary
+        tensors that stay readable after :meth:`teardown` (collective where sharded)."""
+        gather_full_tensors(model)
+        return model
+
     def build_optimizer(self, factory: OptimizerFactory, model: nn.Module) -> torch.optim.Optimizer:
         """Build the optimizer over the *wrapped* model's parameters (never before :meth:`wrap`:
         an optimizer built before ``fully_shard`` holds stale parameters and trains nothing)."""
@@ -202,8 +209,17 @@ class Strategy:
         with self.gradient_sync(model, enabled=sync):
             with self._autocast(autocast_dtype):
                 loss = _compute_loss(model, batch, loss_fn)
-            (loss * loss_scale if loss_scale != 1.0 else loss).backward()
+            self.backward(loss, loss_scale=loss_scale)
         return loss.detach()
+
+    def backward(self, loss: torch.Tensor, *, loss_scale: float = 1.0) -> None:
+        """Backpropagate ``loss`` times ``loss_scale`` (1 / accumulation steps) through the
+        wrapped model, whose wrapper averages the gradients over the data-parallel ranks.
+
+        To accumulate without that reduction, run forward and backward inside
+        ``gradient_sync(model, enabled=False)`` (DDP decides during the forward pass).
+        """
+        (loss * loss_scale if loss_scale != 1.0 else loss).backward()
 
     def eval_loss(
         self,
@@ -286,9 +302,23 @@ class Strategy:
         """Write ``state`` to ``directory`` with ``torch.distributed.checkpoint`` (collective)."""
         _dcp.save(state, directory)
 
-    def load(self, state: dict[str, Any], directory: str | os.PathLike[str]) -> None:
-        """Fill ``state`` in place from ``directory`` (collective; resharded as needed)."""
+    def load(
+        self, directory: str | os.PathLike[str], state: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Read the checkpoint in ``directory`` and return its state.
+
+        With ``state`` (shaped like :meth:`state_dict`), its tensors are filled in place,
+        resharded to this strategy's layout (collective), and ``state`` is returned. Without,
+        this rank reads the whole checkpoint alone, as full tensors on the CPU. The earlier
+        argument order ``load(state, directory)`` still works.
+        """
+        if isinstance(directory, Mapping):  # load(state, directory), as before
+            directory, state = state, directory  # type: ignore[assignment]
+        assert directory is not None
+        if state is None:
+            return _dcp.load_whole(directory)
         _dcp.load(state, directory)
+        return state
 
     def __repr__(self) -> str:
         return (

@@ -54,6 +54,11 @@ class DDP(Strategy):
             static_graph=self.static_graph,
         )
 
+    def unwrap(self, model: nn.Module) -> nn.Module:
+        """The module inside ``DistributedDataParallel`` (trained in place)."""
+        inner = model.module if isinstance(model, DistributedDataParallel) else model
+        return super().unwrap(inner)
+
     def gradient_sync(
         self, model: nn.Module, *, enabled: bool
     ) -> contextlib.AbstractContextManager[None]:

@@ -19,6 +19,7 @@ from torch.distributed.fsdp import (
 
 from plugins.ddp.strategies._base import Strategy
 from plugins.ddp.strategies._broadcast import broadcast_from_rank0
+from plugins.ddp.strategies._unwrap import gather_full_tensors, remove_fsdp, reshard_all
 
 __all__ = ["FSDP2"]
 
@@ -93,6 +94,14 @@ class FSDP2(Strategy):
                 reshard_after_forward=self.reshard_after_forward,
                 offload_policy=CPUOffloadPolicy() if self.cpu_offload else OffloadPolicy(),
             )
+        return model
+
+    def unwrap(self, model: nn.Module) -> nn.Module:
+        """``model`` with every rank holding the full trained parameters as plain tensors and
+        ``fully_shard`` undone (collective), so it is usable after :meth:`teardown`."""
+        reshard_all(model)
+        gather_full_tensors(model)
+        remove_fsdp(model)
         return model
 
     def gradient_sync(

@@ -8,11 +8,6 @@ from typing import Any, Literal
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.distributed.checkpoint.state_dict import (
-    StateDictOptions,
-    get_state_dict,
-    set_state_dict,
-)
 from torch.distributed.pipelining import PipelineStage, Schedule1F1B, ScheduleGPipe
 
 from plugins.ddp.strategies._base import LossFn, Strategy
@@ -25,7 +20,6 @@ SplitFn = Callable[[nn.Module, int, int], nn.Module]
 """`(model, stage_index, num_stages) -> the module that stage runs`."""
 
 _SCHEDULES = {"gpipe": ScheduleGPipe, "1f1b": Schedule1F1B}
-_FLAT = StateDictOptions(flatten_optimizer_state_dict=True)
 
 
 class Pipeline(Strategy):
@@ -55,7 +49,7 @@ class Pipeline(Strategy):
         split_fn: SplitFn | None = None,
         schedule: Literal["gpipe", "1f1b"] = "1f1b",
         n_microbatches: int = 4,
-        device: str | None = None,
+        device: str | torch.device | None = None,
         backend: str | None = None,
         timeout_s: float = 120.0,
     ) -> None:
@@ -141,7 +135,8 @@ class Pipeline(Strategy):
         if len(inputs) % self.n_microbatches:
             raise ValueError(
                 f"a batch of {len(inputs)} samples does not split into n_microbatches="
-                f"{self.n_microbatches} equal pieces; make the per-rank batch size a multiple"
+                f"{self.n_microbatches} equal pieces; make the batch size a multiple, and the "
+                "number of samples too (an epoch's last batch holds the samples left over)"
             )
         self._loss_fn, self._loss_scale = loss_fn, loss_scale
         self._microbatch_losses = []
@@ -156,6 +151,17 @@ class Pipeline(Strategy):
             loss = torch.zeros((), device=self.device)
         dist.broadcast(loss, src=self.world_size - 1)
         return loss
+
+    def backward(self, loss: torch.Tensor, *, loss_scale: float = 1.0) -> None:
+        """As for every strategy in one process; across stages the schedule runs backward
+        inside :meth:`forward_backward`, so a loss computed outside it cannot be used."""
+        if self._runner is not None:
+            raise RuntimeError(
+                "ddp/pipeline: backward(loss) needs the whole model in one process; with "
+                "several stages the schedule runs backward: call forward_backward(model, batch, "
+                "loss_fn)"
+            )
+        super().backward(loss, loss_scale=loss_scale)
 
     def eval_loss(
         self,
@@ -192,19 +198,24 @@ class Pipeline(Strategy):
         """As for every strategy, but the optimizer state is keyed by parameter name throughout
         (``flatten_optimizer_state_dict``): each stage's parameter groups name other parameters,
         and one shared ``param_groups`` entry could not hold them all."""
-        model_state, optimizer_state = get_state_dict(model, optimizer, options=_FLAT)
+        from torch.distributed.checkpoint import state_dict  # on first use, as the base class
+
+        options = state_dict.StateDictOptions(flatten_optimizer_state_dict=True)
+        model_state, optimizer_state = state_dict.get_state_dict(model, optimizer, options=options)
         return {"model": model_state, "optimizer": optimizer_state}
 
     def load_state_dict(
         self, model: nn.Module, optimizer: torch.optim.Optimizer, state: Mapping[str, Any]
     ) -> None:
         """The inverse of :meth:`state_dict`."""
-        set_state_dict(
+        from torch.distributed.checkpoint import state_dict
+
+        state_dict.set_state_dict(
             model,
             optimizer,
             model_state_dict=state["model"],
             optim_state_dict=state["optimizer"],
-            options=_FLAT,
+            options=state_dict.StateDictOptions(flatten_optimizer_state_dict=True),
         )
 
     def teardown(self) -> None:

@@ -99,3 +99,33 @@ def test_a_checkpoint_from_another_model_is_a_clear_error(tmp_path: Path) -> Non
         ).fit()
     with pytest.raises(CheckpointError, match="not a complete checkpoint"):
         load_model_weights(make_model(), tmp_path)
+
+
+def _linear_and_momentum(seed: int) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
+    torch.manual_seed(seed)
+    model = torch.nn.Linear(4, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    model(torch.randn(3, 4)).sum().backward()
+    optimizer.step()
+    return model, optimizer
+
+
+def test_strategy_load_returns_the_state_with_or_without_a_template(tmp_path: Path) -> None:
+    strategy = SingleDevice(device="cpu")
+    model, optimizer = _linear_and_momentum(0)
+    strategy.save({**strategy.state_dict(model, optimizer), "step": 3}, tmp_path)
+    momentum = optimizer.state[model.weight]["momentum_buffer"]
+
+    loaded = strategy.load(tmp_path)  # load(dir): the whole checkpoint, as saved
+    assert loaded["step"] == 3
+    assert torch.equal(loaded["model"]["weight"], model.weight.detach())
+    assert torch.equal(loaded["optimizer"]["state"]["weight"]["momentum_buffer"], momentum)
+    assert loaded["optimizer"]["param_groups"][0]["lr"] == 0.1
+
+    other, other_optimizer = _linear_and_momentum(1)
+    template = strategy.state_dict(other, other_optimizer)
+    assert strategy.load(tmp_path, template) is template  # filled in place, as DCP does
+    assert torch.equal(template["model"]["weight"], model.weight.detach())
+    legacy = strategy.state_dict(other, other_optimizer)
+    assert strategy.load(legacy, tmp_path) is legacy  # the earlier order, load(state, dir)
+    assert torch.equal(legacy["model"]["bias"], model.bias.detach())

@@ -53,9 +53,9 @@ def test_an_unknown_strategy_name_is_a_clear_error() -> None:
 @pytest.mark.timeout(120)
 def test_more_ranks_than_the_data_allows_is_a_clear_error() -> None:
     with pytest.raises(AssertionError) as failure:  # raised on every rank, reported by rank
-        run_ranks(_fit_rank, "ddp.yaml", ("train_data.n_samples=40",), timeout=100)
+        run_ranks(_fit_rank, "ddp.yaml", ("train_data.n_samples=1",), timeout=100)
     assert (
-        "ValueError: ddp/trainer: train_data: the dataset has 40 samples: too few for 2 "
+        "ValueError: ddp/trainer: train_data: the dataset has 1 samples: too few for 2 "
         "data-parallel ranks with batch_size=32"
     ) in str(failure.value)
     assert "--nproc-per-node" in str(failure.value)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 from _dist import run_ranks
 from _training import FinalState, make_data, make_model, make_trainer, max_difference
 
@@ -53,6 +54,113 @@ def test_two_ranks_match_one_process_with_the_same_global_batch(
         assert metrics["step"] == reference_metrics["step"] == 6
         assert metrics["train/loss"] == pytest.approx(reference_metrics["train/loss"], abs=1e-5)
     assert max_difference(make_model().state_dict(), reference) > 1e-3  # it did train
+
+
+def _fit_rank_partial_batches(rank: int) -> tuple[dict, dict]:
+    final = FinalState()
+    trainer = make_trainer(
+        strategy=DDP(timeout_s=30),
+        callbacks=(final,),
+        train_data=make_data(100),
+        batch_size=8,
+        max_steps=None,
+        max_epochs=1,
+    )
+    metrics = trainer.fit()
+    return final.params, metrics
+
+
+def test_two_ranks_keep_the_last_partial_batch_like_one_process() -> None:
+    # 100 samples: 6 global batches of 16, then one of 4 (2 per rank), kept as by a DataLoader
+    final = FinalState()
+    trainer = make_trainer(
+        strategy=SingleDevice(),
+        callbacks=(final,),
+        train_data=make_data(100),
+        batch_size=16,
+        max_steps=None,
+        max_epochs=1,
+    )
+    reference_metrics = trainer.fit()
+    assert reference_metrics["step"] == 7
+    for params, metrics in run_ranks(_fit_rank_partial_batches, timeout=90):
+        assert metrics["step"] == 7
+        assert max_difference(params, final.params) < 1e-5
+        assert metrics["train/loss"] == pytest.approx(reference_metrics["train/loss"], abs=1e-5)
+
+
+@pytest.mark.parametrize(("n_samples", "batches"), [(7, [2, 2]), (3, [1, 1]), (8, [2, 2])])
+def test_every_rank_gets_as_many_batches_padded_like_a_distributed_sampler(
+    monkeypatch: pytest.MonkeyPatch, n_samples: int, batches: list[int]
+) -> None:
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    loaders = []
+    for rank in (0, 1):
+        monkeypatch.setenv("RANK", str(rank))
+        loaders.append(
+            Strategy().dataloader(
+                make_data(n_samples), batch_size=3, shuffle=True, seed=0, drop_last=False
+            )
+        )
+    assert [len(list(loader)) for loader in loaders] == batches
+    seen = torch.cat([x for loader in loaders for x, _ in loader])
+    assert len(seen) == 2 * -(-n_samples // 2)  # padded to equal shards by repeating samples
+    assert len(torch.unique(seen, dim=0)) == n_samples  # every sample is used
+
+
+def _backward_grads(strategy: Strategy, inputs: torch.Tensor, targets: torch.Tensor) -> dict:
+    strategy.setup()
+    model = None
+    try:
+        torch.manual_seed(0)
+        model = strategy.wrap(make_model())
+        loss = F.cross_entropy(model(inputs), targets)
+        strategy.backward(loss, loss_scale=0.5)
+        return {name: p.grad.clone() for name, p in strategy.unwrap(model).named_parameters()}
+    finally:
+        del model
+        strategy.teardown()
+
+
+def _backward_rank(rank: int) -> dict:
+    inputs, targets = make_data(16)[rank * 8 : rank * 8 + 8]
+    return _backward_grads(DDP(timeout_s=30), inputs, targets)
+
+
+def test_backward_scales_the_loss_and_averages_gradients_over_ranks() -> None:
+    inputs, targets = make_data(16)[:]
+    single = _backward_grads(SingleDevice(), inputs, targets)
+    torch.manual_seed(0)
+    model = make_model()
+    F.cross_entropy(model(inputs), targets).backward()
+    unscaled = {name: p.grad for name, p in model.named_parameters()}
+    assert max_difference(single, {name: g / 2 for name, g in unscaled.items()}) < 1e-7
+    for grads in run_ranks(_backward_rank, timeout=60):
+        assert max_difference(grads, single) < 1e-6  # each rank half the batch, averaged
+
+
+def _fit_module_rank(rank: int, name: str) -> tuple[dict, type, torch.Tensor]:
+    torch.manual_seed(123)
+    model = make_model()
+    make_trainer(
+        model=model, strategy=STRATEGIES[name](), val_data=make_data(16, sample_seed=1)
+    ).fit()  # the validation at the end leaves FSDP2's root unit gathered
+    assert not any(hasattr(p, "full_tensor") for p in model.state_dict().values())
+    with torch.no_grad():
+        return model.state_dict(), type(model), model(make_data(4)[:][0])
+
+
+@pytest.mark.parametrize("name", ["fsdp2-per-linear", "ddp"])
+def test_a_module_passed_in_holds_the_full_trained_weights_after_fit(name: str) -> None:
+    torch.manual_seed(123)
+    reference = make_model()
+    make_trainer(model=reference, strategy=SingleDevice(), batch_size=GLOBAL_BATCH).fit()
+    with torch.no_grad():
+        expected_output = reference(make_data(4)[:][0])
+    for state, model_type, output in run_ranks(_fit_module_rank, name, timeout=90):
+        assert model_type is type(reference)  # fully_shard undone
+        assert max_difference(state, reference.state_dict()) < 1e-5
+        assert torch.allclose(output, expected_output, atol=1e-5)  # it still runs, alone
 
 
 def _initial_weights_rank(rank: int, name: str) -> dict:

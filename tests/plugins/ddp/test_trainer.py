@@ -14,12 +14,14 @@ from typing import Any
 
 import pytest
 import torch
+import torch.nn.functional as F
 from _training import FinalState, make_data, make_model, make_trainer, max_difference
 
 from corelib import get_plugin_manager, hookimpl
 from plugins.ddp.callbacks import Checkpointer, MetricsLogger, ProgressBar
 from plugins.ddp.checkpoint import latest_checkpoint
 from plugins.ddp.strategies.single import SingleDevice
+from plugins.ddp.trainer import Trainer
 
 
 def _fit(**kwargs: Any) -> tuple[FinalState, dict[str, float]]:
@@ -43,6 +45,22 @@ def test_max_epochs_counts_full_accumulated_steps() -> None:
     final, metrics = _fit(max_steps=None, max_epochs=2, grad_accum_steps=2)
     assert final.steps == list(range(1, 33))
     assert metrics["step"] == 32.0
+
+
+def test_max_epochs_keeps_the_last_partial_batch_like_a_dataloader() -> None:
+    final, metrics = _fit(train_data=make_data(100), batch_size=32, max_steps=None)
+    assert final.steps == [1, 2, 3, 4]  # 32, 32, 32, then the last 4 samples
+    assert metrics["step"] == 4.0
+
+
+def test_a_dataset_smaller_than_the_default_batch_size_trains() -> None:
+    optimizer = functools.partial(torch.optim.SGD, lr=0.05)
+    trainer = Trainer(
+        make_model, make_data(20), optimizer, loss_fn=F.cross_entropy, strategy=SingleDevice()
+    )
+    assert trainer.batch_size == 32
+    metrics = trainer.fit()
+    assert metrics["step"] == 1.0 and metrics["train/loss"] > 0
 
 
 def test_gradient_accumulation_equals_one_bigger_batch() -> None:
@@ -106,6 +124,17 @@ def test_stopping_and_resuming_equals_an_uninterrupted_run_exactly(tmp_path: Pat
         "step_000000035",
         "step_000000040",
     ]  # the newest 3 of every 5 steps, and the end
+
+
+def test_resuming_after_partial_batches_equals_an_uninterrupted_run(tmp_path: Path) -> None:
+    # 100 samples in batches of 32: 4 steps per epoch, the 4th of 4 samples; stop in epoch 2
+    partial = {"train_data": make_data(100), "batch_size": 32}
+    uninterrupted, expected = _fit(**_resumable(tmp_path / "a", 11), **partial)
+    _fit(**_resumable(tmp_path / "b", 6), **partial)
+    resumed, metrics = _fit(**_resumable(tmp_path / "b", 11), **partial)
+    assert resumed.steps == list(range(7, 12))
+    assert max_difference(resumed.params, uninterrupted.params) == 0.0
+    assert metrics == expected
 
 
 _KILLED_AT_STEP_8 = """
