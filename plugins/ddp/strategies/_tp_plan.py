@@ -38,6 +38,7 @@ __all__ = [
     "TPPlanError",
     "check_plan_source",
     "parallelize",
+    "remove_parallel_hooks",
     "resolve_plan",
 ]
 
@@ -62,6 +63,7 @@ _LAYOUT_KEYS = frozenset(
     }
 )
 _SHARD = re.compile(r"shard\((-?\d+)\)")
+_TP_PACKAGE = "torch.distributed.tensor."  # where parallelize_module's hooks are defined
 
 
 class TPPlanError(ValueError):
@@ -185,3 +187,24 @@ def check_plan_source(plan: Mapping[str, Any] | None, parallelize_fn: object) ->
         raise TPPlanError("give exactly one of plan (a mapping) and parallelize_fn (a callable)")
     if parallelize_fn is not None and not callable(parallelize_fn):
         raise TPPlanError(f"parallelize_fn must be callable (model, mesh); got {parallelize_fn!r}")
+
+
+def remove_parallel_hooks(model: nn.Module) -> None:
+    """Drop the input and output hooks that tensor parallelism put on `model`'s modules, so that
+    once its parameters are plain again it runs as an ordinary module (without a process group).
+    """
+    for module in model.modules():
+        for hooks, extras in [
+            (module._forward_pre_hooks, [module._forward_pre_hooks_with_kwargs]),
+            (module._forward_hooks, [module._forward_hooks_with_kwargs]),
+        ]:
+            for key in [key for key, hook in hooks.items() if _from_tensor_parallel(hook)]:
+                del hooks[key]
+                for extra in extras:
+                    extra.pop(key, None)
+
+
+def _from_tensor_parallel(hook: object) -> bool:
+    function = getattr(hook, "func", hook)  # functools.partial or a plain callable
+    function = getattr(function, "__func__", function)  # a bound method
+    return getattr(function, "__module__", "").startswith(_TP_PACKAGE)

@@ -12,7 +12,12 @@ from torch.distributed.fsdp import CPUOffloadPolicy, fully_shard
 
 from plugins.ddp.strategies._broadcast import broadcast_from_rank0
 from plugins.ddp.strategies._grad_norm import clip_grad_norm
-from plugins.ddp.strategies._tp_plan import ParallelizeFn, check_plan_source, parallelize
+from plugins.ddp.strategies._tp_plan import (
+    ParallelizeFn,
+    check_plan_source,
+    parallelize,
+    remove_parallel_hooks,
+)
 from plugins.ddp.strategies.fsdp2 import FSDP2
 
 __all__ = ["FSDP2TP"]
@@ -100,6 +105,12 @@ class FSDP2TP(FSDP2):
         for unit in units:
             fully_shard(unit, **options)
         fully_shard(model, **options)
+        return model
+
+    def unwrap(self, model: nn.Module) -> nn.Module:
+        """As for ``ddp/fsdp2``, and tensor parallelism's hooks removed too."""
+        model = super().unwrap(model)
+        remove_parallel_hooks(model)
         return model
 
     def clip_grad_norm(self, model: nn.Module, max_norm: float) -> torch.Tensor:

@@ -16,6 +16,7 @@ from plugins.ddp.strategies._tp_plan import (
     ParallelizeFn,
     check_plan_source,
     parallelize,
+    remove_parallel_hooks,
     resolve_plan,
 )
 
@@ -74,6 +75,13 @@ class TensorParallel(Strategy):
         broadcast_from_rank0(model)
         mesh = init_device_mesh(self.device.type, (self.world_size,), mesh_dim_names=("tp",))
         return parallelize(model, mesh, self.plan, self.parallelize_fn)
+
+    def unwrap(self, model: nn.Module) -> nn.Module:
+        """``model`` with full plain parameters on every rank and tensor parallelism's hooks
+        removed (collective), so it runs as an ordinary module after :meth:`teardown`."""
+        model = super().unwrap(model)
+        remove_parallel_hooks(model)
+        return model
 
     def clip_grad_norm(self, model: nn.Module, max_norm: float) -> torch.Tensor:
         """Clip over sharded and replicated layers together; return the full gradient norm."""

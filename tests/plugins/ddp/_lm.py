@@ -61,12 +61,19 @@ def make_tokens(n_sequences: int = 64, sample_seed: int = 0) -> torch.utils.data
     return markov_tokens(n_sequences, seq_len=12, vocab_size=32, sample_seed=sample_seed)
 
 
-def make_lm_trainer(*, strategy: Any, callbacks: tuple[Any, ...] = (), **kwargs: Any) -> Trainer:
-    """A trainer over :func:`make_lm` and :func:`make_tokens`; ``kwargs`` override defaults."""
+def make_lm_trainer(
+    *,
+    strategy: Any,
+    callbacks: tuple[Any, ...] = (),
+    model: torch.nn.Module | None = None,
+    **kwargs: Any,
+) -> Trainer:
+    """A trainer over ``model`` (default: a fresh :func:`make_lm` per fit) and
+    :func:`make_tokens`; ``kwargs`` override the other defaults."""
     options: dict[str, Any] = {"batch_size": 8, "max_steps": 4, "grad_clip_norm": 0.5}
     options.update(kwargs)
     return Trainer(
-        make_lm,
+        make_lm if model is None else model,
         make_tokens(),
         functools.partial(torch.optim.SGD, lr=0.5, momentum=0.9),
         strategy=strategy,

@@ -5,8 +5,9 @@ from __future__ import annotations
 from fnmatch import fnmatchcase
 
 import pytest
+import torch
 from _dist import run_ranks
-from _lm import SEQUENCE_PARALLEL_PLAN, TP_PLAN, make_lm, make_lm_trainer
+from _lm import SEQUENCE_PARALLEL_PLAN, TP_PLAN, make_lm, make_lm_trainer, make_tokens
 from _training import FinalState, max_difference
 from torch.distributed.device_mesh import DeviceMesh
 from torch.distributed.tensor import DTensor, Replicate, Shard
@@ -18,7 +19,7 @@ from torch.distributed.tensor.parallel import (
 )
 
 from corelib import hookimpl
-from plugins.ddp.models import TransformerLM
+from plugins.ddp.models import TransformerLM, lm_loss
 from plugins.ddp.strategies._tp_plan import TPPlanError, resolve_plan
 from plugins.ddp.strategies.single import SingleDevice
 from plugins.ddp.strategies.tp import TensorParallel
@@ -77,6 +78,28 @@ def test_tp_two_ranks_match_one_process(name: str) -> None:
         assert metrics["step"] == 4
         assert metrics["train/loss"] == pytest.approx(reference_metrics["train/loss"], abs=1e-5)
     assert max_difference(make_lm().state_dict(), reference) > 1e-3  # it did train
+
+
+def _loss_after_fit(strategy: object) -> float:
+    """Train a module passed in, then use it as an ordinary module (no process group left)."""
+    torch.manual_seed(0)
+    model = make_lm()
+    make_lm_trainer(strategy=strategy, model=model).fit()
+    tokens, targets = make_tokens(8, sample_seed=1).tensors
+    with torch.no_grad():
+        return lm_loss(model(tokens), targets).item()
+
+
+def _loss_after_fit_rank(rank: int) -> float:
+    return _loss_after_fit(TensorParallel(SEQUENCE_PARALLEL_PLAN, timeout_s=30))
+
+
+@pytest.mark.distributed
+@pytest.mark.timeout(90)
+def test_a_module_passed_in_is_whole_and_plain_after_fit() -> None:
+    expected = _loss_after_fit(SingleDevice())
+    for loss in run_ranks(_loss_after_fit_rank, world_size=2, timeout=75):
+        assert loss == pytest.approx(expected, abs=1e-5)
 
 
 def test_plan_naming_a_missing_module_is_a_clear_error() -> None:
