@@ -100,22 +100,22 @@ def to_fiddle(tree: Any) -> Any:
     return tree
 
 
+def cpu_once(fn: Callable[[], Any]) -> float | None:
+    """Process CPU seconds of one fn() call; None if it failed (e.g. RecursionError)."""
+    start = time.process_time()
+    try:
+        fn()
+    except Exception as error:
+        if not isinstance(error, RecursionError):
+            print(f"    ({type(error).__name__}: {str(error)[:80]})")
+        return None
+    return time.process_time() - start
+
+
 def cpu_median(fn: Callable[[], Any], repeat: int) -> float | None:
-    """Median process CPU seconds of fn(); None if it raised (e.g. RecursionError)."""
-    times = []
-    for _ in range(repeat):
-        start = time.process_time()
-        try:
-            fn()
-        except (RecursionError, Exception) as error:
-            return None if isinstance(error, RecursionError) else _fail(error)
-        times.append(time.process_time() - start)
-    return statistics.median(times)
-
-
-def _fail(error: BaseException) -> None:
-    print(f"    ({type(error).__name__}: {str(error)[:80]})")
-    return None
+    """Median process CPU seconds of fn() over ``repeat`` calls; None if it failed."""
+    times = [cpu_once(fn) for _ in range(repeat)]
+    return None if None in times else statistics.median(t for t in times if t is not None)
 
 
 def tools() -> dict[str, Callable[[Any], Callable[[], Any]]]:
@@ -130,26 +130,32 @@ def tools() -> dict[str, Callable[[Any], Callable[[], Any]]]:
     }
 
 
-def compare(label: str, tree: Any, repeat: int, skip: set[str] = frozenset()) -> None:
-    rows = {}
-    for name, make in tools().items():
-        if name in skip:
-            rows[name] = None
-            continue
-        reps = min(repeat, 2) if name == "hydra" else repeat  # Hydra takes seconds per build
-        try:
-            rows[name] = cpu_median(make(tree), reps)
-        except RecursionError:
-            rows[name] = None
-    base = rows["walker"]
+def compare(label: str, tree: Any, repeat: int, skip: frozenset[str] = frozenset()) -> None:
+    """Time every tool on ``tree``, interleaved round by round so drift hits all alike."""
+    runs = {name: make(tree) for name, make in tools().items() if name not in skip}
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    failed: set[str] = set()
+    for round_ in range(repeat):
+        for name, run in runs.items():
+            if name in failed or (name == "hydra" and round_ >= 2):  # Hydra: seconds per build
+                continue
+            seconds = cpu_once(run)
+            if seconds is None:
+                failed.add(name)
+            else:
+                times[name].append(seconds)
+    medians = {n: statistics.median(t) for n, t in times.items() if t and n not in failed}
+    base = medians.get("walker")
     cells = []
-    for name, seconds in rows.items():
-        if seconds is None:
-            cells.append(f"{name} {'fails' if name not in skip else 'skipped'}")
+    for name in tools():
+        if name in skip:
+            cells.append(f"{name} skipped")
+        elif name not in medians:
+            cells.append(f"{name} fails")
         elif base:
-            cells.append(f"{name} {seconds * 1e3:8.2f} ms ({seconds / base:6.1f}x)")
+            cells.append(f"{name} {medians[name] * 1e3:8.2f} ms ({medians[name] / base:6.1f}x)")
         else:
-            cells.append(f"{name} {seconds * 1e3:8.2f} ms")
+            cells.append(f"{name} {medians[name] * 1e3:8.2f} ms")
     print(f"{label:34s} " + " | ".join(cells))
 
 
@@ -207,13 +213,8 @@ def main() -> None:
         print(f"--- {kind} targets (median CPU per build; ratio to the walker) ---")
         compare(f"(a) 1,000 siblings [{kind}]", siblings(1000, prefix), repeat)
         compare(f"(b) chain 200 [{kind}]", chain(200, prefix), repeat)
-        compare(
-            f"(b) chain 10,000 [{kind}]",
-            chain(10_000, prefix),
-            max(3, repeat // 5),
-            skip={"hydra", "fiddle"} if prefix else {"hydra"},
-        )
-        compare(f"(c) mixed 10,000 [{kind}]", mixed(10_000, prefix), max(3, repeat // 3))
+        compare(f"(b) chain 10,000 [{kind}]", chain(10_000, prefix), max(3, repeat // 3))
+        compare(f"(c) mixed 10,000 [{kind}]", mixed(10_000, prefix), max(5, repeat // 2))
     print("--- construction and start-up ---")
     lazycall_construction(repeat)
     cold_start(max(5, repeat // 2))

@@ -117,14 +117,19 @@ def fold(
             kind = type(child)
             if kind in _SCALARS:
                 value = child
-            elif kind in _SEQUENCES or isinstance(child, dict):
+            elif kind is list or kind is tuple or isinstance(child, dict):
                 hit = state.get(id(child), missing)
-                if hit is missing:
+                if hit is missing:  # open a frame for it (inlined _frame: the hot path)
                     frame[5] = key
                     child_loc = Location(loc, key)
                     if enter is not None:
                         enter(child, child_loc)
-                    stack.append(_frame(child, child_loc, descend))
+                    if kind is list or kind is tuple:
+                        stack.append([child, child_loc, enumerate(child), [], False, None])
+                    elif descend is None or descend(child):
+                        stack.append([child, child_loc, iter(child.items()), {}, True, None])
+                    else:
+                        stack.append([child, child_loc, _NO_ITEMS, None, True, None])
                     state[id(child)] = None
                     descended = True
                     break
@@ -155,7 +160,6 @@ def fold(
 
 
 _MISSING: Final = object()
-_SEQUENCES: Final = (list, tuple)
 _SCALARS: Final = frozenset({str, int, float, bool, type(None)})  # a fast path for leaves
 _NO_ITEMS: Final = iter(())
 
