@@ -34,8 +34,9 @@ class Pipeline(Strategy):
             the module that stage runs.
         schedule: ``"gpipe"`` (all forwards, then all backwards) or ``"1f1b"`` (interleaved,
             less activation memory).
-        n_microbatches: how many pieces each batch is cut into; the per-rank batch size must
-            be a multiple of it.
+        n_microbatches: how many pieces each batch is cut into (at least the number of stages
+            for 1F1B); a batch it does not divide, such as an epoch's last, is cut into the
+            most equal pieces that divide it.
         device, backend, timeout_s: as for :class:`~plugins.ddp.strategies.Strategy`.
 
     Every rank reads the same batches: the first stage consumes the inputs, the last stage the
@@ -66,10 +67,15 @@ class Pipeline(Strategy):
         self.split_fn = split_fn
         self.schedule = schedule
         self.n_microbatches = n_microbatches
-        self._runner: ScheduleGPipe | Schedule1F1B | None = None
+        if schedule == "1f1b" and n_microbatches < self.world_size:
+            raise ValueError(
+                f"the 1f1b schedule needs n_microbatches >= the number of stages "
+                f"({self.world_size}), got {n_microbatches}"
+            )
+        self._stage_module: nn.Module | None = None
+        self._runners: dict[int, tuple[ScheduleGPipe | Schedule1F1B, int]] = {}
         self._loss_fn: LossFn | None = None
         self._loss_scale = 1.0
-        self._microbatch_losses: list[torch.Tensor] = []
 
     @property
     def data_parallel_size(self) -> int:
@@ -104,12 +110,8 @@ class Pipeline(Strategy):
                 )
             stage_module = split_stage(model, self.cuts, self.rank)
         stage_module = stage_module.to(self.device)
-        if not self.is_distributed:
-            return stage_module
-        stage = PipelineStage(stage_module, self.rank, self.world_size, self.device)
-        self._runner = _SCHEDULES[self.schedule](
-            stage, self.n_microbatches, loss_fn=self._scaled_loss, scale_grads=False
-        )
+        if self.is_distributed:
+            self._stage_module = stage_module
         return stage_module
 
     def forward_backward(
@@ -127,26 +129,22 @@ class Pipeline(Strategy):
         Gradients accumulate across calls as in the base class; `sync` has no effect (stages
         share no parameters).
         """
-        if self._runner is None:
+        if self._stage_module is None:
             return super().forward_backward(
                 model, batch, loss_fn, loss_scale=loss_scale, autocast_dtype=autocast_dtype
             )
         inputs, targets = self._split(batch, loss_fn)
-        if len(inputs) % self.n_microbatches:
-            raise ValueError(
-                f"a batch of {len(inputs)} samples does not split into n_microbatches="
-                f"{self.n_microbatches} equal pieces; make the batch size a multiple, and the "
-                "number of samples too (an epoch's last batch holds the samples left over)"
-            )
-        self._loss_fn, self._loss_scale = loss_fn, loss_scale
-        self._microbatch_losses = []
+        runner, pieces = self._runner_for(len(inputs))
+        self._loss_fn, self._loss_scale = loss_fn, loss_scale / pieces
+        losses: list[torch.Tensor] = []  # the microbatches' scaled losses, on the last stage
         with self._autocast(autocast_dtype):
-            self._runner.step(
+            runner.step(
                 *([inputs] if self.is_first_stage else []),
                 target=targets if self.is_last_stage else None,
+                losses=losses if self.is_last_stage else None,
             )
         if self.is_last_stage:
-            loss = torch.stack(self._microbatch_losses).mean()
+            loss = torch.stack(losses).detach().float().mean() / self._loss_scale
         else:
             loss = torch.zeros((), device=self.device)
         dist.broadcast(loss, src=self.world_size - 1)
@@ -155,7 +153,7 @@ class Pipeline(Strategy):
     def backward(self, loss: torch.Tensor, *, loss_scale: float = 1.0) -> None:
         """As for every strategy in one process; across stages the schedule runs backward
         inside :meth:`forward_backward`, so a loss computed outside it cannot be used."""
-        if self._runner is not None:
+        if self._stage_module is not None:
             raise RuntimeError(
                 "ddp/pipeline: backward(loss) needs the whole model in one process; with "
                 "several stages the schedule runs backward: call forward_backward(model, batch, "
@@ -176,7 +174,7 @@ class Pipeline(Strategy):
         The whole batch passes from stage to stage (no microbatches, no schedule), so batches
         of any size work, such as the last, smaller one of a validation set.
         """
-        if self._runner is None:
+        if self._stage_module is None:
             return super().eval_loss(model, batch, loss_fn, autocast_dtype=autocast_dtype)
         inputs, targets = self._split(batch, loss_fn)
         assert loss_fn is not None
@@ -220,14 +218,30 @@ class Pipeline(Strategy):
 
     def teardown(self) -> None:
         """Drop the schedule (it holds the stage module), then leave the process group."""
-        self._runner = None
+        self._runners.clear()
+        self._stage_module = None
         super().teardown()
 
     def _scaled_loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         assert self._loss_fn is not None
-        loss = self._loss_fn(outputs, targets)
-        self._microbatch_losses.append(loss.detach().float())
-        return loss * (self._loss_scale / self.n_microbatches)
+        return self._loss_fn(outputs, targets) * self._loss_scale
+
+    def _runner_for(self, batch_size: int) -> tuple[ScheduleGPipe | Schedule1F1B, int]:
+        """The schedule for batches of `batch_size`, and how many microbatches it cuts them into.
+
+        Stages learn the shapes they exchange on their first step, so each batch size gets its
+        own stage and schedule (in practice two: full batches and an epoch's last one). A size
+        that `n_microbatches` does not divide is cut into the most equal pieces that divide it,
+        run with GPipe when they are fewer than the stages (1F1B needs at least that many).
+        """
+        if batch_size not in self._runners:
+            assert self._stage_module is not None
+            pieces = max(d for d in range(1, self.n_microbatches + 1) if batch_size % d == 0)
+            kind = _SCHEDULES[self.schedule] if pieces >= self.world_size else ScheduleGPipe
+            stage = PipelineStage(self._stage_module, self.rank, self.world_size, self.device)
+            runner = kind(stage, pieces, loss_fn=self._scaled_loss, scale_grads=False)
+            self._runners[batch_size] = (runner, pieces)
+        return self._runners[batch_size]
 
     def _split(self, batch: Any, loss_fn: LossFn | None) -> tuple[torch.Tensor, torch.Tensor]:
         if loss_fn is None:

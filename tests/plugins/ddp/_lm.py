@@ -74,7 +74,7 @@ def make_lm_trainer(
     options.update(kwargs)
     return Trainer(
         make_lm if model is None else model,
-        make_tokens(),
+        options.pop("train_data", None) or make_tokens(),
         functools.partial(torch.optim.SGD, lr=0.5, momentum=0.9),
         strategy=strategy,
         loss_fn=lm_loss,

@@ -18,9 +18,15 @@ from plugins.ddp.strategies._pipeline_split import PipelineSplitError, split_sta
 from plugins.ddp.strategies.pipeline import Pipeline
 from plugins.ddp.strategies.single import SingleDevice
 
-# 2 micro-batches per step (accumulation), and a validation set whose last batch (4 of 20
-# sequences) is smaller than the others
-OPTIONS = {"grad_accum_steps": 2, "val_data": make_tokens(20, sample_seed=1), "val_every": 2}
+# 2 micro-batches per step (accumulation); the 8th batch holds the 5 sequences left of 61, which
+# no number of microbatches up to 4 but 1 divides; the validation set's last batch (4 of 20) is
+# smaller than the others too
+OPTIONS = {
+    "grad_accum_steps": 2,
+    "train_data": make_tokens(61),
+    "val_data": make_tokens(20, sample_seed=1),
+    "val_every": 2,
+}
 
 
 def _fit(strategy: object, checkpoint_dir: str | None = None, **kwargs: Any) -> tuple[dict, dict]:
@@ -80,6 +86,13 @@ def test_split_keeps_a_stage_and_the_full_model_names() -> None:
     assert list(stage.blocks) == ["1", "2"]
     hidden = torch.randn(2, 5, 64)
     assert stage(hidden).shape == hidden.shape  # embedding and head skipped
+
+
+def test_1f1b_needs_a_microbatch_per_stage(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    with pytest.raises(ValueError, match=r"n_microbatches >= the number of stages \(4\), got 2"):
+        Pipeline(["blocks.1", "blocks.2", "blocks.3"], n_microbatches=2)
+    assert Pipeline(["blocks.1", "blocks.2", "blocks.3"], schedule="gpipe", n_microbatches=2)
 
 
 def test_bad_cuts_are_clear_errors() -> None:
