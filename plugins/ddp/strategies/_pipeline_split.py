@@ -2,31 +2,34 @@
 
 The model's modules, taken in registration order, form a sequence of units; a cut such as
 `"blocks.2"` starts a new stage at that module (descending into `blocks` so that its children
-become units). A stage keeps its own units and drops the rest: a dropped child of a
-`ModuleDict` is deleted, any other dropped child is set to `None`. Parameter names therefore
-stay those of the full model, and the model's forward must skip what is gone, as
+become units). A stage is a view of the model: copies of the root and of the containers that
+were descended into, holding the stage's own units (the very same module objects, so training
+the stage trains the model) and nothing of the others. In the view a dropped child of an
+`nn.ModuleDict` is absent and any other dropped child is `None`; parameter names stay those of
+the full model, and the model's forward must skip what is gone, as
 `plugins.ddp.models.TransformerLM` does.
 """
 
 from __future__ import annotations
 
+import copy
 import difflib
+import itertools
+from collections import OrderedDict
 from collections.abc import Sequence
 
 from torch import nn
 
-__all__ = ["PipelineSplitError", "split_stage"]
+__all__ = ["PipelineSplitError", "split_stage", "stage_units"]
 
 
 class PipelineSplitError(ValueError):
     """Cut points that do not name modules of the model in forward order."""
 
 
-def split_stage(model: nn.Module, cuts: Sequence[str], stage_index: int) -> nn.Module:
-    """Keep in `model` (in place) only the modules of stage `stage_index` and return it.
-
-    `cuts` has one module name per stage boundary (`len(cuts) + 1` stages), in forward order.
-    """
+def stage_units(model: nn.Module, cuts: Sequence[str]) -> list[list[str]]:
+    """The units of each stage (`len(cuts) + 1` stages), checking that the cuts name modules in
+    forward order."""
     units = _units(model, _prefixes(cuts))
     bounds = [0]
     for cut in cuts:
@@ -44,15 +47,17 @@ def split_stage(model: nn.Module, cuts: Sequence[str], stage_index: int) -> nn.M
             )
         bounds.append(position)
     bounds.append(len(units))
-    if not 0 <= stage_index < len(bounds) - 1:
+    return [units[start:end] for start, end in itertools.pairwise(bounds)]
+
+
+def split_stage(model: nn.Module, cuts: Sequence[str], stage_index: int) -> nn.Module:
+    """A view of `model` holding only the modules of stage `stage_index`; `model` is unchanged."""
+    stages = stage_units(model, cuts)
+    if not 0 <= stage_index < len(stages):
         raise PipelineSplitError(
-            f"stage {stage_index} does not exist: {len(cuts)} cuts make {len(bounds) - 1} stages"
+            f"stage {stage_index} does not exist: {len(cuts)} cuts make {len(stages)} stages"
         )
-    kept = set(units[bounds[stage_index] : bounds[stage_index + 1]])
-    for name in units:
-        if name not in kept:
-            _drop(model, name)
-    return model
+    return _view(model, "", _prefixes(cuts), set(stages[stage_index]))
 
 
 def _prefixes(cuts: Sequence[str]) -> set[str]:
@@ -71,15 +76,20 @@ def _units(module: nn.Module, expand: set[str], prefix: str = "") -> list[str]:
     return units
 
 
-def _drop(model: nn.Module, name: str) -> None:
-    parent_name, _, attr = name.rpartition(".")
-    parent = model.get_submodule(parent_name)
-    if isinstance(parent, nn.ModuleDict):
-        del parent[attr]
-    elif isinstance(parent, nn.ModuleList | nn.Sequential):
-        raise PipelineSplitError(
-            f"cannot drop {name!r} from a {type(parent).__name__} without renumbering the rest; "
-            "hold pipeline-split layers in an nn.ModuleDict"
-        )
-    else:
-        setattr(parent, attr, None)
+def _view(module: nn.Module, prefix: str, expand: set[str], keep: set[str]) -> nn.Module:
+    view = copy.copy(module)  # shares parameters, buffers and hooks; gets its own children
+    view._modules = OrderedDict()
+    for name, child in module._modules.items():
+        qualified = f"{prefix}{name}"
+        if qualified in expand:
+            view._modules[name] = _view(child, f"{qualified}.", expand, keep)
+        elif qualified in keep or child is None:
+            view._modules[name] = child
+        elif isinstance(module, nn.ModuleList | nn.Sequential):
+            raise PipelineSplitError(
+                f"cannot leave {qualified!r} out of a {type(module).__name__} without "
+                "renumbering the rest; hold pipeline-split layers in an nn.ModuleDict"
+            )
+        elif not isinstance(module, nn.ModuleDict):
+            view._modules[name] = None
+    return view

@@ -12,7 +12,7 @@ from torch.distributed.pipelining import PipelineStage, Schedule1F1B, ScheduleGP
 
 from plugins.ddp.strategies._base import LossFn, Strategy
 from plugins.ddp.strategies._grad_norm import clip_grad_norm
-from plugins.ddp.strategies._pipeline_split import PipelineSplitError, split_stage
+from plugins.ddp.strategies._pipeline_split import PipelineSplitError, split_stage, stage_units
 
 __all__ = ["Pipeline", "SplitFn"]
 
@@ -72,6 +72,7 @@ class Pipeline(Strategy):
                 f"the 1f1b schedule needs n_microbatches >= the number of stages "
                 f"({self.world_size}), got {n_microbatches}"
             )
+        self._whole: nn.Module | None = None  # the model that was cut, when cut by name
         self._stage_module: nn.Module | None = None
         self._runners: dict[int, tuple[ScheduleGPipe | Schedule1F1B, int]] = {}
         self._loss_fn: LossFn | None = None
@@ -98,7 +99,7 @@ class Pipeline(Strategy):
         return self.rank == self.world_size - 1
 
     def wrap(self, model: nn.Module) -> nn.Module:
-        """Keep this rank's stage of `model`, move it to the device, and build the schedule."""
+        """This rank's stage of `model` on the device (the rest of `model` stays where it is)."""
         if self.split_fn is not None:
             stage_module = self.split_fn(model, self.rank, self.world_size)
         else:
@@ -109,10 +110,29 @@ class Pipeline(Strategy):
                     f"{self.world_size} ranks run one stage each; give {self.world_size - 1} cuts"
                 )
             stage_module = split_stage(model, self.cuts, self.rank)
+            self._whole = model
         stage_module = stage_module.to(self.device)
         if self.is_distributed:
             self._stage_module = stage_module
         return stage_module
+
+    def unwrap(self, model: nn.Module) -> nn.Module:
+        """The whole model, trained, on every rank (collective): each stage's parameters and
+        buffers are broadcast from the rank that trained them into the module that was cut.
+
+        With a `split_fn` the strategy cannot know the whole, and returns the stage.
+        """
+        if self._whole is None or not self.is_distributed:
+            return super().unwrap(model)
+        assert self.cuts is not None
+        whole = self._whole.to(self.device)
+        with torch.no_grad():
+            for owner, units in enumerate(stage_units(whole, self.cuts)):
+                for unit in units:
+                    module = whole.get_submodule(unit)
+                    for tensor in [*module.parameters(), *module.buffers()]:
+                        dist.broadcast(tensor, src=owner)
+        return whole
 
     def forward_backward(
         self,
@@ -219,7 +239,7 @@ class Pipeline(Strategy):
     def teardown(self) -> None:
         """Drop the schedule (it holds the stage module), then leave the process group."""
         self._runners.clear()
-        self._stage_module = None
+        self._stage_module = self._whole = None
         super().teardown()
 
     def _scaled_loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

@@ -80,10 +80,32 @@ def test_a_stopped_pipeline_run_resumes_like_an_uninterrupted_one(tmp_path: Path
     assert max_difference({**first, **last}, reference) < 1e-5  # momentum state came back too
 
 
+def _whole_after_fit(strategy: object) -> dict:
+    torch.manual_seed(0)
+    model = make_lm()
+    make_lm_trainer(strategy=strategy, model=model, **OPTIONS).fit()
+    return {name: p.detach().clone() for name, p in model.named_parameters()}
+
+
+def _whole_after_fit_rank(rank: int) -> dict:
+    return _whole_after_fit(Pipeline(["blocks.2"], schedule="gpipe"))
+
+
+@pytest.mark.distributed
+@pytest.mark.timeout(90)
+def test_a_module_passed_in_is_whole_and_trained_on_every_rank_after_fit() -> None:
+    expected = _whole_after_fit(SingleDevice())
+    for params in run_ranks(_whole_after_fit_rank, world_size=2, timeout=75):
+        assert max_difference(params, expected) < 1e-5
+
+
 def test_split_keeps_a_stage_and_the_full_model_names() -> None:
-    stage = split_stage(TransformerLM(n_layers=4), ["blocks.1", "blocks.3"], 1)
+    model = TransformerLM(n_layers=4)
+    stage = split_stage(model, ["blocks.1", "blocks.3"], 1)
     assert [name for name, _ in stage.named_children()] == ["blocks"]
     assert list(stage.blocks) == ["1", "2"]
+    assert stage.blocks["1"] is model.blocks["1"]  # the same modules: training one trains both
+    assert list(model.blocks) == ["0", "1", "2", "3"] and model.head is not None  # unchanged
     hidden = torch.randn(2, 5, 64)
     assert stage(hidden).shape == hidden.shape  # embedding and head skipped
 
