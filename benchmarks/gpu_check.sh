@@ -15,7 +15,7 @@ out=${1:-${OUT:-$(mktemp -d)}}
 mkdir -p "$out"
 : >"$out/checks.jsonl"
 export PYTHONPATH=$PWD OMP_NUM_THREADS=${OMP_NUM_THREADS:-4} PYTHONUNBUFFERED=1
-python=${PYTHON:-python}
+python=${PYTHON:-$(command -v python || command -v python3)}
 failures=0
 
 run() {  # run SECONDS COMMAND...: bounded, logged, and counted when it fails
