@@ -132,9 +132,15 @@ def tools() -> dict[str, Callable[[Any], Callable[[], Any]]]:
 
 def compare(label: str, tree: Any, repeat: int, skip: frozenset[str] = frozenset()) -> None:
     """Time every tool on ``tree``, interleaved round by round so drift hits all alike."""
-    runs = {name: make(tree) for name, make in tools().items() if name not in skip}
-    times: dict[str, list[float]] = {name: [] for name in runs}
+    runs: dict[str, Callable[[], Any]] = {}
     failed: set[str] = set()
+    for name, make in tools().items():
+        if name not in skip:
+            try:
+                runs[name] = make(tree)
+            except RecursionError:  # fiddle's config cannot even be built this deep
+                failed.add(name)
+    times: dict[str, list[float]] = {name: [] for name in runs}
     for round_ in range(repeat):
         for name, run in runs.items():
             if name in failed or (name == "hydra" and round_ >= 2):  # Hydra: seconds per build
