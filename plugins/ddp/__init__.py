@@ -1,6 +1,8 @@
 """Training as corelib components: the ``ddp/trainer`` fit loop, its parallel strategies
 (``ddp/single``, ``ddp/ddp``, ``ddp/fsdp2``, ``ddp/tp``, ``ddp/fsdp2_tp``, ``ddp/pipeline``) and
-callbacks (``ddp/progress``, ``ddp/metrics_logger``, ``ddp/checkpointer``).
+callbacks (``ddp/progress``, ``ddp/metrics_logger``, ``ddp/checkpointer``), and the small models
+and synthetic data the examples train (``ddp/mlp``, ``ddp/transformer_lm``, ``ddp/gaussian_blobs``,
+``ddp/markov_tokens``, ``ddp/lm_loss``).
 
 This module is light: components are registered by reference and import torch only when used.
 The trainer's events are hookspecs in :mod:`plugins.ddp.hookspecs`.
@@ -29,6 +31,15 @@ _COMPONENTS = {
         "metrics_logger": "plugins.ddp.callbacks:MetricsLogger",
         "checkpointer": "plugins.ddp.callbacks:Checkpointer",
     },
+    "models": {
+        "mlp": "plugins.ddp.models:MLP",
+        "transformer_lm": "plugins.ddp.models:TransformerLM",
+    },
+    "datasets": {
+        "gaussian_blobs": "plugins.ddp.synthetic:gaussian_blobs",
+        "markov_tokens": "plugins.ddp.models:markov_tokens",
+    },
+    "losses": {"lm_loss": "plugins.ddp.models:lm_loss"},
 }
 
 
