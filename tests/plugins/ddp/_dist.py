@@ -27,6 +27,8 @@ _PRELOAD = [
     "torch.distributed",
     "torch.distributed.checkpoint",
     "torch.distributed.fsdp",
+    "torch.distributed.pipelining",  # ~2 s per process otherwise
+    "torch.distributed.tensor.parallel",
     "torch.nn.parallel",
     "torch._dynamo",  # imported by the first optimizer: ~3 s per process otherwise
     "plugins.ddp.trainer",
