@@ -29,7 +29,9 @@ def wilson(hits: int, n: int) -> tuple[float, float]:
     p = hits / n
     centre = (p + Z95**2 / (2 * n)) / (1 + Z95**2 / n)
     half = Z95 * math.sqrt(p * (1 - p) / n + Z95**2 / (4 * n * n)) / (1 + Z95**2 / n)
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    low = 0.0 if hits == 0 else centre - half  # exact bounds at the ends, no rounding residue
+    high = 1.0 if hits == n else centre + half
+    return (low, high)
 
 
 def paired_difference(a: Sequence[bool], b: Sequence[bool]) -> dict[str, float]:
@@ -85,9 +87,10 @@ class Report:
             "stage_seconds": context.seconds(),
         }
         write_json(context.directory / "results.json", results)
-        plot = plot_curve(results["curve"], context.directory / "accuracy_vs_paths.png")
+        greedy = results["arithmetic"]["methods"]["greedy"]["accuracy"]
+        plot = plot_curve(results["curve"], greedy, context.directory / "accuracy_vs_paths.png")
         table = format_table(results)
-        write_text(context.directory / "table.txt", table)
+        write_text(context.directory / "table.txt", table + "\n")
         print(table)
         return f"results in {context.directory / 'results.json'}, plot in {plot}"
 
@@ -101,14 +104,14 @@ class Report:
                 for row, s in zip(test, scores, strict=True)
             ]
             correct[name] = [c is not None and c == g for c, g in zip(chosen, gold, strict=True)]
-        names = list(correct)
-        out: dict[str, Any] = {name: _entry(hits) for name, hits in correct.items()}
-        out["differences"] = {
-            f"{better} - {worse}": paired_difference(correct[better], correct[worse])
-            for worse, better in itertools.pairwise(names)
+        return {
+            "methods": {name: _entry(hits) for name, hits in correct.items()},
+            "differences": {
+                f"{better} - {worse}": paired_difference(correct[better], correct[worse])
+                for worse, better in itertools.pairwise(correct)
+            },
+            "paths_per_question": max(len(row["paths"]) for row in test),
         }
-        out["paths_per_question"] = max(len(row["paths"]) for row in test)
-        return out
 
     def yes_no(self, yesno: Mapping[str, Any]) -> dict[str, Any]:
         """Each chain alone and each aggregator on the yes/no task."""
@@ -139,8 +142,9 @@ class Report:
         return {"paths": ks, **{name: [c[k] for k in ks] for name, c in curves.items()}}
 
 
-def plot_curve(curve: Mapping[str, Any], path: Path) -> Path:
-    """Accuracy against the number of sampled paths, one line per vote; written as PNG."""
+def plot_curve(curve: Mapping[str, Any], greedy: float, path: Path) -> Path:
+    """Accuracy against the number of sampled paths, one line per vote, and greedy decoding's
+    accuracy as a dashed line; written as PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -150,6 +154,8 @@ def plot_curve(curve: Mapping[str, Any], path: Path) -> Path:
     for name, values in curve.items():
         if name != "paths":
             axes.plot(curve["paths"], [100 * v for v in values], marker="o", ms=3, label=name)
+    axes.axhline(100 * greedy, color="grey", linestyle="--", label="greedy decoding")
+    axes.xaxis.get_major_locator().set_params(integer=True)
     axes.set_xlabel("sampled reasoning paths per question")
     axes.set_ylabel("test accuracy (%)")
     axes.grid(alpha=0.3)
@@ -165,7 +171,7 @@ def plot_curve(curve: Mapping[str, Any], path: Path) -> Path:
 def format_table(results: Mapping[str, Any]) -> str:
     """The human-readable table of ``results``."""
     arithmetic = results["arithmetic"]
-    methods = {k: v for k, v in arithmetic.items() if isinstance(v, dict) and "accuracy" in v}
+    methods = arithmetic["methods"]
     n = next(iter(methods.values()))["n"]
     n_yes_no = next(iter(results["yes_no"].values()))["n"]
     lines = [

@@ -113,6 +113,7 @@ def test_wilson_interval_and_paired_difference() -> None:
     low, high = wilson(50, 100)
     assert low == pytest.approx(0.4038, abs=1e-4) and high == pytest.approx(0.5962, abs=1e-4)
     assert wilson(0, 20)[0] == 0.0 and wilson(20, 20)[1] == 1.0
+    assert wilson(0, 24)[1] == pytest.approx(0.1380, abs=1e-4)
     diff = paired_difference([True] * 30 + [False] * 70, [False] * 100)
     assert diff["difference"] == pytest.approx(0.3) and diff["low"] < 0.3 < diff["high"]
 
@@ -159,7 +160,7 @@ def test_the_pipeline_runs_end_to_end_then_skips_and_forces_stages(tmp_path: Pat
     ):
         assert row in first.stdout
     results = json.loads((run_dir / "report" / "results.json").read_text())
-    methods = {k: v for k, v in results["arithmetic"].items() if "accuracy" in v}
+    methods = results["arithmetic"]["methods"]
     assert len(methods) == 4 and len(results["yes_no"]) == 6  # 4 chains, majority, label model
     for entry in [*methods.values(), *results["yes_no"].values()]:
         assert entry["n"] == 24 and 0 <= entry["low"] <= entry["accuracy"] <= entry["high"] <= 1
