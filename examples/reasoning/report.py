@@ -149,13 +149,14 @@ def plot_curve(curve: Mapping[str, Any], greedy: float, path: Path) -> Path:
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     figure, axes = plt.subplots(figsize=(6, 4))
     for name, values in curve.items():
         if name != "paths":
             axes.plot(curve["paths"], [100 * v for v in values], marker="o", ms=3, label=name)
     axes.axhline(100 * greedy, color="grey", linestyle="--", label="greedy decoding")
-    axes.xaxis.get_major_locator().set_params(integer=True)
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlabel("sampled reasoning paths per question")
     axes.set_ylabel("test accuracy (%)")
     axes.grid(alpha=0.3)
