@@ -8,7 +8,7 @@ from fnmatch import fnmatchcase
 
 import torch
 from torch import nn
-from torch.distributed.device_mesh import init_device_mesh
+from torch.distributed.device_mesh import DeviceMesh, init_device_mesh
 from torch.distributed.fsdp import (
     CPUOffloadPolicy,
     FSDPModule,
@@ -86,7 +86,12 @@ class FSDP2(Strategy):
         model = model.to(self.device)
         broadcast_from_rank0(model)
         mesh = init_device_mesh(self.device.type, (self.world_size,))
-        for module in [*units, model]:  # the root last: it takes what the units left
+        self._shard(units, model, mesh)
+        return model
+
+    def _shard(self, units: list[nn.Module], model: nn.Module, mesh: DeviceMesh) -> None:
+        """``fully_shard`` each unit, then the root (which takes what the units left), on mesh."""
+        for module in [*units, model]:
             fully_shard(
                 module,
                 mesh=mesh,
@@ -94,7 +99,6 @@ class FSDP2(Strategy):
                 reshard_after_forward=self.reshard_after_forward,
                 offload_policy=CPUOffloadPolicy() if self.cpu_offload else OffloadPolicy(),
             )
-        return model
 
     def unwrap(self, model: nn.Module) -> nn.Module:
         """``model`` with every rank holding the full trained parameters as plain tensors and

@@ -8,7 +8,6 @@ from typing import Any
 import torch
 from torch import nn
 from torch.distributed.device_mesh import init_device_mesh
-from torch.distributed.fsdp import CPUOffloadPolicy, fully_shard
 
 from plugins.ddp.strategies._broadcast import broadcast_from_rank0
 from plugins.ddp.strategies._grad_norm import clip_grad_norm
@@ -95,16 +94,7 @@ class FSDP2TP(FSDP2):
             mesh_dim_names=("dp", "tp"),
         )
         model = parallelize(model, mesh["tp"], self.plan, self.parallelize_fn)
-        options: dict[str, Any] = {
-            "mesh": mesh["dp"],
-            "mp_policy": self.mp_policy,
-            "reshard_after_forward": self.reshard_after_forward,
-        }
-        if self.cpu_offload:
-            options["offload_policy"] = CPUOffloadPolicy()
-        for unit in units:
-            fully_shard(unit, **options)
-        fully_shard(model, **options)
+        self._shard(units, model, mesh["dp"])
         return model
 
     def unwrap(self, model: nn.Module) -> nn.Module:
