@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
+from itertools import combinations
 
 import numpy as np
 from scipy import sparse
 from scipy.optimize import linear_sum_assignment
 
 from plugins.ama._em import Fit, Groups, cells, log_joint, offsets, posterior, run_em
+from plugins.ama._sequence import ChainFit, chain_posterior, check_lengths, fit_chain, search_groups
 from plugins.ama._structure import find_dependencies
 from plugins.ama._votes import TieBreak, break_ties, check_class_balance, check_votes, compress
 
@@ -20,6 +23,11 @@ class LabelModel:
     the true class) and the class balance are learned by EM. Voters that share errors are found
     from the votes alone (see `plugins.ama._structure`) and modelled jointly: one factor per
     dependency group, so a clique of near-copies counts as one piece of evidence, not several.
+
+    With `sequential=True` the rows are items in order (video frames; `lengths` splits them into
+    sequences): the class follows a Markov chain learned with the rest (Baum-Welch), each item's
+    probabilities are conditioned on its whole sequence, and the groups are chosen by held-out
+    likelihood (see `plugins.ama._sequence`).
 
     Args:
         cardinality: number of classes k; votes are 0..k-1, -1 abstains.
@@ -34,6 +42,7 @@ class LabelModel:
         max_iter, tol: EM stops after `max_iter` steps or when the mean log-likelihood per item
             gains less than `tol`.
         tie_break: "random" (seeded, uniform among tied classes) or "first" (lowest class).
+        sequential: rows are ordered items whose class follows a Markov chain.
     """
 
     def __init__(
@@ -50,6 +59,7 @@ class LabelModel:
         max_iter: int = 200,
         tol: float = 1e-7,
         tie_break: TieBreak = "random",
+        sequential: bool = False,
     ) -> None:
         if cardinality < 2 or restarts < 1 or max_group_size < 1:
             raise ValueError(
@@ -67,10 +77,21 @@ class LabelModel:
         self.max_iter = max_iter
         self.tol = tol
         self.tie_break = tie_break
+        self.sequential = sequential
         self._fit: Fit | None = None
+        self._chain: ChainFit | None = None
 
-    def fit(self, votes: np.ndarray, *, class_balance: np.ndarray | None = None) -> LabelModel:
-        """Learn class balance, per-voter behaviour and dependency groups from `votes` (n, m)."""
+    def fit(
+        self,
+        votes: np.ndarray,
+        *,
+        class_balance: np.ndarray | None = None,
+        lengths: Sequence[int] | None = None,
+    ) -> LabelModel:
+        """Learn class balance, per-voter behaviour and dependency groups from `votes` (n, m).
+
+        `lengths` (sequential models only): the rows form sequences of these lengths, in order.
+        """
         votes = check_votes(votes, self.cardinality, where="LabelModel.fit")
         balance = (
             None
@@ -85,6 +106,10 @@ class LabelModel:
                 UserWarning,
                 stacklevel=2,
             )
+        if self.sequential:
+            return self._fit_sequential(votes, lengths, balance)
+        if lengths is not None:
+            raise ValueError("LabelModel.fit: lengths needs sequential=True")
         patterns = compress(votes, self.cardinality)
         pairs = find_dependencies(
             patterns,
@@ -122,19 +147,58 @@ class LabelModel:
         self._summarise(votes.shape[1])
         return self
 
-    def predict_proba(self, votes: np.ndarray) -> np.ndarray:
-        """P(class | votes) for each row: shape (n, k), rows sum to 1."""
+    def predict_proba(
+        self, votes: np.ndarray, *, lengths: Sequence[int] | None = None
+    ) -> np.ndarray:
+        """P(class | votes) for each row: shape (n, k), rows sum to 1. A sequential model
+        conditions each row on its whole sequence (`lengths`, as in `fit`)."""
         fit = self._fitted()
-        votes = check_votes(
-            votes, self.cardinality, n_voters=self.n_voters_, where="LabelModel.predict_proba"
-        )
+        where = "LabelModel.predict_proba"
+        votes = check_votes(votes, self.cardinality, n_voters=self.n_voters_, where=where)
+        if self._chain is not None:
+            split = check_lengths(lengths, len(votes), where=where)
+            return chain_posterior(votes, split, self._chain, self.groups_, self.cardinality)[0]
+        if lengths is not None:
+            raise ValueError(f"{where}: lengths needs sequential=True")
         patterns = compress(votes, self.cardinality)
         row_cells = cells(patterns.rows, self.groups_, self.cardinality)
         return posterior(log_joint(row_cells, fit.prior, fit.table))[patterns.inverse]
 
-    def predict(self, votes: np.ndarray) -> np.ndarray:
+    def predict(self, votes: np.ndarray, *, lengths: Sequence[int] | None = None) -> np.ndarray:
         """The most probable class per row (never -1); ties broken by `tie_break`."""
-        return break_ties(self.predict_proba(votes), self.tie_break, self.seed)
+        return break_ties(self.predict_proba(votes, lengths=lengths), self.tie_break, self.seed)
+
+    def _fit_sequential(
+        self, votes: np.ndarray, lengths: Sequence[int] | None, balance: np.ndarray | None
+    ) -> LabelModel:
+        """Groups by held-out likelihood, then Baum-Welch over the chain of classes."""
+        where = "LabelModel.fit"
+        if balance is not None:
+            raise ValueError(f"{where}: class_balance is not supported with sequential=True")
+        split = check_lengths(lengths, len(votes), where=where)
+        options = {"smoothing": self.smoothing, "tol": self.tol}
+        self.groups_, self.held_out_log_likelihood_ = search_groups(
+            votes,
+            split,
+            self.cardinality,
+            max_group_size=self.max_group_size,
+            max_iter=self.max_iter,
+            **options,
+        )
+        self.dependencies_ = [
+            (i, j, float("nan")) for group in self.groups_ for i, j in combinations(group, 2)
+        ]
+        chain = fit_chain(
+            votes, split, self.groups_, self.cardinality, max_iter=self.max_iter, **options
+        )
+        self._chain = chain
+        self.transition_: np.ndarray = chain.transition
+        # The class balance of a long sequence: the chain's stationary distribution.
+        values, vectors = np.linalg.eig(chain.transition.T)
+        stationary = np.abs(np.real(vectors[:, np.argmin(np.abs(values - 1.0))]))
+        self._fit = Fit(stationary / stationary.sum(), chain.table, chain.log_likelihood)
+        self._summarise(votes.shape[1])
+        return self
 
     def _fitted(self) -> Fit:
         if self._fit is None:
