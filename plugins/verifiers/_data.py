@@ -13,10 +13,11 @@ import attrs
 import torch
 from torch.utils.data import Dataset
 
+from plugins.verifiers._lm_features import PathFeatures
 from plugins.verifiers._tokenizer import CLS, PAD, SEP, STEP, WordTokenizer
 from plugins.verifiers.labels import LabeledPath
 
-__all__ = ["EncodedPath", "VerifierDataset", "encode", "pad"]
+__all__ = ["EncodedPath", "FeatureDataset", "VerifierDataset", "encode", "pad", "pad_features"]
 
 NO_LABEL = -1.0
 """Step target of a position that is not a step marker (ignored by the loss)."""
@@ -79,3 +80,36 @@ class VerifierDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         return self.ids[index], (self.path_labels[index], self.step_targets[index])
+
+
+def pad_features(paths: Sequence[PathFeatures]) -> torch.Tensor:
+    """A (batch, longest, features + 1) tensor: each path's features, then a 1 (token) / 0
+    (padding) column, zero-padded on the right."""
+    longest = max(1, max(len(p.features) for p in paths))
+    width = paths[0].features.shape[1] + 1
+    out = torch.zeros((len(paths), longest, width))
+    for row, path in enumerate(paths):
+        out[row, : len(path.features), :-1] = path.features
+        out[row, : len(path.features), -1] = 1.0
+    return out
+
+
+class FeatureDataset(Dataset):
+    """Labelled paths as ``(features, (path_label, step_targets))`` items of equal length;
+    ``step_targets`` hold 1/0 at each step's last token and ``NO_LABEL`` elsewhere."""
+
+    def __init__(self, examples: Sequence[LabeledPath], features: Sequence[PathFeatures]) -> None:
+        if not examples:
+            raise ValueError("FeatureDataset: no training examples")
+        self.inputs = pad_features(features)
+        self.path_labels = torch.tensor([float(ex.correct) for ex in examples])
+        self.step_targets = torch.full(self.inputs.shape[:2], NO_LABEL)
+        for row, (path, ex) in enumerate(zip(features, examples, strict=True)):
+            for position, label in zip(path.markers, ex.step_labels, strict=False):
+                self.step_targets[row, position] = float(label)
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        return self.inputs[index], (self.path_labels[index], self.step_targets[index])

@@ -8,7 +8,7 @@ from torch.nn import functional as F
 
 from plugins.verifiers._data import NO_LABEL
 
-__all__ = ["VerifierLoss", "VerifierNet"]
+__all__ = ["FeatureVerifierNet", "VerifierLoss", "VerifierNet"]
 
 
 class VerifierNet(nn.Module):
@@ -51,6 +51,51 @@ class VerifierNet(nn.Module):
         if self.step_head is None:
             return path_logits, None
         return path_logits, self.step_head(hidden).squeeze(-1)
+
+
+class FeatureVerifierNet(nn.Module):
+    """A transformer encoder over per-token feature vectors (see ``_lm_features``), two heads.
+
+    ``forward(x)`` takes ``(batch, length, num_features + 1)``: the features, then 1 for a real
+    token and 0 for padding. It returns ``(path_logits (batch,), step_logits (batch, length))``:
+    the path head reads a learned summary token put in front, the step head every position.
+    """
+
+    def __init__(
+        self,
+        num_features: int,
+        *,
+        max_length: int,
+        dim: int = 32,
+        heads: int = 4,
+        layers: int = 2,
+        dropout: float = 0.1,
+        step_head: bool = True,
+    ) -> None:
+        super().__init__()
+        self.inputs = nn.Linear(num_features, dim)
+        self.positions = nn.Embedding(max_length, dim)
+        self.summary = nn.Parameter(torch.zeros(dim))
+        layer = nn.TransformerEncoderLayer(
+            dim, heads, dim_feedforward=4 * dim, dropout=dropout, batch_first=True, norm_first=True
+        )
+        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(dim)
+        self.path_head = nn.Linear(dim, 1)
+        self.step_head = nn.Linear(dim, 1) if step_head else None
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        features, real = x[..., :-1], x[..., -1] > 0.5
+        positions = torch.arange(x.shape[1], device=x.device)
+        hidden = self.inputs(features) + self.positions(positions)
+        summary = self.summary.expand(len(x), 1, -1)
+        hidden = torch.cat([summary, hidden], dim=1)
+        padding = torch.cat([torch.zeros_like(real[:, :1]), ~real], dim=1)
+        hidden = self.norm(self.encoder(hidden, src_key_padding_mask=padding))
+        path_logits = self.path_head(hidden[:, 0]).squeeze(-1)
+        if self.step_head is None:
+            return path_logits, None
+        return path_logits, self.step_head(hidden[:, 1:]).squeeze(-1)
 
 
 class VerifierLoss(nn.Module):

@@ -9,8 +9,6 @@ directory.
 from __future__ import annotations
 
 import functools
-import json
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
@@ -18,7 +16,13 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 import torch
 
 from plugins.verifiers._data import VerifierDataset, encode, pad
-from plugins.verifiers._files import write_directory
+from plugins.verifiers._files import (
+    load_weights,
+    read_verifier_config,
+    save_verifier,
+    saved_splitter,
+    splitter_spec,
+)
 from plugins.verifiers._model import VerifierLoss, VerifierNet
 from plugins.verifiers._tokenizer import PAD, WordTokenizer
 from plugins.verifiers.labels import LabeledPath
@@ -26,7 +30,6 @@ from plugins.verifiers.parsing import StepSplitter
 
 __all__ = ["PathVerifier", "StepAwareVerifier", "StepVerifier", "Verifier", "default_trainer"]
 
-_FORMAT = 1
 _Self = TypeVar("_Self", bound="_NeuralVerifier")
 
 
@@ -93,7 +96,7 @@ class _NeuralVerifier:
         self.min_token_count = min_token_count
         self.trainer = trainer
         self.batch_size = batch_size
-        self.device = torch.device(device) if device is not None else _best_device()
+        self.device = torch.device(device) if device is not None else best_device()
         self.seed = seed
         self.tokenizer: WordTokenizer | None = None
         self.model: VerifierNet | None = None
@@ -183,22 +186,13 @@ class _NeuralVerifier:
         Under torchrun only rank 0 writes (every rank holds the same trained weights).
         """
         tokenizer, model = self._trained("save")
-        if int(os.environ.get("RANK", "0")) != 0:
-            return Path(directory).resolve()
         config = {
-            "format": _FORMAT,
             "class": type(self).__name__,
             "options": self.options,
-            "splitter": _splitter_spec(self.splitter),
+            "splitter": splitter_spec(self.splitter),
             "vocab": tokenizer.vocab,
         }
-        state = {key: value.cpu() for key, value in model.state_dict().items()}
-
-        def write(tmp: Path) -> None:
-            (tmp / "verifier.json").write_text(json.dumps(config, indent=1))
-            torch.save(state, tmp / "model.pt")
-
-        return write_directory(Path(directory), write)
+        return save_verifier(Path(directory), config, model)
 
     @classmethod
     def load(
@@ -212,35 +206,12 @@ class _NeuralVerifier:
         """A verifier saved by :meth:`save`; ``splitter`` replaces (or, for a custom splitter
         that could not be saved, supplies) the step splitter."""
         directory = Path(directory)
-        config_file = directory / "verifier.json"
-        try:
-            config = json.loads(config_file.read_text())
-        except (OSError, ValueError) as exc:
-            raise ValueError(f"{cls.__name__}.load: cannot read {config_file}: {exc}") from exc
-        if config.get("format") != _FORMAT or config.get("class") != cls.__name__:
-            raise ValueError(
-                f"{cls.__name__}.load: {config_file} holds a {config.get('class')!r} (format "
-                f"{config.get('format')!r}); expected a {cls.__name__!r} (format {_FORMAT})"
-            )
-        if splitter is None:
-            if config["splitter"] is None:
-                raise ValueError(
-                    f"{cls.__name__}.load: {directory} was saved with a custom step splitter; "
-                    "pass splitter="
-                )
-            splitter = StepSplitter(**config["splitter"])
+        config = read_verifier_config(directory, cls.__name__)
+        splitter = saved_splitter(config, splitter, directory, cls.__name__)
         verifier = cls(splitter=splitter, batch_size=batch_size, device=device, **config["options"])
         verifier.tokenizer = WordTokenizer(config["vocab"])
         verifier.model = verifier._new_model(verifier.tokenizer)
-        weights_file = directory / "model.pt"
-        try:
-            weights = torch.load(weights_file, map_location="cpu", weights_only=True)
-            verifier.model.load_state_dict(weights)
-        except Exception as exc:  # torch.load raises many kinds on a damaged file
-            raise ValueError(
-                f"{cls.__name__}.load: cannot load the weights {weights_file} for the model "
-                f"described in {config_file}: {exc}"
-            ) from exc
+        load_weights(verifier.model, directory, cls.__name__)
         verifier.model.to(verifier.device).eval()
         return verifier
 
@@ -336,11 +307,6 @@ class PathVerifier(_NeuralVerifier):
     _alpha = 0.0
 
 
-def _splitter_spec(splitter: Callable[[str], list[str]]) -> dict[str, str] | None:
-    if isinstance(splitter, StepSplitter):
-        return {"separator": splitter.separator}
-    return None
-
-
-def _best_device() -> torch.device:
+def best_device() -> torch.device:
+    """CUDA when available, else the CPU."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
