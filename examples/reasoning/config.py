@@ -23,7 +23,13 @@ if _ROOT not in sys.path:  # `corelib run` from anywhere: the stages live in thi
 
 from corelib import L  # noqa: E402
 from examples.reasoning.data import MakeProblems  # noqa: E402
-from examples.reasoning.lm import TokenBlocks, next_token_loss, tiny_gpt, warmup_then_decay  # noqa: E402
+from examples.reasoning.lm import (  # noqa: E402
+    QUERY_FORMAT,
+    TokenBlocks,
+    next_token_loss,
+    tiny_gpt,
+    warmup_then_decay,
+)
 from examples.reasoning.paths import SamplePaths, load_exemplars  # noqa: E402
 from examples.reasoning.pipeline import Pipeline  # noqa: E402
 from examples.reasoning.reasoner import TrainReasoner  # noqa: E402
@@ -78,12 +84,15 @@ paths = L(SamplePaths)(
 )
 
 verifier = L(TrainVerifier)(
-    verifier=L("verifiers/step_aware")(
+    # DiVeRSe's step-aware verifier, reading each path through the frozen reasoner: per token, how
+    # probable the reasoner found it and how unsure it was (verifiers/step_aware is the
+    # from-scratch encoder over words and digits, which does not learn to check sums here)
+    verifier=L("verifiers/lm")(
+        backbone=f"{RUN_DIR}/reasoner/model",
+        prompt=QUERY_FORMAT,
         alpha=0.1,
-        dim=128,  # dim and lr chosen by ranking on held-out training questions, not test
-        layers=2,
         trainer=L("ddp/trainer")(
-            optimizer=L(torch.optim.AdamW)(lr=3e-3, _partial_=True),
+            optimizer=L(torch.optim.AdamW)(lr=1e-3, _partial_=True),
             batch_size=64,
             max_steps=300,
             callbacks=[L("ddp/progress")()],
