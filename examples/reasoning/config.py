@@ -75,7 +75,7 @@ paths = L(SamplePaths)(
         num_prompts=4,  # M1 exemplar sets
         samples_per_prompt=5,  # M2 samples each
         shots=1,
-        temperature=0.6,
+        temperature=0.3,  # best self-consistency on 300 held-out training questions (0.2-0.6 tried)
         max_new_tokens=64,
         seed=0,
     ),
