@@ -127,6 +127,7 @@ def _cli(run_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
         f"llm.llm.model={run_dir}/reasoner/model",
         f"llm.path={run_dir}/llm_cache.sqlite",
         f"exemplars.path={run_dir}/data/val.jsonl",
+        f"verifier.verifier.backbone={run_dir}/reasoner/model",
         "data.train=300",
         "data.val=20",
         "data.test=24",
