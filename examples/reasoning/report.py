@@ -17,7 +17,7 @@ from typing import Any
 from examples.reasoning._io import read_json, read_jsonl, write_json, write_text
 from examples.reasoning.pipeline import StageContext
 
-__all__ = ["Report", "paired_difference", "wilson"]
+__all__ = ["Report", "paired_difference", "verifier_ranking", "wilson"]
 
 Z95 = 1.959963984540054
 
@@ -42,6 +42,20 @@ def paired_difference(a: Sequence[bool], b: Sequence[bool]) -> dict[str, float]:
     sd = math.sqrt(sum((d - mean) ** 2 for d in diffs) / max(1, n - 1))
     half = Z95 * sd / math.sqrt(n)
     return {"difference": mean, "low": mean - half, "high": mean + half}
+
+
+def verifier_ranking(
+    answers: Sequence[Sequence[str | None]], gold: Sequence[str], scores: Sequence[Sequence[float]]
+) -> dict[str, Any]:
+    """How often the verifier scores a right path above a wrong path of the same question
+    (ties count half): the within-question AUC over all such pairs (None without any)."""
+    above, pairs = 0.0, 0
+    for row, answer, row_scores in zip(answers, gold, scores, strict=True):
+        right = [s for a, s in zip(row, row_scores, strict=True) if a == answer]
+        wrong = [s for a, s in zip(row, row_scores, strict=True) if a != answer]
+        above += sum((r > w) + 0.5 * (r == w) for r in right for w in wrong)
+        pairs += len(right) * len(wrong)
+    return {"right_above_wrong": above / pairs if pairs else None, "pairs": pairs}
 
 
 def _entry(correct: Sequence[bool]) -> dict[str, Any]:
@@ -111,6 +125,9 @@ class Report:
                 for worse, better in itertools.pairwise(correct)
             },
             "paths_per_question": max(len(row["paths"]) for row in test),
+            "verifier_ranking": verifier_ranking(
+                [[answer for _, answer, _ in row["paths"]] for row in test], gold, scores
+            ),
         }
 
     def yes_no(self, yesno: Mapping[str, Any]) -> dict[str, Any]:
@@ -169,6 +186,15 @@ def plot_curve(curve: Mapping[str, Any], greedy: float, path: Path) -> Path:
     return path
 
 
+def _ranking_line(ranking: Mapping[str, Any]) -> str:
+    if ranking["right_above_wrong"] is None:
+        return "  verifier: no question has both a right and a wrong path to rank"
+    return (
+        "  verifier: a right path scored above a wrong one of the same question in "
+        f"{100 * ranking['right_above_wrong']:.1f}% of {ranking['pairs']:,} pairs"
+    )
+
+
 def format_table(results: Mapping[str, Any]) -> str:
     """The human-readable table of ``results``."""
     arithmetic = results["arithmetic"]
@@ -185,6 +211,7 @@ def format_table(results: Mapping[str, Any]) -> str:
             f"[{100 * d['low']:+5.1f}, {100 * d['high']:+5.1f}]"
             for name, d in arithmetic["differences"].items()
         ),
+        _ranking_line(arithmetic["verifier_ranking"]),
         f"Yes/no: 'Is the answer to this problem N?' ({n_yes_no} questions)",
         *(_row(name, entry) for name, entry in results["yes_no"].items()),
         "Seconds per stage, wall-clock (CPU time of all its processes): "

@@ -17,7 +17,7 @@ if str(ROOT) not in sys.path:  # `examples` is not an installed package
 from corelib import L, instantiate  # noqa: E402
 from examples.reasoning.pipeline import Pipeline, StageContext  # noqa: E402
 from examples.reasoning.problems import make_problems  # noqa: E402
-from examples.reasoning.report import paired_difference, wilson  # noqa: E402
+from examples.reasoning.report import paired_difference, verifier_ranking, wilson  # noqa: E402
 
 CONFIG = ROOT / "examples" / "reasoning" / "config.py"
 _STEP = re.compile(r"(\d+)([+\-*])(\d+)=(-?\d+)")
@@ -118,6 +118,16 @@ def test_wilson_interval_and_paired_difference() -> None:
     assert diff["difference"] == pytest.approx(0.3) and diff["low"] < 0.3 < diff["high"]
 
 
+def test_verifier_ranking_counts_right_over_wrong_pairs_within_each_question() -> None:
+    answers = [["4", "5", "4"], ["7", "7"], ["1", None]]
+    scores = [[0.9, 0.5, 0.4], [0.2, 0.3], [0.1, 0.6]]
+    # question 1: 0.9 > 0.5 and 0.4 < 0.5; question 2 has no wrong path; question 3: 0.1 < 0.6
+    ranking = verifier_ranking(answers, ["4", "7", "1"], scores)
+    assert ranking == {"right_above_wrong": pytest.approx(1 / 3), "pairs": 3}
+    assert verifier_ranking([["2", "2"]], ["2"], [[0.5, 0.5]])["right_above_wrong"] is None
+    assert verifier_ranking([["2", "3"]], ["2"], [[0.5, 0.5]])["right_above_wrong"] == 0.5
+
+
 # -- the whole pipeline --------------------------------------------------------------------------
 
 
@@ -166,6 +176,8 @@ def test_the_pipeline_runs_end_to_end_then_skips_and_forces_stages(tmp_path: Pat
     for entry in [*methods.values(), *results["yes_no"].values()]:
         assert entry["n"] == 24 and 0 <= entry["low"] <= entry["accuracy"] <= entry["high"] <= 1
     assert results["curve"]["paths"] == list(range(1, 7))
+    ranking = results["arithmetic"]["verifier_ranking"]
+    assert ranking["pairs"] == 0 or 0 <= ranking["right_above_wrong"] <= 1
     assert set(results["stage_seconds"]) == {"data", "reasoner", "paths", "verifier", "ama"}
     assert (run_dir / "report" / "accuracy_vs_paths.png").read_bytes()[:4] == b"\x89PNG"
     assert (run_dir / "reasoner" / "model" / "config.json").is_file()  # save_pretrained
