@@ -1,11 +1,12 @@
 """DiVeRSe as corelib components: diverse prompts, verifiers and answer votes.
 
-``verifiers/diverse_prompts`` samples M1 exemplar sets x M2 paths per question,
+``verifiers/diverse_prompts`` samples M1 exemplar sets x M2 paths per question;
 ``verifiers/step_aware``, ``verifiers/path`` and ``verifiers/lm`` (on a frozen language model's
-token probabilities) score paths (torch models trained with the ddp Trainer), and ``verifiers/voting`` (DiVeRSe's voting verifier), ``verifiers/majority``
-(self-consistency) and ``verifiers/best_path`` choose an answer. The readers (``parsers``) and
-path labelling (``labellers``) are registered too, so YAML configs reach them in safe mode.
-This module is light: it imports neither torch nor numpy.
+token probabilities) score paths (torch models trained with the ddp Trainer); and
+``verifiers/voting`` (DiVeRSe's voting verifier), ``verifiers/majority`` (self-consistency) and
+``verifiers/best_path`` choose an answer. The readers (``parsers``) and path labelling
+(``labellers``) are registered too, so YAML configs reach them in safe mode. This module is
+light: it imports neither torch nor numpy.
 """
 
 from __future__ import annotations

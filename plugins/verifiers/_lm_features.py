@@ -56,12 +56,13 @@ class LMFeatures:
         self.directory = Path(directory)
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(self.directory)
-            self.model = AutoModelForCausalLM.from_pretrained(self.directory).to(device).eval()
+            self.model = AutoModelForCausalLM.from_pretrained(self.directory)
         except (OSError, ValueError) as exc:
             raise ValueError(
                 f"LMFeatures: cannot load a causal language model from {self.directory}: {exc}"
             ) from exc
-        self.model.requires_grad_(False)
+        self.model.eval().requires_grad_(False)
+        self.model.to(device)  # type: ignore[arg-type]  # transformers types .to() oddly
         self.prompt = prompt
         self.separator = separator
         self.max_length = max_length
