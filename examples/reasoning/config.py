@@ -38,7 +38,7 @@ from examples.reasoning.verify import TrainVerifier  # noqa: E402
 from examples.reasoning.yesno import OpenQuestionChain, YesNoTask  # noqa: E402
 
 RUN_DIR = "runs/reasoning"
-STEPS = 1200
+STEPS = 1000
 
 llm = L("llm/cached")(
     llm=L("llm/transformers")(model=f"{RUN_DIR}/reasoner/model", batch_size=128),
@@ -61,7 +61,7 @@ reasoner = L(TrainReasoner)(
         callbacks=[L("ddp/progress")()],
         seed=0,
     ),
-    model=L(tiny_gpt)(n_layer=4, n_embd=64, n_head=4, n_positions=256, seed=0),
+    model=L(tiny_gpt)(n_layer=4, n_embd=64, n_head=4, n_positions=256, dropout=0.0, seed=0),
     data=L(TokenBlocks)(block_size=160, passes=2, seed=0),
     vocab_size=600,
     nproc_per_node=2,

@@ -69,9 +69,11 @@ def tiny_gpt(
     n_embd: int = 96,
     n_head: int = 4,
     n_positions: int = 256,
+    dropout: float = 0.1,
     seed: int = 0,
 ) -> GPT2LMHeadModel:
-    """A GPT-2 sized to the tokenizer in directory ``tokenizer``, initialised from ``seed``."""
+    """A GPT-2 sized to the tokenizer in directory ``tokenizer``, initialised from ``seed``;
+    ``dropout`` applies to embeddings, attention and residuals (GPT-2's default 0.1)."""
     vocab = PreTrainedTokenizerFast.from_pretrained(tokenizer)
     config = GPT2Config(
         vocab_size=len(vocab),
@@ -79,6 +81,9 @@ def tiny_gpt(
         n_embd=n_embd,
         n_layer=n_layer,
         n_head=n_head,
+        resid_pdrop=dropout,
+        embd_pdrop=dropout,
+        attn_pdrop=dropout,
         bos_token_id=vocab.eos_token_id,
         eos_token_id=vocab.eos_token_id,
         pad_token_id=vocab.eos_token_id,

@@ -114,7 +114,11 @@ def _candidate(question: str) -> str:
 class YesNoTask:
     """Ask the chains about ``questions`` test problems; fit and apply each aggregator.
 
-    Writes ``yesno.json``: labels, the vote matrix, and each aggregator's predictions.
+    Each question asks about the true answer with probability 1/2 (seeded). With
+    ``known_balance`` the aggregators are told that class balance (``fit(votes,
+    class_balance=[0.5, 0.5])``: a known prior, which AMA's label model allows); otherwise the
+    label model estimates it from the votes. Writes ``yesno.json``: labels, the vote matrix, and
+    each aggregator's predictions.
     """
 
     def __init__(
@@ -123,6 +127,7 @@ class YesNoTask:
         aggregators: Mapping[str, Any],
         *,
         questions: int | None = None,
+        known_balance: bool = True,
         seed: int = 0,
         data_stage: str = "data",
     ) -> None:
@@ -131,6 +136,7 @@ class YesNoTask:
         self.chains = list(chains)
         self.aggregators = dict(aggregators)
         self.questions = questions
+        self.known_balance = known_balance
         self.seed = seed
         self.data_stage = data_stage
 
@@ -147,9 +153,10 @@ class YesNoTask:
             labels.append(label)
             inputs.append(yes_no_question(problem.answer if label else rng.choice(wrong)))
         task_votes = ChainTask(self.chains).votes(inputs, [p.question for p in problems])
+        balance = np.array([0.5, 0.5]) if self.known_balance else None  # fair coin above
         predictions = {}
         for name, aggregator in self.aggregators.items():
-            aggregator.fit(task_votes.votes)
+            aggregator.fit(task_votes.votes, class_balance=balance)
             predictions[name] = aggregator.predict(task_votes.votes).tolist()
         write_json(
             context.directory / "yesno.json",
