@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Set up .venv with corelib, every plugin family and the dev tools. Safe to rerun.
+# An argument picks other extras: `bash scripts/setup.sh all` (no dev tools) is enough for
+# the main job.
 #
 # torch is installed first, pinned to the CPU build that lies on this machine's disk: an
 # unpinned `torch` (asked for by corelib's extras or by snorkel) could pull a multi-GB CUDA build.
@@ -13,4 +15,4 @@ fi
 if ! .venv/bin/python -c "import torch" 2>/dev/null; then
     .venv/bin/python -m pip install --quiet "torch==${CORELIB_TORCH_VERSION:-2.13.0}"
 fi
-.venv/bin/python -m pip install --quiet -e ".[all,dev]"
+.venv/bin/python -m pip install --quiet -e ".[${1:-all,dev}]"
