@@ -11,7 +11,35 @@ from plugins.verifiers._data import NO_LABEL
 __all__ = ["FeatureVerifierNet", "VerifierLoss", "VerifierNet"]
 
 
-class VerifierNet(nn.Module):
+class _EncoderWithHeads(nn.Module):
+    """A pre-norm transformer encoder with a path head (read at position 0) and an optional
+    step head, shared by the verifier networks; subclasses make their input layers first."""
+
+    step_head: nn.Linear | None
+
+    def _build_encoder(
+        self, *, dim: int, heads: int, layers: int, dropout: float, step_head: bool
+    ) -> None:
+        layer = nn.TransformerEncoderLayer(
+            dim, heads, dim_feedforward=4 * dim, dropout=dropout, batch_first=True, norm_first=True
+        )
+        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(dim)
+        self.path_head = nn.Linear(dim, 1)
+        self.step_head = nn.Linear(dim, 1) if step_head else None
+
+    def _read(
+        self, hidden: torch.Tensor, padding: torch.Tensor, *, steps_from: int
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Encode; path logits at position 0, step logits from position ``steps_from`` on."""
+        hidden = self.norm(self.encoder(hidden, src_key_padding_mask=padding))
+        path_logits = self.path_head(hidden[:, 0]).squeeze(-1)
+        if self.step_head is None:
+            return path_logits, None
+        return path_logits, self.step_head(hidden[:, steps_from:]).squeeze(-1)
+
+
+class VerifierNet(_EncoderWithHeads):
     """Token embeddings + learned positions + a transformer encoder, with two heads.
 
     ``forward(ids)`` returns ``(path_logits (batch,), step_logits (batch, length))``: the path
@@ -35,25 +63,17 @@ class VerifierNet(nn.Module):
         self.pad_id = pad_id
         self.tokens = nn.Embedding(vocab_size, dim, padding_idx=pad_id)
         self.positions = nn.Embedding(max_length, dim)
-        layer = nn.TransformerEncoderLayer(
-            dim, heads, dim_feedforward=4 * dim, dropout=dropout, batch_first=True, norm_first=True
+        self._build_encoder(
+            dim=dim, heads=heads, layers=layers, dropout=dropout, step_head=step_head
         )
-        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
-        self.norm = nn.LayerNorm(dim)
-        self.path_head = nn.Linear(dim, 1)
-        self.step_head = nn.Linear(dim, 1) if step_head else None
 
     def forward(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         positions = torch.arange(ids.shape[1], device=ids.device)
         hidden = self.tokens(ids) + self.positions(positions)
-        hidden = self.norm(self.encoder(hidden, src_key_padding_mask=ids == self.pad_id))
-        path_logits = self.path_head(hidden[:, 0]).squeeze(-1)
-        if self.step_head is None:
-            return path_logits, None
-        return path_logits, self.step_head(hidden).squeeze(-1)
+        return self._read(hidden, ids == self.pad_id, steps_from=0)
 
 
-class FeatureVerifierNet(nn.Module):
+class FeatureVerifierNet(_EncoderWithHeads):
     """A transformer encoder over per-token feature vectors (see ``_lm_features``), two heads.
 
     ``forward(x)`` takes ``(batch, length, num_features + 1)``: the features, then 1 for a real
@@ -76,13 +96,9 @@ class FeatureVerifierNet(nn.Module):
         self.inputs = nn.Linear(num_features, dim)
         self.positions = nn.Embedding(max_length, dim)
         self.summary = nn.Parameter(torch.zeros(dim))
-        layer = nn.TransformerEncoderLayer(
-            dim, heads, dim_feedforward=4 * dim, dropout=dropout, batch_first=True, norm_first=True
+        self._build_encoder(
+            dim=dim, heads=heads, layers=layers, dropout=dropout, step_head=step_head
         )
-        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
-        self.norm = nn.LayerNorm(dim)
-        self.path_head = nn.Linear(dim, 1)
-        self.step_head = nn.Linear(dim, 1) if step_head else None
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         features, real = x[..., :-1], x[..., -1] > 0.5
@@ -91,11 +107,7 @@ class FeatureVerifierNet(nn.Module):
         summary = self.summary.expand(len(x), 1, -1)
         hidden = torch.cat([summary, hidden], dim=1)
         padding = torch.cat([torch.zeros_like(real[:, :1]), ~real], dim=1)
-        hidden = self.norm(self.encoder(hidden, src_key_padding_mask=padding))
-        path_logits = self.path_head(hidden[:, 0]).squeeze(-1)
-        if self.step_head is None:
-            return path_logits, None
-        return path_logits, self.step_head(hidden[:, 1:]).squeeze(-1)
+        return self._read(hidden, padding, steps_from=1)
 
 
 class VerifierLoss(nn.Module):

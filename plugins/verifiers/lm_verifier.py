@@ -24,7 +24,7 @@ from plugins.verifiers._files import (
     saved_splitter,
     splitter_spec,
 )
-from plugins.verifiers._lm_features import NUM_FEATURES, LMFeatures
+from plugins.verifiers._lm_features import NUM_FEATURES, LMFeatures, PathFeatures
 from plugins.verifiers._model import FeatureVerifierNet, VerifierLoss
 from plugins.verifiers.labels import LabeledPath
 from plugins.verifiers.parsing import StepSplitter
@@ -204,7 +204,7 @@ class LMVerifier:
         options = {k: v for k, v in self.options.items() if k != "alpha"}
         return FeatureVerifierNet(NUM_FEATURES, step_head=self.alpha > 0, **options)
 
-    def _features(self, examples: Sequence[LabeledPath]) -> list[Any]:
+    def _features(self, examples: Sequence[LabeledPath]) -> list[PathFeatures]:
         return self.lm([ex.question for ex in examples], [list(ex.steps) for ex in examples])
 
     def _trained(self, action: str) -> FeatureVerifierNet:
