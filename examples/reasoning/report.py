@@ -111,12 +111,10 @@ class Report:
     def arithmetic(self, test: list[dict[str, Any]], scores: list[list[float]]) -> dict[str, Any]:
         """Greedy and each vote's accuracy with intervals, and the key paired differences."""
         gold = [row["gold"] for row in test]
+        answers = _path_answers(test)
         correct = {"greedy": [r["greedy"]["answer"] == g for r, g in zip(test, gold, strict=True)]}
         for name, vote in self.votes.items():
-            chosen = [
-                vote.choose([answer for _, answer, _ in row["paths"]], s)
-                for row, s in zip(test, scores, strict=True)
-            ]
+            chosen = [vote.choose(a, s) for a, s in zip(answers, scores, strict=True)]
             correct[name] = [c is not None and c == g for c, g in zip(chosen, gold, strict=True)]
         return {
             "methods": {name: _entry(hits) for name, hits in correct.items()},
@@ -125,9 +123,7 @@ class Report:
                 for worse, better in itertools.pairwise(correct)
             },
             "paths_per_question": max(len(row["paths"]) for row in test),
-            "verifier_ranking": verifier_ranking(
-                [[answer for _, answer, _ in row["paths"]] for row in test], gold, scores
-            ),
+            "verifier_ranking": verifier_ranking(answers, gold, scores),
         }
 
     def yes_no(self, yesno: Mapping[str, Any]) -> dict[str, Any]:
@@ -147,7 +143,7 @@ class Report:
         """Accuracy at 1..M*K paths for each vote (``accuracy_at_k``, random subsets)."""
         from plugins.verifiers.evaluation import accuracy_at_k
 
-        answers = [[answer for _, answer, _ in row["paths"]] for row in test]
+        answers = _path_answers(test)
         gold = [row["gold"] for row in test]
         ks = list(range(1, max(len(a) for a in answers) + 1))
         curves = {
@@ -157,6 +153,11 @@ class Report:
             for name, vote in self.votes.items()
         }
         return {"paths": ks, **{name: [c[k] for k in ks] for name, c in curves.items()}}
+
+
+def _path_answers(test: list[dict[str, Any]]) -> list[list[str | None]]:
+    """Each test question's path answers (paths are ``[text, answer, prompt index]``)."""
+    return [[answer for _, answer, _ in row["paths"]] for row in test]
 
 
 def plot_curve(curve: Mapping[str, Any], greedy: float, path: Path) -> Path:
