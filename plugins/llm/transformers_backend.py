@@ -12,6 +12,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
 from plugins.llm._chunks import chunks
+from plugins.llm._decode import decode
 from plugins.llm._sampling import StopWatcher, TokenChooser, row_seed
 from plugins.llm._text import cut_at_stop
 from plugins.llm._types import Completion, check_parameters
@@ -117,7 +118,7 @@ class TransformersLLM:
             seeds = None if greedy else [row_seed(base_seed, prompts[i], j) for i, j in batch]
             chooser = TokenChooser(temperature, top_p, seeds)
             completions = self._generate_batch(
-                [prompts[i] for i, _ in batch], chooser, max_new_tokens, stop or []
+                prompts, [i for i, _ in batch], chooser, max_new_tokens, stop or []
             )
             results.update(zip(batch, completions, strict=True))
         if greedy:
@@ -127,37 +128,38 @@ class TransformersLLM:
         ]
 
     def _generate_batch(
-        self, prompts: list[str], chooser: TokenChooser, max_new_tokens: int, stop: list[str]
+        self,
+        prompts: list[str],
+        row_prompts: list[int],
+        chooser: TokenChooser,
+        max_new_tokens: int,
+        stop: list[str],
     ) -> list[Completion]:
-        encoded = self.tokenizer(prompts, return_tensors="pt", padding=True).to(self.device)
-        prompt_length = encoded["input_ids"].shape[1]
-        watcher = StopWatcher(self.tokenizer, prompt_length, self._eos_ids, stop)
-        config = GenerationConfig(
-            do_sample=False,
+        """One completion per row; row ``r`` continues ``prompts[row_prompts[r]]``."""
+        distinct = list(dict.fromkeys(row_prompts))  # each prompt is read once for all its rows
+        encoded = self.tokenizer(
+            [prompts[i] for i in distinct], return_tensors="pt", padding=True
+        ).to(self.device)
+        slot = {prompt: index for index, prompt in enumerate(distinct)}
+        watcher = StopWatcher(self.tokenizer, self._eos_ids, stop)
+        decoded = decode(
+            self.model,
+            encoded["input_ids"],
+            encoded["attention_mask"],
+            [slot[i] for i in row_prompts],
+            choose=chooser,
+            finished=watcher,
             max_new_tokens=max_new_tokens,
-            eos_token_id=sorted(self._eos_ids),
-            pad_token_id=self.tokenizer.pad_token_id,
         )
-        with torch.inference_mode():
-            sequences = self.model.generate(
-                **encoded,
-                generation_config=config,
-                logits_processor=[chooser],
-                stopping_criteria=[watcher],
-            )
-        generated = sequences[:, prompt_length:].tolist()
-        logprobs = torch.stack(chooser.logprobs, dim=1).tolist()
         completions = []
-        for row, tokens in enumerate(generated):
-            length = watcher.lengths[row] if watcher.lengths else None
-            if length is None:
-                length, finish_reason, text_length = len(tokens), "length", len(tokens)
-            else:
-                finish_reason = "stop"
-                text_length = length - 1 if watcher.by_eos[row] else length  # no EOS in text
-            decoded = self.tokenizer.decode(tokens[:text_length], skip_special_tokens=True)
-            text, _ = cut_at_stop(str(decoded), stop)
-            completions.append(Completion(text, logprobs[row][:length], finish_reason))
+        for row, generated in enumerate(decoded):
+            tokens = generated.tokens
+            text_tokens = tokens[:-1] if row in watcher.by_eos else tokens  # no EOS in the text
+            text, _ = cut_at_stop(
+                str(self.tokenizer.decode(text_tokens, skip_special_tokens=True)), stop
+            )
+            reason = "stop" if generated.finished else "length"
+            completions.append(Completion(text, generated.logprobs, reason))
         return completions
 
     def _refuse_unfit(self, lengths: list[int], max_new_tokens: int) -> set[int]:

@@ -7,9 +7,10 @@ import shutil
 
 import pytest
 import torch
-from transformers import GenerationConfig
+from transformers import GenerationConfig, LogitsProcessor
 
 from plugins.llm import LLM, Completion
+from plugins.llm._sampling import TokenChooser, row_seed
 from plugins.llm.transformers_backend import TransformersLLM
 
 PROMPTS = [
@@ -63,6 +64,65 @@ def test_same_seed_same_samples_whatever_the_batch(tiny_llm: TransformersLLM) ->
     assert texts(first) == texts(reordered[::-1])
     assert texts(first) != texts(tiny_llm.generate(PROMPTS, seed=8, **sample))
     assert len(set(texts(first)[0])) == 3  # the n samples are independent draws
+
+
+def test_samples_match_hf_generate_with_the_same_draws(tiny_llm: TransformersLLM) -> None:
+    """The backend's own decoding loop yields what ``model.generate`` yields, token for token,
+    when generate makes the same seeded choices (through a logits processor)."""
+    prompts, n, seed = PROMPTS[:3], 3, 11
+    ours = tiny_llm.generate(prompts, n=n, temperature=0.8, seed=seed, max_new_tokens=9)
+    tokenizer, model = tiny_llm.tokenizer, tiny_llm.model
+    for prompt, completions in zip(prompts, ours, strict=True):
+        for sample, completion in enumerate(completions):
+            chooser = TokenChooser(0.8, 1.0, [row_seed(seed, prompt, sample)])
+            encoded = tokenizer([prompt], return_tensors="pt")
+            with torch.inference_mode():
+                reference = model.generate(
+                    **encoded,
+                    do_sample=False,
+                    max_new_tokens=9,
+                    logits_processor=[_AsLogitsProcessor(chooser)],
+                )
+            tokens = reference[0, encoded["input_ids"].shape[1] :]
+            assert completion.text == tokenizer.decode(tokens, skip_special_tokens=True)
+
+
+class _AsLogitsProcessor(LogitsProcessor):
+    """Makes ``generate`` follow a `TokenChooser` (for one-row batches)."""
+
+    def __init__(self, chooser: TokenChooser) -> None:
+        self.chooser = chooser
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        chosen, _ = self.chooser(scores.float(), torch.zeros(1, dtype=torch.long))
+        return torch.full_like(scores, float("-inf")).scatter_(1, chosen[:, None], 0.0)
+
+
+def test_each_prompt_is_read_once_and_finished_rows_leave_the_batch(
+    tiny_llm: TransformersLLM,
+) -> None:
+    """The prompt pass holds each distinct prompt once (not once per sample); afterwards each
+    step feeds one token per row still being written."""
+    widths: list[tuple[int, int]] = []
+    hook = tiny_llm.model.register_forward_pre_hook(
+        lambda _, args, kwargs: widths.append(tuple(kwargs["input_ids"].shape)), with_kwargs=True
+    )
+    try:
+        [completions] = tiny_llm.generate(
+            [PROMPTS[0]], n=3, temperature=1.0, seed=2, max_new_tokens=12, stop=[" "]
+        )
+    finally:
+        hook.remove()
+    prompt_length = len(tiny_llm.tokenizer(PROMPTS[0])["input_ids"])
+    assert widths[0] == (1, prompt_length)
+    rows_per_step = [rows for rows, length in widths[1:] if length == 1]
+    assert len(rows_per_step) == len(widths) - 1
+    assert rows_per_step[0] == 3
+    assert rows_per_step == sorted(rows_per_step, reverse=True)
+    lengths = sorted(len(c.token_logprobs) for c in completions)
+    assert len(set(lengths)) == 3 and lengths[-1] < 12  # the rows end at different steps
+    # A row is fed until its last token: the step after the k-th token holds the rows longer than k.
+    assert rows_per_step == [sum(length > k for length in lengths) for k in range(1, lengths[-1])]
 
 
 def test_no_seed_draws_fresh_randomness(tiny_llm: TransformersLLM) -> None:
