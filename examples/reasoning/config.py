@@ -41,7 +41,7 @@ RUN_DIR = "runs/reasoning"
 STEPS = 1000
 
 llm = L("llm/cached")(
-    llm=L("llm/transformers")(model=f"{RUN_DIR}/reasoner/model", batch_size=128),
+    llm=L("llm/transformers")(model=f"{RUN_DIR}/reasoner/model", batch_size=256),
     path=f"{RUN_DIR}/llm_cache.sqlite",
 )
 exemplars = L(load_exemplars)(path=f"{RUN_DIR}/data/val.jsonl")
@@ -57,7 +57,7 @@ reasoner = L(TrainReasoner)(
         batch_size=16,
         max_steps=STEPS,
         grad_clip_norm=1.0,
-        checkpoint_every=100,
+        checkpoint_every=250,
         callbacks=[L("ddp/progress")()],
         seed=0,
     ),
@@ -80,7 +80,7 @@ paths = L(SamplePaths)(
         seed=0,
     ),
     train_questions=200,
-    chunk=8,
+    chunk=16,
 )
 
 verifier = L(TrainVerifier)(

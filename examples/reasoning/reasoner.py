@@ -1,10 +1,13 @@
 """The reasoner stage: train the tiny GPT with ``ddp/trainer`` on N processes, then save it.
 
 The stage trains a tokenizer on the training split, completes the training job's config with
-this run's paths, writes it to ``<run_dir>/reasoner/job.yaml`` and launches it through the real
-command line (``corelib run job.yaml --nproc-per-node N``, i.e. torchrun). Rank 0 of the job
-saves the model with ``save_pretrained`` where ``llm/transformers`` loads it. The trainer's
-checkpoints live in the stage directory, so an interrupted stage resumes where it stopped.
+this run's paths, checks it (``corelib.check``, here, where its targets are already imported),
+writes it to ``<run_dir>/reasoner/job.yaml`` and starts N workers on it with torchrun, each
+running the real command line (``corelib run job.yaml``). That is what ``corelib run job.yaml
+--nproc-per-node N`` does, without a third process importing torch and transformers again only
+to check the config. Rank 0 of the job saves the model with ``save_pretrained`` where
+``llm/transformers`` loads it. The trainer's checkpoints live in the stage directory, so an
+interrupted stage resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from corelib import LazyCall, LazyConfig, save_config
+from corelib import ConfigError, LazyCall, LazyConfig, check, load_config, save_config
 from examples.reasoning._io import read_json, write_json
 from examples.reasoning.data import load_split
 from examples.reasoning.lm import build_tokenizer
@@ -123,14 +126,20 @@ class TrainReasoner:
         build_tokenizer(load_split(data_dir, "train"), self.vocab_size).save_pretrained(
             directory / "tokenizer"
         )
-        job = save_config(self.job(directory, data_dir / "train.jsonl"), directory / "job.yaml")
-        command = [sys.executable, "-m", "corelib", "run", str(job)]
-        command += [arg for prefix in ALLOWED for arg in ("--allow-import", prefix)]
-        command += ["--nproc-per-node", str(self.processes())]
+        path = save_config(self.job(directory, data_dir / "train.jsonl"), directory / "job.yaml")
+        problems = check(load_config(path), allow=ALLOWED)  # what the workers will read
+        if problems:
+            listed = "\n".join(f"  {problem}" for problem in problems)
+            raise ConfigError(f"reasoner: {path} has problems:\n{listed}")
+        command = [sys.executable, "-m", "torch.distributed.run"]
+        command += ["--nproc-per-node", str(self.processes()), "--module", "corelib", "run"]
+        command += [str(path), *(arg for prefix in ALLOWED for arg in ("--allow-import", prefix))]
         env = {
             **os.environ,
             "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
             "OMP_NUM_THREADS": str(self.threads),
+            # as `corelib run --nproc-per-node` sets it (pytorch/pytorch#135712)
+            "TORCH_DISABLE_SHARE_RDZV_TCP_STORE": "1",
         }
         completed = subprocess.run(command, env=env, stdout=subprocess.DEVNULL, check=False)
         if completed.returncode != 0:

@@ -77,7 +77,12 @@ class LMFeatures:
         self, questions: Sequence[str], step_lists: Sequence[Sequence[str]]
     ) -> list[PathFeatures]:
         """The features of each (question, steps) pair, computed in length-sorted batches."""
-        encoded = [self._encode(q, steps) for q, steps in zip(questions, step_lists, strict=True)]
+        pieces = [  # each prompt and step, tokenized in one call
+            [self.prompt.format(question=q), *(step + self.separator for step in steps)]
+            for q, steps in zip(questions, step_lists, strict=True)
+        ]
+        ids = iter(self._ids([text for texts in pieces for text in texts]))
+        encoded = [self._encode(next(ids), [next(ids) for _ in texts[1:]]) for texts in pieces]
         order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))
         out: list[PathFeatures | None] = [None] * len(encoded)
         for start in range(0, len(order), self.batch_size):
@@ -86,21 +91,25 @@ class LMFeatures:
                 out[i] = PathFeatures(features, encoded[i][2])
         return [item for item in out if item is not None]
 
-    def _encode(self, question: str, steps: Sequence[str]) -> tuple[list[int], int, list[int]]:
+    def _encode(
+        self, prompt: list[int], steps: Sequence[list[int]]
+    ) -> tuple[list[int], int, list[int]]:
         """(prompt + path ids, where the path starts, each step's last path-token index)."""
-        prompt = self._ids(self.prompt.format(question=question)) or [self.pad_id]
+        prompt = prompt or [self.pad_id]
         path: list[int] = []
         markers: list[int] = []
         for step in steps:
-            path.extend(self._ids(step + self.separator))
+            path.extend(step)
             markers.append(len(path) - 1)
         keep = max(1, min(self.max_length, self.context - 1))
         path = path[:keep]
         prompt = prompt[-max(1, self.context - len(path)) :]
         return prompt + path, len(prompt), [m for m in markers if m < len(path)]
 
-    def _ids(self, text: str) -> list[int]:
-        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+    def _ids(self, texts: list[str]) -> list[list[int]]:
+        if not texts:
+            return []
+        return [list(ids) for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
 
     def _forward(self, batch: list[tuple[list[int], int, list[int]]]) -> list[torch.Tensor]:
         longest = max(len(ids) for ids, _, _ in batch)
