@@ -113,11 +113,12 @@ class TokenBlocks(Dataset):
         solutions_only: bool = True,
         seed: int = 0,
     ) -> None:
-        vocab = PreTrainedTokenizerFast.from_pretrained(tokenizer)
+        vocab = PreTrainedTokenizerFast.from_pretrained(tokenizer).backend_tokenizer
         loaded = read_problems(Path(problems))
-        encoded = vocab([document(p) for p in loaded])["input_ids"]
-        queries = vocab([QUERY_FORMAT.format(question=p.question) for p in loaded])["input_ids"]
-        self.pad_id = vocab.pad_token_id
+        encoded = [e.ids for e in vocab.encode_batch([document(p) for p in loaded])]
+        queries = [QUERY_FORMAT.format(question=p.question) for p in loaded]
+        hidden = [len(e.ids) if solutions_only else 0 for e in vocab.encode_batch(queries)]
+        self.pad_id = vocab.token_to_id(EOS)
         self.block_size = block_size
         rng = random.Random(seed)
         blocks: list[tuple[list[int], list[int]]] = []
@@ -136,9 +137,9 @@ class TokenBlocks(Dataset):
                 if len(tokens) + len(ids) > block_size:
                     blocks.append((tokens, targets))
                     tokens, targets = [], []
-                hidden = len(queries[index]) if solutions_only else 0
-                tokens = tokens + ids
-                targets = targets + [IGNORE] * hidden + ids[hidden:]
+                tokens.extend(ids)
+                targets.extend([IGNORE] * hidden[index])
+                targets.extend(ids[hidden[index] :])
         blocks.append((tokens, targets))
         self.inputs = torch.full((len(blocks), block_size), self.pad_id)
         self.targets = torch.full((len(blocks), block_size), IGNORE)
