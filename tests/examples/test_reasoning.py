@@ -106,6 +106,32 @@ def test_a_stage_cannot_read_an_unfinished_stage(tmp_path: Path) -> None:
         StageContext(tmp_path, "b").output("a")
 
 
+def test_the_reasoner_stage_checks_its_training_job_before_starting_workers(
+    tmp_path: Path,
+) -> None:
+    from corelib import ConfigError
+    from examples.reasoning.data import MakeProblems
+    from examples.reasoning.lm import TokenBlocks, tiny_gpt
+    from examples.reasoning.reasoner import TrainReasoner
+
+    reasoner = L(TrainReasoner)(
+        trainer=L("ddp/trainer")(max_steps=1, batch_size="eight", bogus=1),
+        model=L(tiny_gpt)(n_layer=1, n_embd=8, n_head=1),
+        data=L(TokenBlocks)(),
+        vocab_size=300,
+        _recursive_=False,
+    )
+    stages = {"data": L(MakeProblems)(train=30, val=4, test=4), "reasoner": reasoner}
+    pipeline = instantiate(L(Pipeline)(stages=stages, run_dir=str(tmp_path), _recursive_=False))
+    with pytest.raises(ConfigError) as raised:
+        pipeline.run()
+    message = str(raised.value)
+    assert str(tmp_path / "reasoner" / "job.yaml") in message
+    assert "trainer.batch_size" in message and "expected int, got str 'eight'" in message
+    assert "unexpected keyword argument 'bogus'" in message
+    assert not (tmp_path / "reasoner" / "checkpoints").exists()  # no worker started
+
+
 # -- statistics ----------------------------------------------------------------------------------
 
 
