@@ -52,15 +52,15 @@ def decode(
     row has ended. Rows stop after ``max_new_tokens`` tokens at most.
     """
     device = input_ids.device
-    cache_keyword, prompt_keywords = _keywords(model)
-    positions = (attention_mask.long().cumsum(-1) - 1).clamp_(min=0)
+    cache_keyword, prompt_keywords, takes_positions = _keywords(model)
+    positions = (attention_mask.long().cumsum(-1) - 1).clamp_(min=0)  # left padding: 0 onwards
     cache = _new_cache(model)
     with torch.inference_mode():
         outputs = model(
             input_ids=input_ids,
             attention_mask=attention_mask,
-            position_ids=positions,
             use_cache=True,
+            **({"position_ids": positions} if takes_positions else {}),
             **{cache_keyword: cache},
             **prompt_keywords,
         )
@@ -99,8 +99,8 @@ def decode(
             outputs = model(
                 input_ids=tokens[:, None],
                 attention_mask=mask,
-                position_ids=position,
                 use_cache=True,
+                **({"position_ids": position} if takes_positions else {}),
                 **{cache_keyword: cache},
             )
             position = position + 1
@@ -116,13 +116,15 @@ def _new_cache(model: PreTrainedModel) -> DynamicCache:
     return DynamicCache()
 
 
-def _keywords(model: PreTrainedModel) -> tuple[str, dict[str, int]]:
-    """The name ``model.forward`` takes its cache by (``cache`` in transformers 5, before that
-    ``past_key_values``), and ``logits_to_keep=1`` for the prompt pass where the model takes it
-    (no logits for the prompt's other tokens)."""
+def _keywords(model: PreTrainedModel) -> tuple[str, dict[str, int], bool]:
+    """How ``model.forward`` is called: the name it takes its cache by (``cache`` in
+    transformers 5, before that ``past_key_values``); ``logits_to_keep=1`` for the prompt pass
+    where it takes that (no logits for the prompt's other tokens); whether it takes
+    ``position_ids`` (models with relative positions, such as ALiBi's, do not)."""
     parameters = inspect.signature(model.forward).parameters
     cache_keyword = "cache" if "cache" in parameters else "past_key_values"
+    takes_positions = "position_ids" in parameters
     for name in ("logits_to_keep", "num_logits_to_keep"):
         if name in parameters:
-            return cache_keyword, {name: 1}
-    return cache_keyword, {}
+            return cache_keyword, {name: 1}, takes_positions
+    return cache_keyword, {}, takes_positions
