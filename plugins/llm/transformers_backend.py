@@ -140,7 +140,7 @@ class TransformersLLM:
         encoded = self.tokenizer(
             [prompts[i] for i in distinct], return_tensors="pt", padding=True
         ).to(self.device)
-        slot = {prompt: index for index, prompt in enumerate(distinct)}
+        slot = {prompt_index: slot for slot, prompt_index in enumerate(distinct)}
         watcher = StopWatcher(self.tokenizer, self._eos_ids, stop)
         decoded = decode(
             self.model,
