@@ -28,6 +28,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from plugins.ddp import _dcp
+from plugins.ddp.strategies._rendezvous import group_store
 from plugins.ddp.strategies._unwrap import gather_full_tensors
 
 __all__ = ["LossFn", "OptimizerFactory", "ReduceOp", "Strategy", "best_device"]
@@ -98,12 +99,17 @@ class Strategy:
         if dist.is_initialized() or not (self.is_distributed or self.requires_process_group):
             return
         backend = self.backend or ("nccl" if self.device.type == "cuda" else "gloo")
+        timeout = timedelta(seconds=self.timeout_s)
         dist.init_process_group(
             backend,
-            store=None if self.is_distributed else dist.HashStore(),
+            store=(
+                group_store(self.rank, self.world_size, timeout)
+                if self.is_distributed
+                else dist.HashStore()
+            ),
             rank=self.rank,
             world_size=self.world_size,
-            timeout=timedelta(seconds=self.timeout_s),
+            timeout=timeout,
         )
         self._owns_process_group = True
 

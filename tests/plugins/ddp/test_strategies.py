@@ -207,3 +207,21 @@ def test_fsdp2_names_a_shard_pattern_that_matches_nothing() -> None:
         FSDP2(shard_modules=["blocks.*"]).wrap(make_model())
     with pytest.raises(ValueError, match="param_dtype='bf17' is not a dtype"):
         FSDP2(param_dtype="bf17")
+
+
+def _trainers_in_turn(rank: int, count: int) -> list[float]:
+    losses = []
+    for _ in range(count):
+        metrics = make_trainer(strategy=DDP(timeout_s=30), max_steps=1).fit()
+        losses.append(metrics["train/loss"])
+    return losses
+
+
+@pytest.mark.distributed
+@pytest.mark.timeout(120)
+def test_one_process_can_run_many_distributed_trainers_in_turn() -> None:
+    """Each fit makes and leaves its own process group. They share one rendezvous store, so a
+    rank that starts the next group early never reaches a store that rank 0 is closing."""
+    results = run_ranks(_trainers_in_turn, 8, timeout=100)
+    assert results[0] == results[1]  # every group averaged the loss over both ranks
+    assert len(results[0]) == 8
