@@ -55,13 +55,7 @@ class SamplePaths:
         data_dir = context.output(self.data_stage)
         test = load_split(data_dir, "test")[: self.test_questions]
         train = load_split(data_dir, "train")[: self.train_questions]
-        greedy = self.greedy([p.question for p in test])
-        test_paths = self.sample(test, "test paths")
-        rows = [
-            {"question": p.question, "gold": str(p.answer), "greedy": g, "paths": paths}
-            for p, g, paths in zip(test, greedy, test_paths, strict=True)
-        ]
-        write_jsonl(context.directory / "test.jsonl", rows)
+        write_jsonl(context.directory / "test.jsonl", self.evaluation_rows(test, "test paths"))
         train_paths = self.sample(train, "train paths")
         rows = [
             {"question": p.question, "gold": str(p.answer), "solution": p.solution, "paths": paths}
@@ -73,6 +67,15 @@ class SamplePaths:
             f"{per_question} paths per question for {len(test)} test and {len(train)} training "
             f"questions ({self.prompts.failures} failed LLM calls)"
         )
+
+    def evaluation_rows(self, problems: Sequence[Problem], desc: str) -> list[dict[str, Any]]:
+        """Per problem: question, gold answer, the greedy completion and the sampled paths."""
+        greedy = self.greedy([p.question for p in problems])
+        paths = self.sample(problems, desc)
+        return [
+            {"question": p.question, "gold": str(p.answer), "greedy": g, "paths": question_paths}
+            for p, g, question_paths in zip(problems, greedy, paths, strict=True)
+        ]
 
     def greedy(self, questions: Sequence[str]) -> list[dict[str, Any]]:
         """The greedy completion of each question's first prompt, and its answer."""

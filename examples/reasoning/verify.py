@@ -8,12 +8,35 @@ trained with the ddp Trainer, saved to ``model/``, and scores every test path (`
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from examples.reasoning._io import read_jsonl, write_jsonl
 from examples.reasoning.pipeline import StageContext
 
-__all__ = ["TrainVerifier"]
+__all__ = ["TrainVerifier", "label_paths", "score_paths"]
+
+
+def label_paths(rows: Sequence[Mapping[str, Any]], labeller: Any) -> list[Any]:
+    """The labelled examples of the paths stage's training rows (gold solution included)."""
+    return [
+        example
+        for row in rows
+        for example in labeller.label(
+            row["question"],
+            row["solution"],
+            [text for text, _, _ in row["paths"]],
+            gold_answer=row["gold"],
+        )
+    ]
+
+
+def score_paths(verifier: Any, rows: Sequence[Mapping[str, Any]]) -> list[list[float]]:
+    """The verifier's score of each path of each row, as one list per row."""
+    questions = [row["question"] for row in rows for _ in row["paths"]]
+    texts = [text for row in rows for text, _, _ in row["paths"]]
+    flat = iter(verifier.score(questions, texts))
+    return [[next(flat) for _ in row["paths"]] for row in rows]
 
 
 class TrainVerifier:
@@ -34,23 +57,10 @@ class TrainVerifier:
     def run(self, context: StageContext) -> str:
         """Label, train, save, score."""
         paths_dir = context.output(self.paths_stage)
-        examples = [
-            example
-            for row in read_jsonl(paths_dir / "train.jsonl")
-            for example in self.labeller.label(
-                row["question"],
-                row["solution"],
-                [text for text, _, _ in row["paths"]],
-                gold_answer=row["gold"],
-            )
-        ]
+        examples = label_paths(read_jsonl(paths_dir / "train.jsonl"), self.labeller)
         metrics = self.verifier.fit(examples)
         self.verifier.save(context.directory / "model")
-        test = read_jsonl(paths_dir / "test.jsonl")
-        questions = [row["question"] for row in test for _ in row["paths"]]
-        texts = [text for row in test for text, _, _ in row["paths"]]
-        flat = iter(self.verifier.score(questions, texts))
-        scores = [[next(flat) for _ in row["paths"]] for row in test]
+        scores = score_paths(self.verifier, read_jsonl(paths_dir / "test.jsonl"))
         write_jsonl(context.directory / "scores.jsonl", scores)
         positives = sum(example.correct for example in examples)
         return (
