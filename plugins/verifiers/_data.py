@@ -69,11 +69,9 @@ class VerifierDataset(Dataset):
             raise ValueError("VerifierDataset: no training examples")
         encoded = [encode(tokenizer, ex.question, ex.steps, max_length) for ex in examples]
         self.ids = pad([e.ids for e in encoded], tokenizer.id(PAD))
-        self.path_labels = torch.tensor([float(ex.correct) for ex in examples])
-        self.step_targets = torch.full(self.ids.shape, NO_LABEL)
-        for row, (enc, ex) in enumerate(zip(encoded, examples, strict=True)):
-            for position, label in zip(enc.markers, ex.step_labels, strict=False):
-                self.step_targets[row, position] = float(label)
+        self.path_labels, self.step_targets = _targets(
+            examples, [e.markers for e in encoded], self.ids.shape[1]
+        )
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -102,14 +100,25 @@ class FeatureDataset(Dataset):
         if not examples:
             raise ValueError("FeatureDataset: no training examples")
         self.inputs = pad_features(features)
-        self.path_labels = torch.tensor([float(ex.correct) for ex in examples])
-        self.step_targets = torch.full(self.inputs.shape[:2], NO_LABEL)
-        for row, (path, ex) in enumerate(zip(features, examples, strict=True)):
-            for position, label in zip(path.markers, ex.step_labels, strict=False):
-                self.step_targets[row, position] = float(label)
+        self.path_labels, self.step_targets = _targets(
+            examples, [path.markers for path in features], self.inputs.shape[1]
+        )
 
     def __len__(self) -> int:
         return len(self.inputs)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         return self.inputs[index], (self.path_labels[index], self.step_targets[index])
+
+
+def _targets(
+    examples: Sequence[LabeledPath], markers: Sequence[Sequence[int]], length: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each example's path label (1/0), and its step labels placed at its step markers in a
+    ``(examples, length)`` tensor that holds ``NO_LABEL`` elsewhere."""
+    path_labels = torch.tensor([float(ex.correct) for ex in examples])
+    step_targets = torch.full((len(examples), length), NO_LABEL)
+    for row, (positions, ex) in enumerate(zip(markers, examples, strict=True)):
+        for position, label in zip(positions, ex.step_labels, strict=False):
+            step_targets[row, position] = float(label)
+    return path_labels, step_targets

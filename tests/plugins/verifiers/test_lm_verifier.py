@@ -7,35 +7,18 @@ paths, which surprises mean a wrong path or step.
 
 from __future__ import annotations
 
-import functools
 import statistics
 from pathlib import Path
 
 import pytest
 import torch
+from _verifier_training import labelled, path_scores, step_scores_by_label, trainer
 
 from corelib import instantiate
-from plugins.ddp.trainer import Trainer
-from plugins.verifiers.labels import LabeledPath, PathLabeller
 from plugins.verifiers.lm_verifier import DEFAULT_PROMPT, LMVerifier
 from plugins.verifiers.verifier import StepVerifier
 
-LABELLER = PathLabeller()
 SMALL = {"dim": 16, "heads": 2, "layers": 1, "dropout": 0.0, "device": "cpu"}
-
-
-def labelled(items: list[dict[str, object]]) -> list[LabeledPath]:
-    return [
-        example
-        for item in items
-        for example in LABELLER.label(item["question"], item["gold"], item["paths"])  # type: ignore[arg-type]
-    ]
-
-
-def trainer(**options: object) -> functools.partial[Trainer]:
-    return functools.partial(
-        Trainer, optimizer=functools.partial(torch.optim.AdamW, lr=3e-3), batch_size=32, **options
-    )
 
 
 @pytest.fixture(scope="module")
@@ -84,24 +67,15 @@ def verifier(backbone: Path, arithmetic: dict) -> LMVerifier:
 def test_training_separates_correct_from_wrong_paths(
     verifier: LMVerifier, arithmetic: dict
 ) -> None:
-    test = labelled(arithmetic["test"])
-    scores = verifier.score([ex.question for ex in test], ["\n".join(ex.steps) for ex in test])
-    right = [s for s, ex in zip(scores, test, strict=True) if ex.correct]
-    wrong = [s for s, ex in zip(scores, test, strict=True) if not ex.correct]
-    assert all(0.0 <= s <= 1.0 for s in scores)
-    ranked = sum(r > w for r in right for w in wrong) / (len(right) * len(wrong))
-    assert ranked > 0.9
-    assert statistics.mean(right) - statistics.mean(wrong) > 0.3
+    scores = path_scores(verifier, arithmetic["test"])
+    assert all(0.0 <= s <= 1.0 for s in scores.every)
+    assert scores.ranked > 0.9
+    assert statistics.mean(scores.right) - statistics.mean(scores.wrong) > 0.3
 
 
 def test_step_scores_follow_the_step_labels(verifier: LMVerifier, arithmetic: dict) -> None:
     assert isinstance(verifier, StepVerifier)
-    good, bad = [], []
-    for ex in labelled(arithmetic["test"]):
-        step_scores = verifier.score_steps(ex.question, "\n".join(ex.steps))
-        assert len(step_scores) == len(ex.steps)
-        for score, label in zip(step_scores, ex.step_labels, strict=True):
-            (good if label else bad).append(score)
+    good, bad = step_scores_by_label(verifier, arithmetic["test"])
     assert statistics.mean(good) - statistics.mean(bad) > 0.2
 
 
