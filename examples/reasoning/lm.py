@@ -113,12 +113,15 @@ class TokenBlocks(Dataset):
         solutions_only: bool = True,
         seed: int = 0,
     ) -> None:
-        vocab = PreTrainedTokenizerFast.from_pretrained(tokenizer).backend_tokenizer
+        vocab = PreTrainedTokenizerFast.from_pretrained(tokenizer)
+        backend = vocab.backend_tokenizer  # batch encoding without transformers' per-item work
         loaded = read_problems(Path(problems))
-        encoded = [e.ids for e in vocab.encode_batch([document(p) for p in loaded])]
-        queries = [QUERY_FORMAT.format(question=p.question) for p in loaded]
-        hidden = [len(e.ids) if solutions_only else 0 for e in vocab.encode_batch(queries)]
-        self.pad_id = vocab.token_to_id(EOS)
+        encoded = [e.ids for e in backend.encode_batch([document(p) for p in loaded])]
+        hidden = [0] * len(loaded)  # leading tokens left out of the loss: the question part
+        if solutions_only:
+            queries = [QUERY_FORMAT.format(question=p.question) for p in loaded]
+            hidden = [len(e.ids) for e in backend.encode_batch(queries)]
+        self.pad_id = vocab.pad_token_id
         self.block_size = block_size
         rng = random.Random(seed)
         blocks: list[tuple[list[int], list[int]]] = []

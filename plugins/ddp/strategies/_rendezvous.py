@@ -9,24 +9,24 @@ and each group gets its own key prefix in it, so a later group never reconnects.
 
 from __future__ import annotations
 
+import itertools
 from datetime import timedelta
 
 import torch.distributed as dist
 
 __all__ = ["group_store"]
 
-_shared: list[dist.Store] = []
-_groups = [0]
+_store: dist.Store | None = None
+_groups = itertools.count(1)
 
 
 def group_store(rank: int, world_size: int, timeout: timedelta) -> dist.Store:
     """A store for one new process group: the process's rendezvous store (made on first use,
     from the environment) under a key prefix of the group's own."""
-    if not _shared:
-        store, _, _ = next(
+    global _store
+    if _store is None:
+        _store, _, _ = next(
             dist.rendezvous("env://", rank=rank, world_size=world_size, timeout=timeout)
         )
-        store.set_timeout(timeout)
-        _shared.append(store)
-    _groups[0] += 1
-    return dist.PrefixStore(f"corelib/group{_groups[0]}/", _shared[0])
+        _store.set_timeout(timeout)
+    return dist.PrefixStore(f"corelib/group{next(_groups)}/", _store)
