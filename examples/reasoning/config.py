@@ -38,7 +38,7 @@ from examples.reasoning.verify import TrainVerifier  # noqa: E402
 from examples.reasoning.yesno import OpenQuestionChain, YesNoTask  # noqa: E402
 
 RUN_DIR = "runs/reasoning"
-STEPS = 1000
+STEPS = 800  # fits the 5-minute budget on 2 slow cores; see docs/main-job.md
 
 llm = L("llm/cached")(
     llm=L("llm/transformers")(model=f"{RUN_DIR}/reasoner/model", batch_size=256),
@@ -79,7 +79,7 @@ paths = L(SamplePaths)(
         max_new_tokens=64,
         seed=0,
     ),
-    train_questions=200,
+    train_questions=100,  # the verifier's training paths
     chunk=16,
 )
 
@@ -94,7 +94,7 @@ verifier = L(TrainVerifier)(
         trainer=L("ddp/trainer")(
             optimizer=L(torch.optim.AdamW)(lr=1e-3, _partial_=True),
             batch_size=64,
-            max_steps=300,
+            max_steps=150,
             callbacks=[L("ddp/progress")()],
             _partial_=True,
         ),
