@@ -81,7 +81,7 @@ def _view(module: nn.Module, prefix: str, expand: set[str], keep: set[str]) -> n
     view._modules = OrderedDict()
     for name, child in module._modules.items():
         qualified = f"{prefix}{name}"
-        if qualified in expand:
+        if child is not None and qualified in expand:
             view._modules[name] = _view(child, f"{qualified}.", expand, keep)
         elif qualified in keep or child is None:
             view._modules[name] = child

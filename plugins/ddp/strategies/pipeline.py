@@ -9,6 +9,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from torch.distributed.pipelining import PipelineStage, Schedule1F1B, ScheduleGPipe
+from torch.distributed.pipelining.schedules import PipelineScheduleSingle
 
 from plugins.ddp.strategies._base import LossFn, Strategy
 from plugins.ddp.strategies._grad_norm import clip_grad_norm
@@ -74,7 +75,7 @@ class Pipeline(Strategy):
             )
         self._whole: nn.Module | None = None  # the model that was cut, when cut by name
         self._stage_module: nn.Module | None = None
-        self._runners: dict[int, tuple[ScheduleGPipe | Schedule1F1B, int]] = {}
+        self._runners: dict[int, tuple[PipelineScheduleSingle, int]] = {}
         self._loss_fn: LossFn | None = None
         self._loss_scale = 1.0
 
@@ -246,7 +247,7 @@ class Pipeline(Strategy):
         assert self._loss_fn is not None
         return self._loss_fn(outputs, targets) * self._loss_scale
 
-    def _runner_for(self, batch_size: int) -> tuple[ScheduleGPipe | Schedule1F1B, int]:
+    def _runner_for(self, batch_size: int) -> tuple[PipelineScheduleSingle, int]:
         """The schedule for batches of `batch_size`, and how many microbatches it cuts them into.
 
         Stages learn the shapes they exchange on their first step, so each batch size gets its
