@@ -1,7 +1,7 @@
 """Generation throughput of the LLM backends on a tiny GPT-2 built locally.
 
 Side by side in one run (medians over ``--repeats``):
-- ``llm/transformers`` batched (one ``generate`` call) against one request at a time, on
+- ``llm/transformers`` batched (one call) against one request at a time, on
   64 prompts x 8 samples: per sample (one call per prompt and sample) and per prompt (``n=8``);
 - ``llm/openai`` against the local server with ``max_concurrency`` requests in flight against
   one at a time (the server batches concurrent requests).
