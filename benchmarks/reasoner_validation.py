@@ -4,13 +4,14 @@ The validation problems that serve as the prompts' exemplars are left out. For t
 paths stage's rows (the greedy answer of the first prompt, DiVeRSe's M1 x M2 paths from the
 config's ``paths.prompts``) go through the report's arithmetic: greedy, self-consistency and the
 voting verifier, each with its Wilson 95% interval, and the paired differences. A setting chosen
-for speed is compared here before its test figures are looked at. With ``--train-questions N``
-the verifier is not the run's saved one but the config's, trained afresh on the paths of the
-run's first N training questions (with ``--verifier-steps`` steps, the config's by default).
+for speed is judged here, not on the test split. With ``--train-questions N`` the verifier is
+not the run's saved one but the config's, trained afresh on the paths of the run's first N
+training questions (at most as many as the run sampled paths for: the config's
+``paths.train_questions``), with ``--verifier-steps`` steps (the config's by default).
 
     PYTHONPATH=. python benchmarks/reasoner_validation.py runs/reasoning
     PYTHONPATH=. python benchmarks/reasoner_validation.py runs/reasoning \\
-        --train-questions 100 --verifier-steps 150
+        --train-questions 50 --verifier-steps 100
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ def main() -> None:
     parser.add_argument("--verifier-steps", type=int, help="its training steps (with the above)")
     args = parser.parse_args()
     run_dir: Path = args.run_dir
+    if args.train_questions is not None:
+        training_rows(args)  # fail before sampling the validation paths
     llm = TransformersLLM(run_dir / "reasoner" / "model", batch_size=256)
     node = config.paths.prompts
     node.exemplars.path = str(run_dir / "data" / "val.jsonl")
@@ -64,9 +67,20 @@ def verifier_for(args: argparse.Namespace, backbone: Path) -> LMVerifier:
     if args.verifier_steps is not None:
         node.trainer.max_steps = args.verifier_steps
     verifier: LMVerifier = instantiate(node)
-    rows = read_jsonl(args.run_dir / "paths" / "train.jsonl")[: args.train_questions]
-    verifier.fit(label_paths(rows, PathLabeller()))
+    verifier.fit(label_paths(training_rows(args), PathLabeller()))
     return verifier
+
+
+def training_rows(args: argparse.Namespace) -> list[dict]:
+    """The paths of the run's first ``--train-questions`` training questions."""
+    rows = read_jsonl(args.run_dir / "paths" / "train.jsonl")
+    if args.train_questions > len(rows):
+        raise SystemExit(
+            f"--train-questions {args.train_questions}: {args.run_dir}/paths/train.jsonl holds "
+            f"paths for {len(rows)} training questions; rerun the paths stage with "
+            f"paths.train_questions={args.train_questions} first"
+        )
+    return rows[: args.train_questions]
 
 
 if __name__ == "__main__":

@@ -5,8 +5,8 @@
 #
 # torch is installed first, by pip, pinned to the CPU build that lies on this machine's disk: an
 # unpinned `torch` (asked for by corelib's extras or by snorkel) could pull a multi-GB CUDA build.
-# The rest goes through uv (the one on PATH, else one pip puts in .venv): about 6 s against
-# pip's 35 s for `all`. The torch already installed satisfies every range there, so uv leaves
+# The rest goes through uv (the one on PATH, else one pip puts in .venv): 6.5-8.3 s against
+# pip's 37 s for `all`. The torch already installed satisfies every range there, so uv leaves
 # it alone. Without uv, pip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
