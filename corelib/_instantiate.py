@@ -67,9 +67,9 @@ class _Builder:
         if self._before is not None and isinstance(node, dict) and "_target_" in node:
             try:
                 self._before(node=node, path=str(loc))
-            except CorelibError:
+            except InstantiationError:
                 raise
-            except Exception as error:
+            except Exception as error:  # a CorelibError too: every failure here has a path
                 raise _error(
                     f"refused by a before-instantiate hook: {_cause(error)}", node, loc
                 ) from error
@@ -114,7 +114,8 @@ class _Builder:
         except Exception as error:  # a module's import-time code or a resolve hook raised
             message = f"resolving the target raised {_cause(error)}"
             raise _error(message, node, loc, user_error=True) from error
-        if children is None:  # _recursive_: False
+        unbuilt = children is None  # _recursive_: False: the values are passed as written
+        if children is None:
             children = {k: v for k, v in node.items() if k not in SPECIAL_KEYS}
             args = node.get("_args_", ())
         else:
@@ -122,15 +123,17 @@ class _Builder:
             args = children.pop("_args_", ()) if "_args_" in node else ()
         partial = False
         if "_partial_" in node or "_recursive_" in node:
-            partial = children.pop("_partial_", False)
-            recursive = children.pop("_recursive_", node.get("_recursive_", True))
+            partial = node.get("_partial_", False)
+            recursive = node.get("_recursive_", True)
+            children.pop("_partial_", None)
+            children.pop("_recursive_", None)
             if type(partial) is not bool:
                 raise _error(f"'_partial_' must be true or false, got {partial!r}", node, loc)
             if type(recursive) is not bool:
                 raise _error(f"'_recursive_' must be true or false, got {recursive!r}", node, loc)
         if type(args) not in (list, tuple):
             raise _error(f"'_args_' must be a list, got {type(args).__name__} {args!r}", node, loc)
-        if hints:
+        if hints and not unbuilt:  # unbuilt config nodes are not the annotated objects yet
             args, children = _fit_types(target, hints, args, children, node, loc)
         if partial:
             problem = keyword_problem(target, (), children, partial=True)
@@ -154,9 +157,9 @@ class _Builder:
                 for replacement in self._after(obj=obj, node=node, path=str(loc)):
                     if replacement is not None:
                         return replacement
-            except CorelibError:
+            except InstantiationError:
                 raise
-            except Exception as error:
+            except Exception as error:  # a CorelibError too: every failure here has a path
                 raise _error(
                     f"after-instantiate hook failed: {_cause(error)}", node, loc
                 ) from error

@@ -3,7 +3,7 @@
 import pytest
 from my_app import Net
 
-from corelib import InstantiationError, L, get_plugin_manager, hookimpl, instantiate
+from corelib import ConfigError, InstantiationError, L, get_plugin_manager, hookimpl, instantiate
 
 
 class EnvTargets:
@@ -62,6 +62,29 @@ def test_before_hook_can_refuse_a_node(plugin_manager):
     with pytest.raises(InstantiationError, match="forbidden node") as info:
         instantiate({"a": [L(Net)(), {"_target_": "my_app.Net", "forbidden": True}]})
     assert info.value.path == "a[1]"
+
+
+class Strict:
+    """Raises corelib's own errors (not InstantiationError) from both hooks."""
+
+    @hookimpl
+    def corelib_before_instantiate(self, node, path):
+        if node.get("refuse") == "before":
+            raise ConfigError("not in this config")
+
+    @hookimpl
+    def corelib_after_instantiate(self, obj, node, path):
+        if node.get("refuse") == "after":
+            raise ConfigError("not after this")
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_a_hook_raising_a_corelib_error_is_an_instantiation_error_with_a_path(plugin_manager, when):
+    plugin_manager.register(Strict(), name="strict")
+    with pytest.raises(InstantiationError, match=r"not (in this config|after this)") as info:
+        instantiate({"a": {"b": {"_target_": "my_app.collect", "refuse": when}}})
+    assert info.value.path == "a.b"
+    assert isinstance(info.value.__cause__, ConfigError)
 
 
 def test_after_hook_may_replace_the_object_and_sharing_keeps_it(plugin_manager):

@@ -58,6 +58,22 @@ def test_recursive_false_passes_children_unbuilt():
     assert kwargs["net"] is child
 
 
+def test_recursive_false_with_partial_returns_a_partial_of_unbuilt_children():
+    child = L(Net)(width=4)
+    node = {"_target_": "my_app.collect", "_recursive_": False, "_partial_": True, "net": child}
+    part = instantiate(node)
+    assert isinstance(part, functools.partial)
+    assert part(extra=1) == ((), {"net": child, "extra": 1})
+
+
+def test_recursive_false_skips_type_checks_of_unbuilt_children():
+    # Model.block is an attrs-typed field: built, a dict would be structured into a Block; left
+    # unbuilt, the node itself is passed on (the target builds it when it wants to)
+    child = L(my_app.Block)(width=2)
+    model = instantiate(L(my_app.Model)(block=child, _recursive_=False))
+    assert model.block is child
+
+
 def test_input_is_never_mutated_nor_deep_copied(monkeypatch):
     cfg = seed_cfg()
     snapshot = copy.deepcopy(cfg)
