@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -18,10 +19,11 @@ class LazyConfig(dict[str, Any]):
     ``dict`` methods (``items``, ``keys``, ...) are reachable with ``cfg["items"]`` only.
     Plain dicts given to it (or set as attributes) become ``LazyConfig`` nodes too, so that
     attribute access works all the way down; nodes that already are ``LazyConfig`` are kept as
-    they are (and so stay shared).
+    they are (and so stay shared). A plain dict given to several nodes becomes one node, made
+    when it is first given, so it stays shared too (change it afterwards through the node).
     """
 
-    __slots__ = ()
+    __slots__ = ("__weakref__",)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -93,8 +95,8 @@ _PLAIN = (dict, list)
 def as_nodes(value: Any) -> Any:
     """``value`` with every plain dict inside it (not inside config nodes) made a LazyConfig.
 
-    Identity is kept: a dict reached twice becomes one node; config nodes, and lists holding
-    no plain dict, are not copied.
+    Identity is kept: a dict reached twice, here or in an earlier call, becomes one node;
+    config nodes, and lists holding no plain dict, are not copied.
     """
 
     def descend(node: dict[str, Any]) -> bool:
@@ -104,11 +106,32 @@ def as_nodes(value: Any) -> Any:
         if children is None:  # a LazyConfig (or other dict subclass): kept as it is
             return node
         if isinstance(children, dict):
-            converted = dict.__new__(LazyConfig)
-            dict.update(converted, children)
-            return converted
+            return _node_of(node, children)
         if all(new is old for new, old in zip(children, node, strict=True)):
             return node  # nothing inside changed: keep the very list (or tuple)
         return children if type(node) is list else tuple(children)
 
     return fold(value, visit, descend=descend)
+
+
+_NODES: dict[int, tuple[dict[str, Any], weakref.ref[LazyConfig]]] = {}
+"""id(plain dict) -> (that dict, the node made of it), while the node lives."""
+
+
+def _node_of(plain: dict[str, Any], children: dict[str, Any]) -> LazyConfig:
+    """The node already made of ``plain``, or a new one holding ``children``."""
+    key = id(plain)
+    entry = _NODES.get(key)
+    if entry is not None and entry[0] is plain:
+        existing = entry[1]()
+        if existing is not None:
+            return existing
+    node = dict.__new__(LazyConfig)
+    dict.update(node, children)
+
+    def forget(ref: weakref.ref[LazyConfig]) -> None:
+        if _NODES.get(key, (None, None))[1] is ref:
+            del _NODES[key]
+
+    _NODES[key] = (plain, weakref.ref(node, forget))
+    return node

@@ -1,11 +1,13 @@
 """LazyCall builds config nodes; LazyConfig is a dict with attribute access."""
 
+import gc
 import pickle
+import weakref
 
 import pytest
-from my_app import Optimizer, Trainer
+from my_app import Net, Opt, Optimizer, Trainer, params_of
 
-from corelib import ConfigError, L, LazyCall, LazyConfig
+from corelib import ConfigError, L, LazyCall, LazyConfig, instantiate
 
 
 def test_lazycall_records_target_and_keywords():
@@ -55,3 +57,23 @@ def test_config_nodes_inside_plain_dicts_are_not_copied():
     shared = L("my_app.Net")(width=2)
     cfg = L("my_app.collect")(opts={"x": shared, "y": [shared]})
     assert cfg.opts.x is shared and cfg.opts.y[0] is shared
+
+
+def test_a_plain_dict_given_to_several_nodes_becomes_one_shared_node():
+    model = {"_target_": "my_app.Net", "width": 3}
+    cfg = L(Opt)(params=L(params_of)(model=model), model=model)
+    assert cfg.model is cfg.params.model  # one node, so instantiate builds it once
+    both = LazyConfig(a=model, b=model)
+    both.c = model
+    assert both.a is both.b is both.c is cfg.model
+    opt = instantiate(cfg)
+    assert opt.params == [3] and opt.model == Net(3)
+
+
+def test_sharing_a_plain_dict_keeps_no_node_alive():
+    model = {"_target_": "my_app.Net", "width": 1}
+    first = weakref.ref(L("my_app.collect")(net=model).net)
+    gc.collect()
+    assert first() is None  # the node died with its config
+    model["width"] = 2
+    assert L("my_app.collect")(net=model).net.width == 2  # so the next one is made afresh
