@@ -18,10 +18,22 @@ import attrs
 
 from corelib._errors import PluginError, RegistryError
 
-__all__ = ["LOCAL_PLUGIN", "Entry", "PluginRegistrar", "Registry", "register", "registry"]
+__all__ = ["KINDS", "LOCAL_PLUGIN", "Entry", "PluginRegistrar", "Registry", "register", "registry"]
 
 LOCAL_PLUGIN = "local"
 """The plugin that registrations made in code (outside any plugin) belong to."""
+KINDS = (
+    "trainers",
+    "strategies",
+    "callbacks",
+    "models",
+    "datasets",
+    "llms",
+    "prompt_generators",
+    "verifiers",
+    "aggregators",
+)
+"""The kinds of component every installation knows (listed even when empty); plugins add more."""
 
 T = TypeVar("T")
 
@@ -163,10 +175,10 @@ class Registry:
     def entries(self, group: str | None = None) -> list[Entry]:
         """All entries (or those of ``group``), sorted by group, then qualified name."""
         self._ensure_discovered()
-        if group is not None and group not in self.groups():
+        if group is not None and group not in KINDS and group not in self.groups():
+            known = sorted({*KINDS, *self.groups()})
             raise RegistryError(
-                f"unknown group {group!r}{_suggest(group, self.groups())}; "
-                f"known groups: {', '.join(self.groups()) or '(none)'}"
+                f"unknown group {group!r}{_suggest(group, known)}; known groups: {', '.join(known)}"
             )
         selected = (e for e in self._entries.values() if group is None or e.group == group)
         return sorted(selected, key=lambda e: (e.group, e.qualified_name))

@@ -10,7 +10,7 @@ import pytest
 
 from corelib._errors import RegistryError
 from corelib._plugins import isolated
-from corelib._registry import Registry, register
+from corelib._registry import KINDS, Registry, register
 
 
 class Net:
@@ -52,6 +52,14 @@ def test_unknown_group_lists_the_known_ones(reg: Registry) -> None:
     reg.register("models", "net", Net)
     with pytest.raises(RegistryError, match=r"unknown group 'model'; did you mean 'models'"):
         reg.entries("model")
+
+
+def test_every_named_kind_is_a_group_even_when_empty(reg: Registry) -> None:
+    assert {"trainers", "llms", "prompt_generators", "aggregators"} <= set(KINDS)
+    for kind in KINDS:
+        assert reg.entries(kind) == []
+    reg.register("aggregators", "vote", Net)
+    assert [e.qualified_name for e in reg.entries("aggregators")] == ["local/vote"]
 
 
 def test_a_ref_is_imported_on_first_use_only(
