@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 import attrs
 import numpy as np
 
 ABSTAIN = -1
 TieBreak = Literal["random", "first"]
+
+
+def check_settings(cardinality: object, tie_break: object, *, where: str) -> None:
+    """Raise ValueError unless `cardinality` is an int >= 2 and `tie_break` a known policy."""
+    if type(cardinality) is not int or cardinality < 2:
+        raise ValueError(f"{where}: cardinality must be an int >= 2, got {cardinality!r}")
+    if tie_break not in get_args(TieBreak):
+        raise ValueError(
+            f"{where}: tie_break must be one of {', '.join(map(repr, get_args(TieBreak)))}, "
+            f"got {tie_break!r}"
+        )
 
 
 def check_votes(

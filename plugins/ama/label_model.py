@@ -13,7 +13,14 @@ from scipy.optimize import linear_sum_assignment
 from plugins.ama._em import Fit, Groups, cells, log_joint, offsets, posterior, run_em
 from plugins.ama._sequence import ChainFit, chain_posterior, check_lengths, fit_chain, search_groups
 from plugins.ama._structure import find_dependencies
-from plugins.ama._votes import TieBreak, break_ties, check_class_balance, check_votes, compress
+from plugins.ama._votes import (
+    TieBreak,
+    break_ties,
+    check_class_balance,
+    check_settings,
+    check_votes,
+    compress,
+)
 
 
 class LabelModel:
@@ -61,10 +68,11 @@ class LabelModel:
         tie_break: TieBreak = "random",
         sequential: bool = False,
     ) -> None:
-        if cardinality < 2 or restarts < 1 or max_group_size < 1:
+        check_settings(cardinality, tie_break, where="LabelModel")
+        if restarts < 1 or max_group_size < 1:
             raise ValueError(
-                "LabelModel: need cardinality >= 2, restarts >= 1 and max_group_size >= 1, got "
-                f"{cardinality}, {restarts} and {max_group_size}"
+                "LabelModel: need restarts >= 1 and max_group_size >= 1, got "
+                f"{restarts} and {max_group_size}"
             )
         self.cardinality = cardinality
         self.seed = seed

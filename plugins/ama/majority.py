@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from plugins.ama._votes import TieBreak, break_ties, check_class_balance, check_votes
+from plugins.ama._votes import (
+    TieBreak,
+    break_ties,
+    check_class_balance,
+    check_settings,
+    check_votes,
+)
 
 
 class MajorityVote:
@@ -19,8 +25,7 @@ class MajorityVote:
     """
 
     def __init__(self, cardinality: int = 2, *, seed: int = 0, tie_break: TieBreak = "random"):
-        if cardinality < 2:
-            raise ValueError(f"MajorityVote: cardinality must be at least 2, got {cardinality}")
+        check_settings(cardinality, tie_break, where="MajorityVote")
         self.cardinality = cardinality
         self.seed = seed
         self.tie_break = tie_break

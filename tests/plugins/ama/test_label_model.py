@@ -125,6 +125,20 @@ def test_other_number_of_voters_and_unfitted_models_raise(model_class) -> None:
         model.fit(np.array([[0, 1, 1]]), class_balance=[1.0, 0.0])
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"cardinality": 1}, "cardinality must be an int >= 2, got 1"),
+        ({"cardinality": "2"}, "cardinality must be an int >= 2, got '2'"),
+        ({"tie_break": "bogus"}, "tie_break must be one of 'random', 'first', got 'bogus'"),
+    ],
+)
+@pytest.mark.parametrize("model_class", [LabelModel, MajorityVote])
+def test_bad_settings_raise_from_python_too(model_class, kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=f"{model_class.__name__}: {message}"):
+        model_class(**kwargs)
+
+
 def test_float_votes_holding_integers_are_accepted() -> None:
     votes = np.array([[0.0, 1.0, -1.0], [1.0, 1.0, 1.0], [0.0, 0.0, -1.0]] * 20)
     assert MajorityVote(2).fit(votes).predict(votes)[:3].tolist() == [0, 1, 0]
