@@ -14,6 +14,7 @@ from plugins.ama._em import Fit, Groups, cells, log_joint, offsets, posterior, r
 from plugins.ama._sequence import ChainFit, chain_posterior, check_lengths, fit_chain, search_groups
 from plugins.ama._structure import find_dependencies
 from plugins.ama._votes import (
+    ABSTAIN,
     TieBreak,
     break_ties,
     check_class_balance,
@@ -114,6 +115,8 @@ class LabelModel:
                 UserWarning,
                 stacklevel=2,
             )
+        if not self.sequential and (votes == ABSTAIN).all():
+            return self._fit_no_evidence(votes.shape[1], balance)
         if self.sequential:
             return self._fit_sequential(votes, lengths, balance)
         if lengths is not None:
@@ -206,6 +209,25 @@ class LabelModel:
         stationary = np.abs(np.real(vectors[:, np.argmin(np.abs(values - 1.0))]))
         self._fit = Fit(stationary / stationary.sum(), chain.table, chain.log_likelihood)
         self._summarise(votes.shape[1])
+        return self
+
+    def _fit_no_evidence(self, n_voters: int, balance: np.ndarray | None) -> LabelModel:
+        """Every vote abstains: votes tell nothing, so every row gets the class balance."""
+        warnings.warn(
+            "LabelModel.fit: every vote abstains, so nothing can be learned; predictions are the "
+            "class balance (the given one, else uniform)",
+            UserWarning,
+            stacklevel=3,
+        )
+        k = self.cardinality
+        prior = balance if balance is not None else np.full(k, 1.0 / k)
+        voter = np.full(k + 1, 1e-6 / k)  # the same for every class, so it weighs no class
+        voter[0] = 1.0 - 1e-6  # outcome 0: abstain
+        self.dependencies_ = []
+        self.groups_ = tuple((v,) for v in range(n_voters))
+        self._chain = None
+        self._fit = Fit(prior, np.tile(voter, (k, n_voters)), 0.0)
+        self._summarise(n_voters)
         return self
 
     def _fitted(self) -> Fit:

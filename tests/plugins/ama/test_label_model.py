@@ -139,6 +139,15 @@ def test_bad_settings_raise_from_python_too(model_class, kwargs: dict, message: 
         model_class(**kwargs)
 
 
+@pytest.mark.parametrize(("given", "expected"), [(None, [0.5, 0.5]), ([0.7, 0.3], [0.7, 0.3])])
+def test_all_abstain_votes_teach_nothing_and_predict_the_class_balance(given, expected) -> None:
+    with pytest.warns(UserWarning, match="every vote abstains"):
+        model = LabelModel(2).fit(np.full((50, 3), -1), class_balance=given)
+    assert np.allclose(model.class_balance_, expected)
+    proba = model.predict_proba(np.array([[-1, -1, -1], [1, 1, 1], [0, 1, -1]]))
+    assert np.allclose(proba, [expected] * 3)  # no voter has earned any weight
+
+
 def test_float_votes_holding_integers_are_accepted() -> None:
     votes = np.array([[0.0, 1.0, -1.0], [1.0, 1.0, 1.0], [0.0, 0.0, -1.0]] * 20)
     assert MajorityVote(2).fit(votes).predict(votes)[:3].tolist() == [0, 1, 0]
@@ -189,6 +198,7 @@ def test_compressed_votes_rebuild_the_matrix(n_rows: int, n_voters: int) -> None
     assert patterns.counts.sum() == n_rows
 
 
+@pytest.mark.filterwarnings("ignore:LabelModel.fit. every vote abstains")
 @settings(max_examples=30, deadline=None)
 @given(
     k=st.integers(2, 4),
