@@ -94,6 +94,7 @@ def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "overrides",
         nargs="*",
+        default=[],  # optional: argparse would list it as required when CONFIG is missing
         metavar="OVERRIDE",
         help="a.b=VALUE, +a.new=VALUE, ++a.b=VALUE or ~a.b (see docs/configs.md)",
     )

@@ -192,6 +192,7 @@ def test_user_code_errors_exit_1_with_traceback(workdir: Path) -> None:
         (["run", "missing.yaml"], "missing.yaml: no such config file"),
         (["run", "job.ini"], "unknown config file type '.ini'"),
         (["show", "job.yaml", "--bogus"], "unrecognized arguments: --bogus"),
+        (["run"], "the following arguments are required: CONFIG\n"),  # overrides are optional
     ],
 )
 def test_config_errors_exit_2_with_one_message(
