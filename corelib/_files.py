@@ -308,7 +308,9 @@ def _load_python(file: Path) -> Any:
         except SyntaxError as exc:
             raise ConfigError(f"{exc.filename}:{exc.lineno}: {exc.msg}") from exc
         except Exception as exc:
-            raise ConfigError(f"{_where_raised(exc, file)}: {type(exc).__name__}: {exc}") from exc
+            # a failed relative import names the throwaway package: show the directory instead
+            text = str(exc).replace(f"'{package}.", f"'{file.parent}{os.sep}")
+            raise ConfigError(f"{_where_raised(exc, file)}: {type(exc).__name__}: {text}") from exc
     finally:
         for name in [n for n in sys.modules if n == package or n.startswith(f"{package}.")]:
             del sys.modules[name]

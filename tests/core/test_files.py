@@ -159,6 +159,10 @@ def test_python_config_errors_name_file_and_line(tmp_path: Path) -> None:
     raising = write(tmp_path, "raising.py", "x = 1\ny = missing_name\n")
     with pytest.raises(ConfigError, match=r"raising\.py:2: NameError: name 'missing_name'"):
         load_config(raising)
+    sibling = write(tmp_path, "sibling.py", "x = 1\nfrom .nothere import y\n")
+    with pytest.raises(ConfigError, match=r"sibling\.py:2: ModuleNotFoundError") as info:
+        load_config(sibling)
+    assert f"No module named '{tmp_path / 'nothere'}'" in str(info.value)  # not the loader's name
 
 
 @pytest.mark.parametrize(
