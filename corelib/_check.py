@@ -103,10 +103,11 @@ class _Checker:
         if problem:
             self.report(loc, spec, problem)
         hints = parameter_types(target)
-        if hints and children is not None:
+        if hints:
             named = list(zip(positional_names(target), args, strict=False))
             for name, value in [*named, *kwargs.items()]:
-                if name in hints:
+                unbuilt = children is None and isinstance(value, (dict, list, tuple))
+                if name in hints and not unbuilt:  # an unbuilt node is not the object yet
                     self._check_type(value, hints[name], loc.child(name), spec)
         return _Unbuilt(target)
 

@@ -17,6 +17,7 @@ __all__ = ["SPECIAL_KEYS", "instantiate"]
 
 SPECIAL_KEYS = frozenset({"_target_", "_args_", "_partial_", "_recursive_"})
 _NODE_ONLY_KEYS = ("_args_", "_partial_", "_recursive_")
+_CONTAINERS = (dict, list, tuple)
 
 
 def instantiate(cfg: Any, /, *, _allow_: Allow = None, **overrides: Any) -> Any:
@@ -133,8 +134,8 @@ class _Builder:
                 raise _error(f"'_recursive_' must be true or false, got {recursive!r}", node, loc)
         if type(args) not in (list, tuple):
             raise _error(f"'_args_' must be a list, got {type(args).__name__} {args!r}", node, loc)
-        if hints and not unbuilt:  # unbuilt config nodes are not the annotated objects yet
-            args, children = _fit_types(target, hints, args, children, node, loc)
+        if hints:
+            args, children = _fit_types(target, hints, args, children, node, loc, unbuilt=unbuilt)
         if partial:
             problem = keyword_problem(target, (), children, partial=True)
             if problem:
@@ -173,10 +174,14 @@ def _fit_types(
     kwargs: dict[str, Any],
     node: dict[str, Any],
     loc: Location,
+    *,
+    unbuilt: bool,
 ) -> tuple[list[Any] | tuple[Any, ...], dict[str, Any]]:
+    """Check and structure each value against its annotation; with ``unbuilt`` (the node has
+    ``_recursive_: false``) containers are config nodes, not the objects, and are left alone."""
     for name, value in kwargs.items():
         tp = hints.get(name)
-        if tp is not None:
+        if tp is not None and not (unbuilt and isinstance(value, _CONTAINERS)):
             try:
                 kwargs[name] = coerce(value, tp)
             except TypeMismatch as mismatch:
@@ -186,7 +191,7 @@ def _fit_types(
         fitted = list(args)
         for index, (name, value) in enumerate(zip(names, args, strict=False)):
             tp = hints.get(name)
-            if tp is not None:
+            if tp is not None and not (unbuilt and isinstance(value, _CONTAINERS)):
                 try:
                     fitted[index] = coerce(value, tp)
                 except TypeMismatch as mismatch:

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from my_app import Exploding, Net, Opt, Optimizer, Trainer, params_of
 
-from corelib import InstantiationError, L, instantiate, to_dict
+from corelib import InstantiationError, L, check, instantiate, to_dict
 
 SEED_DICT = {
     "_target_": "my_app.Trainer",
@@ -72,6 +72,13 @@ def test_recursive_false_skips_type_checks_of_unbuilt_children():
     child = L(my_app.Block)(width=2)
     model = instantiate(L(my_app.Model)(block=child, _recursive_=False))
     assert model.block is child
+    # plain values are still checked: they are what the target gets
+    with pytest.raises(InstantiationError, match="expected int") as info:
+        instantiate(L(my_app.Model)(block=child, depth="2", _recursive_=False))
+    assert info.value.path == "depth"
+    assert [p.path for p in check(L(my_app.Model)(block=child, depth="2", _recursive_=False))] == [
+        "depth"
+    ]
 
 
 def test_input_is_never_mutated_nor_deep_copied(monkeypatch):
