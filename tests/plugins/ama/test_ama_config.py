@@ -28,6 +28,7 @@ def check_built(task: ChainTask, aggregator_class: type) -> None:
     assert np.isin(result.predictions, [0, 1]).all()
 
 
+@pytest.mark.filterwarnings("ignore:LabelModel.fit. every vote abstains")  # a random tiny LM
 def test_config_with_the_transformers_backend(tiny_model_dir: Path) -> None:
     llm = {"_target_": "llm/transformers", "model": str(tiny_model_dir), "device": "cpu"}
     check_built(instantiate(task_config(llm)), LabelModel)
