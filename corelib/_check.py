@@ -11,7 +11,7 @@ from corelib._instantiate import SPECIAL_KEYS, _descend
 from corelib._resolver import Allow, TargetResolver, make_allowlist
 from corelib._signatures import describe_target, keyword_problem, positional_names
 from corelib._targets import TargetError
-from corelib._traversal import CycleError, Location, fold
+from corelib._traversal import CycleError, Location, fold, is_container
 from corelib._typing import TypeMismatch, coerce, describe_type, parameter_types
 
 __all__ = ["Problem", "check"]
@@ -106,7 +106,7 @@ class _Checker:
         if hints:
             named = list(zip(positional_names(target), args, strict=False))
             for name, value in [*named, *kwargs.items()]:
-                unbuilt = children is None and isinstance(value, (dict, list, tuple))
+                unbuilt = children is None and is_container(value)
                 if name in hints and not unbuilt:  # an unbuilt node is not the object yet
                     self._check_type(value, hints[name], loc.child(name), spec)
         return _Unbuilt(target)

@@ -10,14 +10,13 @@ from corelib._plugins import get_plugin_manager
 from corelib._resolver import Allow, TargetResolver, make_allowlist
 from corelib._signatures import describe_target, keyword_problem, positional_names
 from corelib._targets import TargetError
-from corelib._traversal import CycleError, Location, fold
+from corelib._traversal import CycleError, Location, fold, is_container
 from corelib._typing import TypeMismatch, coerce
 
 __all__ = ["SPECIAL_KEYS", "instantiate"]
 
 SPECIAL_KEYS = frozenset({"_target_", "_args_", "_partial_", "_recursive_"})
 _NODE_ONLY_KEYS = ("_args_", "_partial_", "_recursive_")
-_CONTAINERS = (dict, list, tuple)
 
 
 def instantiate(cfg: Any, /, *, _allow_: Allow = None, **overrides: Any) -> Any:
@@ -181,7 +180,7 @@ def _fit_types(
     ``_recursive_: false``) containers are config nodes, not the objects, and are left alone."""
     for name, value in kwargs.items():
         tp = hints.get(name)
-        if tp is not None and not (unbuilt and isinstance(value, _CONTAINERS)):
+        if tp is not None and not (unbuilt and is_container(value)):
             try:
                 kwargs[name] = coerce(value, tp)
             except TypeMismatch as mismatch:
@@ -191,7 +190,7 @@ def _fit_types(
         fitted = list(args)
         for index, (name, value) in enumerate(zip(names, args, strict=False)):
             tp = hints.get(name)
-            if tp is not None and not (unbuilt and isinstance(value, _CONTAINERS)):
+            if tp is not None and not (unbuilt and is_container(value)):
                 try:
                     fitted[index] = coerce(value, tp)
                 except TypeMismatch as mismatch:
