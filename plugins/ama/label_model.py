@@ -115,12 +115,12 @@ class LabelModel:
                 UserWarning,
                 stacklevel=2,
             )
-        if not self.sequential and (votes == ABSTAIN).all():
-            return self._fit_no_evidence(votes.shape[1], balance)
         if self.sequential:
             return self._fit_sequential(votes, lengths, balance)
         if lengths is not None:
             raise ValueError("LabelModel.fit: lengths needs sequential=True")
+        if (votes == ABSTAIN).all():
+            return self._fit_no_evidence(votes.shape[1], balance)
         patterns = compress(votes, self.cardinality)
         pairs = find_dependencies(
             patterns,
@@ -225,7 +225,6 @@ class LabelModel:
         voter[0] = 1.0 - 1e-6  # outcome 0: abstain
         self.dependencies_ = []
         self.groups_ = tuple((v,) for v in range(n_voters))
-        self._chain = None
         self._fit = Fit(prior, np.tile(voter, (k, n_voters)), 0.0)
         self._summarise(n_voters)
         return self
