@@ -41,8 +41,8 @@ def main() -> None:
     parser.add_argument("--verifier-steps", type=int, help="its training steps (with the above)")
     args = parser.parse_args()
     run_dir: Path = args.run_dir
-    if args.train_questions is not None:
-        training_rows(args)  # fail before sampling the validation paths
+    # read (and checked) before the validation paths are sampled
+    train_rows = None if args.train_questions is None else training_rows(args)
     llm = TransformersLLM(run_dir / "reasoner" / "model", batch_size=256)
     node = config.paths.prompts
     node.exemplars.path = str(run_dir / "data" / "val.jsonl")
@@ -51,23 +51,25 @@ def main() -> None:
     shown = {e.question for s in prompts.exemplar_sets for e in s}
     problems = [p for p in load_split(run_dir / "data", "val") if p.question not in shown]
     rows = SamplePaths(prompts, chunk=16).evaluation_rows(problems, "validation paths")
-    scores = score_paths(verifier_for(args, llm.model_dir), rows)
+    scores = score_paths(verifier_for(args, llm.model_dir, train_rows), rows)
     votes = {"self-consistency": MajorityVote(), "voting": VotingVerifier()}
     report = {"run_dir": str(run_dir), **Report(votes).arithmetic(rows, scores)}
     json.dump(report, sys.stdout, indent=1)
     print()
 
 
-def verifier_for(args: argparse.Namespace, backbone: Path) -> LMVerifier:
-    """The run's saved verifier, or the config's trained afresh on the first questions' paths."""
-    if args.train_questions is None:
+def verifier_for(
+    args: argparse.Namespace, backbone: Path, train_rows: list[dict] | None
+) -> LMVerifier:
+    """The run's saved verifier, or the config's trained afresh on ``train_rows``' paths."""
+    if train_rows is None:
         return LMVerifier.load(args.run_dir / "verifier" / "model", backbone=backbone)
     node = config.verifier.verifier
     node.backbone = str(backbone)
     if args.verifier_steps is not None:
         node.trainer.max_steps = args.verifier_steps
     verifier: LMVerifier = instantiate(node)
-    verifier.fit(label_paths(training_rows(args), PathLabeller()))
+    verifier.fit(label_paths(train_rows, PathLabeller()))
     return verifier
 
 
