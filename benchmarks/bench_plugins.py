@@ -37,7 +37,7 @@ def corelib_register(registry):
 CHILD = """\
 import sys, time
 from corelib._cli import main
-from corelib._plugins import get_plugin_manager
+from corelib.registry import get_plugin_manager
 start = time.perf_counter()
 get_plugin_manager().reports()
 loaded = time.perf_counter() - start

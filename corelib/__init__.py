@@ -16,9 +16,8 @@ from corelib._instantiate import instantiate
 from corelib._lazy import L, LazyCall, LazyConfig
 from corelib._overrides import apply_overrides
 from corelib._plain import to_dict
-from corelib._plugins import get_plugin_manager
-from corelib._registry import register, registry
 from corelib.hooks import hookimpl, hookspec
+from corelib.registry import get_plugin_manager, register, registry
 
 __all__ = [
     "ConfigError",

@@ -8,11 +8,10 @@ import attrs
 
 from corelib._errors import CorelibError
 from corelib._instantiate import SPECIAL_KEYS, _descend
-from corelib._resolver import Allow, TargetResolver, make_allowlist
 from corelib._signatures import describe_target, keyword_problem, positional_names
-from corelib._targets import TargetError
 from corelib._traversal import CycleError, Location, fold, is_container
 from corelib._typing import TypeMismatch, coerce, describe_type, parameter_types
+from corelib.registry import Allow, TargetError, TargetResolver, make_allowlist
 
 __all__ = ["Problem", "check"]
 

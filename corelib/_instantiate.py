@@ -6,12 +6,10 @@ import functools
 from typing import Any
 
 from corelib._errors import CorelibError, InstantiationError
-from corelib._plugins import get_plugin_manager
-from corelib._resolver import Allow, TargetResolver, make_allowlist
 from corelib._signatures import describe_target, keyword_problem, positional_names
-from corelib._targets import TargetError
 from corelib._traversal import CycleError, Location, fold, is_container
 from corelib._typing import TypeMismatch, coerce
+from corelib.registry import Allow, TargetError, TargetResolver, get_plugin_manager, make_allowlist
 
 __all__ = ["SPECIAL_KEYS", "instantiate"]
 

@@ -6,8 +6,8 @@ import types
 from typing import Any
 
 from corelib._errors import ConfigError
-from corelib._targets import TargetError, import_path_of
 from corelib._traversal import CycleError, Location, fold
+from corelib.registry import TargetError, import_path_of
 
 __all__ = ["to_dict"]
 

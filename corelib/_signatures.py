@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from typing import TYPE_CHECKING, Any
 
-from corelib._targets import TargetError, import_path_of
+from corelib.registry import TargetError, import_path_of
 
 if TYPE_CHECKING:
     import inspect

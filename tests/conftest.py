@@ -1,7 +1,7 @@
 """Shared fixtures: a fresh global registry, and fake installed plugin distributions.
 
 ``fresh_registry`` gives a test an empty global registry and a new plugin manager
-(``corelib._plugins.isolated``), so the next lookup discovers plugins again; the previous
+(``corelib.registry.isolated``), so the next lookup discovers plugins again; the previous
 state is restored afterwards. ``fake_dists`` writes real
 ``*.dist-info`` directories (``METADATA`` + ``entry_points.txt``) and plugin modules into a temp
 directory on ``sys.path``: ``importlib.metadata`` discovers them like installed distributions.
@@ -18,8 +18,7 @@ from pathlib import Path
 import attrs
 import pytest
 
-from corelib._plugins import ENV_BLOCK, ENV_DISABLE_AUTOLOAD, ENV_STRICT, isolated
-from corelib._registry import Registry
+from corelib.registry import ENV_BLOCK, ENV_DISABLE_AUTOLOAD, ENV_STRICT, Registry, isolated
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from corelib._cli import _config_commands, _plugin_commands
 from corelib._errors import CorelibError, InstantiationError
-from corelib._plugins import get_plugin_manager
+from corelib.registry import get_plugin_manager
 
 __all__ = ["main"]
 

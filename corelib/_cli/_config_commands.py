@@ -24,9 +24,9 @@ from corelib._files import load_config
 from corelib._instantiate import instantiate
 from corelib._overrides import apply_overrides, split_path
 from corelib._plain import to_dict
-from corelib._resolver import Allow
 from corelib._traversal import format_path
 from corelib._yaml import dump_yaml
+from corelib.registry import Allow
 
 __all__ = ["add_parsers"]
 

@@ -10,8 +10,7 @@ from typing import Any
 
 import attrs
 
-from corelib._plugins import ENV_DISABLE_AUTOLOAD, autoload_disabled, get_plugin_manager
-from corelib._registry import registry
+from corelib.registry import ENV_DISABLE_AUTOLOAD, autoload_disabled, get_plugin_manager, registry
 
 __all__ = ["add_parsers"]
 

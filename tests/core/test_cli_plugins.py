@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from corelib._cli import main
-from corelib._registry import Registry
+from corelib.registry import Registry
 
 if TYPE_CHECKING:
     from conftest import FakeDists

@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from corelib._errors import PluginError, RegistryError
-from corelib._plugins import PluginReport, get_plugin_manager
-from corelib._registry import Registry
+from corelib.registry import PluginReport, Registry, get_plugin_manager
 
 if TYPE_CHECKING:
     from conftest import FakeDists
@@ -64,7 +63,7 @@ def test_a_plugin_that_fails_to_import_is_reported_and_the_others_work(
     assert broken.error == "ModuleNotFoundError: No module named 'no_such_dependency_xyz'"
     assert (good.status, good.components) == ("loaded", 1)
     assert fresh_registry.entry("net").qualified_name == "good/net"
-    (warning,) = [r for r in caplog.records if r.name == "corelib._plugins"]
+    (warning,) = [r for r in caplog.records if r.name == "corelib.registry._plugins"]
     assert warning.levelname == "WARNING"
     assert warning.getMessage().startswith("plugin 'broken' from distribution broken-dist 0.1")
 
@@ -222,7 +221,7 @@ def test_a_plugin_can_add_hookspecs_that_other_plugins_implement(
     # validates it when the spec arrives; adding the same specs twice is harmless.
     specs = """
         import sys
-        from corelib._plugins import get_plugin_manager
+        from corelib.registry import get_plugin_manager
         from corelib.hooks import hookimpl, hookspec
 
         @hookspec(firstresult=True)
@@ -281,12 +280,13 @@ def test_import_corelib_discovers_no_plugin_and_imports_nothing_heavy(
 ) -> None:
     modules = fake_dists.add("acme-dist", "1.0", {"acme": plugin_source()})
     code = (
-        "import sys, corelib, corelib._registry, corelib._plugins\n"
-        "assert corelib._plugins._manager is None, 'plugin manager created at import'\n"
+        "import sys, corelib\n"
+        "from corelib.registry import _global\n"
+        "assert _global._manager is None, 'plugin manager created at import'\n"
         f"assert {modules['acme']!r} not in sys.modules, 'plugin imported'\n"
         "heavy = {'torch', 'numpy', 'transformers'} & set(sys.modules)\n"
         "assert not heavy, heavy\n"
-        "corelib._registry.registry.entries()\n"
+        "corelib.registry.entries()\n"
         f"assert {modules['acme']!r} in sys.modules, 'plugin not discovered on first lookup'\n"
     )
     path = os.pathsep.join([str(fake_dists.root), str(REPO)])

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from corelib import InstantiationError, instantiate, load_config, save_config, to_dict
-from corelib._plugins import ENV_DISABLE_AUTOLOAD, isolated
+from corelib.registry import ENV_DISABLE_AUTOLOAD, isolated
 
 
 @attrs.frozen

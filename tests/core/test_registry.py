@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from corelib._errors import RegistryError
-from corelib._plugins import isolated
-from corelib._registry import KINDS, Registry, register
+from corelib.registry import KINDS, Registry, isolated, register
 
 
 class Net:

@@ -6,16 +6,15 @@ from collections.abc import Iterable
 from typing import Any
 
 from corelib._errors import RegistryError
-from corelib._plugins import get_plugin_manager
-from corelib._registry import registry
-from corelib._targets import (
+from corelib._typing import parameter_types
+from corelib.registry._global import get_plugin_manager, registry
+from corelib.registry._targets import (
     ImportAllowlist,
     TargetError,
     import_object,
     is_registry_name,
     module_of,
 )
-from corelib._typing import parameter_types
 
 __all__ = ["Allow", "TargetResolver", "make_allowlist"]
 

@@ -12,13 +12,13 @@ import difflib
 import importlib
 import re
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import attrs
 
 from corelib._errors import PluginError, RegistryError
 
-__all__ = ["KINDS", "LOCAL_PLUGIN", "Entry", "PluginRegistrar", "Registry", "register", "registry"]
+__all__ = ["KINDS", "LOCAL_PLUGIN", "Entry", "PluginRegistrar", "Registry"]
 
 LOCAL_PLUGIN = "local"
 """The plugin that registrations made in code (outside any plugin) belong to."""
@@ -34,8 +34,6 @@ KINDS = (
     "aggregators",
 )
 """The kinds of component every installation knows (listed even when empty); plugins add more."""
-
-T = TypeVar("T")
 
 
 @attrs.frozen
@@ -214,7 +212,7 @@ class Registry:
             self._discover()
             self._discovered = True
 
-    # -- plugin bookkeeping (used by corelib._plugins) ----------------------------------------
+    # -- plugin bookkeeping (used by the plugin manager) ----------------------------------------
 
     def _remove_plugin(self, plugin: str) -> None:
         """Forget every component of ``plugin`` (it failed half-way or was blocked)."""
@@ -231,7 +229,7 @@ class Registry:
         self._unavailable[plugin] = error
 
     def _clear(self) -> None:
-        """Forget everything and re-arm discovery (for tests; see ``corelib._plugins.reset``)."""
+        """Forget everything and re-arm discovery (for tests; see ``corelib.registry.reset``)."""
         self._restore(({}, {}, {}, {}, self._discover is None))
 
     def _save(self) -> tuple[Any, ...]:
@@ -298,24 +296,3 @@ def _check_ref(ref: str) -> str:
 def _suggest(name: str, known: list[str]) -> str:
     close = difflib.get_close_matches(name, sorted(set(known)), n=3, cutoff=0.6)
     return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-
-
-def _discover_plugins() -> None:
-    # Imported here: the plugin machinery depends on the registry, not the other way round.
-    from corelib._plugins import get_plugin_manager
-
-    get_plugin_manager()
-
-
-registry = Registry(discover=_discover_plugins)
-"""The global registry; the first lookup or listing loads the installed plugins."""
-
-
-def register(group: str, name: str) -> Callable[[T], T]:
-    """Decorator: register the decorated object as ``local/<name>`` in ``group``."""
-
-    def decorate(obj: T) -> T:
-        registry.register(group, name, obj)
-        return obj
-
-    return decorate

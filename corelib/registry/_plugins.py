@@ -3,7 +3,8 @@
 Each installed plugin is loaded on its own, in a fixed order (entry-point name, then
 distribution): a plugin that fails to import or to register is reported and left out while the
 others keep working, unless ``CORELIB_STRICT_PLUGINS=1`` makes that fatal. Loading happens once,
-on first use of :func:`get_plugin_manager` or of the global registry, never at ``import corelib``.
+on first use of the global plugin manager or registry (see ``_global``), never at
+``import corelib``.
 
 Environment: ``CORELIB_DISABLE_PLUGIN_AUTOLOAD=1`` skips discovery, ``CORELIB_BLOCK_PLUGINS=a,b``
 blocks plugins by name, ``CORELIB_STRICT_PLUGINS=1`` raises on the first report of a problem.
@@ -11,11 +12,10 @@ blocks plugins by name, ``CORELIB_STRICT_PLUGINS=1`` raises on the first report 
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from itertools import groupby
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -23,8 +23,8 @@ import attrs
 import pluggy
 
 from corelib._errors import PluginError
-from corelib._registry import LOCAL_PLUGIN, Registry, registry
 from corelib.hooks import PROJECT_NAME, _specs
+from corelib.registry._registry import LOCAL_PLUGIN, Registry
 
 if TYPE_CHECKING:
     from importlib.metadata import EntryPoint
@@ -34,9 +34,6 @@ __all__ = [
     "CorelibPluginManager",
     "PluginReport",
     "autoload_disabled",
-    "get_plugin_manager",
-    "isolated",
-    "reset",
 ]
 
 ENTRY_POINT_GROUP = "corelib.plugins"
@@ -246,46 +243,3 @@ def _installed() -> list[_Candidate]:
         name, version = metadata[id(dist)] if dist is not None else (None, None)
         candidates.append(_Candidate(ep, name, version))
     return sorted(candidates, key=lambda c: (c.ep.name, c.distribution or ""))
-
-
-_manager: CorelibPluginManager | None = None
-
-
-def get_plugin_manager(*, load: bool = True) -> CorelibPluginManager:
-    """The global plugin manager, with the installed plugins loaded (once) unless ``load=False``.
-
-    ``get_plugin_manager(load=False).set_blocked(name)`` blocks a plugin before it is imported.
-    """
-    global _manager
-    if _manager is None:
-        _manager = CorelibPluginManager(registry)
-    if load:
-        _manager.load_plugins()
-    return _manager
-
-
-def reset() -> None:
-    """Forget the global manager and empty the global registry (for tests).
-
-    The next lookup discovers the plugins again, reading the environment anew.
-    """
-    global _manager
-    _manager = None
-    registry._clear()
-
-
-@contextlib.contextmanager
-def isolated() -> Iterator[Registry]:
-    """Run the block with an empty global registry and a new manager; restore both after.
-
-    For tests: what the block registers or blocks stays inside it, and what was registered
-    before (e.g. by ``@register`` at import time) is back afterwards.
-    """
-    global _manager
-    saved_manager, saved_registry = _manager, registry._save()
-    reset()
-    try:
-        yield registry
-    finally:
-        _manager = saved_manager
-        registry._restore(saved_registry)
