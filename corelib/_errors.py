@@ -2,15 +2,49 @@
 
 from __future__ import annotations
 
+import reprlib
 from typing import Any
 
 __all__ = [
+    "QUOTE_LIMIT",
     "ConfigError",
     "CorelibError",
     "InstantiationError",
     "PluginError",
     "RegistryError",
+    "quote",
 ]
+
+QUOTE_LIMIT = 200
+"""The most characters of any value an error message quotes (an alias bomb stays small)."""
+
+
+class _ShortRepr(reprlib.Repr):
+    def repr_int(self, x: int, level: int) -> str:
+        if x.bit_length() > 640:  # repr() refuses past sys.get_int_max_str_digits() anyway
+            return f"<an integer of {x.bit_length()} bits>"
+        return super().repr_int(x, level)
+
+
+_repr = _ShortRepr()  # keyword arguments only from Python 3.12
+_repr.maxlevel = 4
+_repr.maxdict = _repr.maxlist = _repr.maxtuple = _repr.maxset = 8
+_repr.maxstring = _repr.maxother = 160
+
+
+def quote(value: object, limit: int = QUOTE_LIMIT) -> str:
+    """``repr(value)`` for an error message, cut to at most ``limit`` characters.
+
+    Containers are abbreviated while they are walked (``reprlib``), so quoting a huge or deeply
+    shared value costs little: an alias bomb is never expanded.
+    """
+    try:
+        text = _repr.repr(value)
+    except Exception as exc:  # a broken __repr__ must not hide the real error
+        text = f"<{type(value).__name__} object; repr failed: {type(exc).__name__}>"
+    if len(text) > limit:
+        text = text[: limit - 5] + "[...]"
+    return text
 
 
 class CorelibError(Exception):
