@@ -384,8 +384,15 @@ TYPO = """
 def test_a_misspelled_corelib_hook_is_a_warning_with_a_close_match(
     fake_dists: FakeDists, fresh_registry: Registry
 ) -> None:
-    fake_dists.add("typo-dist", "0.1", {"typo": TYPO})
-    (report,) = reports_of("typo")
+    optional = """
+        from corelib import hookimpl
+
+        @hookimpl(optionalhook=True)
+        def corelib_maybe_declared_one_day(x): ...
+    """
+    fake_dists.add("typo-dist", "0.1", {"typo": TYPO, "optional": optional})
+    optional_report, report = reports_of("typo", "optional")  # in loading (name) order
+    assert optional_report.status == "loaded"
     assert (report.status, report.error, report.components) == ("warning", None, 0)
     assert report.warning == (
         "unknown hook corelib_regster (did you mean corelib_register?): "
