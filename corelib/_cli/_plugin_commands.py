@@ -76,7 +76,7 @@ def _plugins(args: argparse.Namespace) -> int:
     if problems:
         print()
     for report in problems:
-        about = f"{report.name} ({report.distribution} {report.version})"
+        about = f"{report.name} ({report.distribution or '?'} {report.version or '?'})"
         print(printable(f"{about}: {report.error or report.warning}"))
     manager.load_plugins()  # under CORELIB_STRICT_PLUGINS, a problem is an error (exit 2)
     return 0

@@ -27,7 +27,7 @@ import os
 import threading
 from collections.abc import Sequence
 from itertools import groupby
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import attrs
 import pluggy
@@ -35,47 +35,17 @@ import pluggy
 from corelib._errors import PluginError
 from corelib._text import describe_exception, printable
 from corelib.hooks import PROJECT_NAME, _specs
+from corelib.registry._discovery import Candidate, PluginReport, installed
 from corelib.registry._registry import LOCAL_PLUGIN, Registry, check_plugin_name
 
-if TYPE_CHECKING:
-    from importlib.metadata import EntryPoint
+__all__ = ["HOOK_PREFIX", "CorelibPluginManager", "autoload_disabled"]
 
-__all__ = [
-    "ENTRY_POINT_GROUP",
-    "HOOK_PREFIX",
-    "CorelibPluginManager",
-    "PluginReport",
-    "autoload_disabled",
-]
-
-ENTRY_POINT_GROUP = "corelib.plugins"
 HOOK_PREFIX = "corelib_"
 """Hook implementations named ``corelib_*`` must match a hookspec (others are not corelib's)."""
 _log = logging.getLogger(__name__)
 ENV_DISABLE_AUTOLOAD = "CORELIB_DISABLE_PLUGIN_AUTOLOAD"
 ENV_BLOCK = "CORELIB_BLOCK_PLUGINS"
 ENV_STRICT = "CORELIB_STRICT_PLUGINS"
-
-Status = Literal["loaded", "warning", "failed", "blocked", "conflict"]
-
-
-@attrs.frozen
-class PluginReport:
-    """How loading one installed plugin (one entry point) went.
-
-    ``status`` is ``loaded``; ``warning`` (loaded, but see ``warning``: e.g. a ``corelib_*``
-    hook implementation that no hookspec knows); ``failed`` (see ``error``; nothing of it is
-    registered); ``blocked``; or ``conflict`` (another distribution declares the same name).
-    """
-
-    name: str
-    distribution: str | None
-    version: str | None
-    status: Status
-    components: int
-    module: str
-    error: str | None = None
-    warning: str | None = None
 
 
 class CorelibPluginManager(pluggy.PluginManager):
@@ -207,7 +177,11 @@ class CorelibPluginManager(pluggy.PluginManager):
         for name in os.environ.get(ENV_BLOCK, "").split(","):
             if name.strip():
                 self.set_blocked(name.strip())
-        for name, same_name in groupby(_installed(), key=lambda c: c.ep.name):
+        found, unreadable = installed()
+        for report in unreadable:
+            _log.warning("%s", printable(f"{report.name}: {report.error}"))
+            self._reports.append(report)
+        for name, same_name in groupby(found, key=lambda c: c.ep.name):
             candidates = list(same_name)
             if len(candidates) > 1:
                 self._report_conflict(name, candidates)
@@ -216,7 +190,7 @@ class CorelibPluginManager(pluggy.PluginManager):
             else:
                 self._load_entry_point(candidates[0])
 
-    def _load_entry_point(self, candidate: _Candidate) -> None:
+    def _load_entry_point(self, candidate: Candidate) -> None:
         ep = candidate.ep
         self._distributions[ep.name] = candidate.label
         before = self._snapshot()
@@ -265,7 +239,7 @@ class CorelibPluginManager(pluggy.PluginManager):
             return f"plugin {name!r} (registered in code)"
         return f"plugin {name!r} from distribution {label}"
 
-    def _report_conflict(self, name: str, candidates: Sequence[_Candidate]) -> None:
+    def _report_conflict(self, name: str, candidates: Sequence[Candidate]) -> None:
         labels = " and ".join(c.label for c in candidates)
         message = (
             f"plugin name {name!r} is declared by several distributions ({labels}); "
@@ -302,7 +276,7 @@ class CorelibPluginManager(pluggy.PluginManager):
         if not _flag(ENV_STRICT):
             return None
         problems = [
-            f"{r.name} ({r.distribution} {r.version}): {r.error}"
+            f"{r.name} ({r.distribution or '?'} {r.version or '?'}): {r.error}"
             for r in self._reports
             if r.status in ("failed", "conflict")
         ]
@@ -342,37 +316,3 @@ def _innermost_implementation(impls: Sequence[Any], error: BaseException) -> str
     if culprit is None and len({impl.plugin_name for impl in impls}) == 1:
         culprit = impls[0].plugin_name
     return culprit
-
-
-@attrs.frozen
-class _Candidate:
-    """An installed entry point with its distribution's name and version (read once)."""
-
-    ep: EntryPoint
-    distribution: str | None
-    version: str | None
-
-    @property
-    def label(self) -> str:
-        return f"{self.distribution or '?'} {self.version or '?'}"
-
-    def report(self, status: Status, error: str | None = None) -> PluginReport:
-        return PluginReport(
-            self.ep.name, self.distribution, self.version, status, 0, self.ep.value, error
-        )
-
-
-def _installed() -> list[_Candidate]:
-    """The ``corelib.plugins`` entry points, sorted by name, then distribution."""
-    from importlib.metadata import entry_points  # costly to import: only when discovering
-
-    metadata: dict[int, tuple[str | None, str | None]] = {}
-    candidates = []
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        dist = ep.dist
-        if dist is not None and id(dist) not in metadata:
-            fields = dist.metadata  # parsed once per distribution: the costly part
-            metadata[id(dist)] = (fields["Name"], fields["Version"])
-        name, version = metadata[id(dist)] if dist is not None else (None, None)
-        candidates.append(_Candidate(ep, name, version))
-    return sorted(candidates, key=lambda c: (c.ep.name, c.distribution or ""))

@@ -205,6 +205,38 @@ def test_cli_plugins_list_and_run_survive_a_plugin_calling_sys_exit(
     )
 
 
+def write_dist_info(fake_dists: FakeDists, metadata: bytes, entry_points: bytes) -> None:
+    dist_info = fake_dists.root / "rough_dist-1.0.dist-info"
+    dist_info.mkdir()
+    (dist_info / "METADATA").write_bytes(metadata)
+    (dist_info / "entry_points.txt").write_bytes(entry_points)
+
+
+def test_a_distribution_with_a_broken_entry_points_file_fails_alone(
+    fake_dists: FakeDists, fresh_registry: Registry
+) -> None:
+    metadata = b"Metadata-Version: 2.1\nName: rough-dist\nVersion: 1.0\n"
+    write_dist_info(fake_dists, metadata, b"[corelib.plugins]\nno equals sign here\n")
+    fake_dists.add("good-dist", "1.0", {"good": GREETER})
+    (report,) = reports_of("(rough-dist)")
+    assert (report.status, report.distribution, report.version) == ("failed", "rough-dist", "1.0")
+    assert report.error is not None
+    assert report.error.startswith("its entry_points.txt cannot be read: TypeError")
+    assert greeting(instantiate({"_target_": "greet"})) == "hello world"
+
+
+def test_a_distribution_with_unreadable_metadata_still_loads_as_unknown(
+    fake_dists: FakeDists, fresh_registry: Registry
+) -> None:
+    module = fake_dists.module(GREETER, "rough")
+    write_dist_info(
+        fake_dists, b"\xff\xfe\x00garbage", f"[corelib.plugins]\nrough = {module}\n".encode()
+    )
+    (report,) = reports_of("rough")
+    assert (report.status, report.distribution, report.version) == ("loaded", None, None)
+    assert greeting(instantiate({"_target_": "rough/greet"})) == "hello world"
+
+
 # -- 2. a plugin that fails is fully unregistered ------------------------------------------------
 
 
