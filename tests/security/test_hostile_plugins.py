@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from corelib import InstantiationError, PluginError, instantiate
+from corelib import InstantiationError, PluginError, RegistryError, instantiate
 from corelib._text import describe_exception, printable
 from corelib.registry import PluginReport, Registry, get_plugin_manager
 
@@ -235,6 +235,25 @@ def test_a_distribution_with_unreadable_metadata_still_loads_as_unknown(
     (report,) = reports_of("rough")
     assert (report.status, report.distribution, report.version) == ("loaded", None, None)
     assert greeting(instantiate({"_target_": "rough/greet"})) == "hello world"
+
+
+def test_a_component_module_calling_sys_exit_on_first_use_is_a_registry_error(
+    fake_dists: FakeDists, fresh_registry: Registry
+) -> None:
+    components = fake_dists.module("import sys\nsys.exit(5)\n", "exiting")
+    plugin = f"""
+        from corelib import hookimpl
+
+        @hookimpl
+        def corelib_register(registry):
+            registry.register("examples", "exiting", "{components}:Thing")
+    """
+    fake_dists.add("acme-dist", "1.0", {"acme": plugin})
+    with pytest.raises(RegistryError, match=r"could not be loaded from .*: SystemExit: 5"):
+        fresh_registry.get("acme/exiting")
+    with pytest.raises(InstantiationError, match="SystemExit: 5") as info:
+        instantiate({"a": {"_target_": "acme/exiting"}})
+    assert info.value.path == "a"
 
 
 # -- 2. a plugin that fails is fully unregistered ------------------------------------------------
@@ -538,11 +557,12 @@ def test_cli_output_escapes_terminal_escapes_from_plugins(fake_dists: FakeDists)
         corelib(fake_dists, "list"),
         corelib(fake_dists, "describe", "hostile/thing"),
         corelib(fake_dists, "describe", "broken/thing"),
+        corelib(fake_dists, "--debug", "describe", "broken/thing"),
     ]
     for result in results:
         assert "\x1b" not in result.stdout + result.stderr
         assert "\u202e" not in result.stdout + result.stderr
-    plugins, listed, described, failed = results
+    plugins, listed, described, failed, traced = results
     assert plugins.returncode == 0
     assert "1.0\\x1b[2J" in plugins.stdout and "boom\\x1b[2J" in plugins.stdout
     assert "hostile/x\\x1b[2Jy" in listed.stdout
@@ -551,3 +571,4 @@ def test_cli_output_escapes_terminal_escapes_from_plugins(fake_dists: FakeDists)
     assert failed.returncode == 2
     assert failed.stderr.count("corelib: error: ") == 1
     assert "ValueError: boom\\x1b[2J" in failed.stderr
+    assert "Traceback (most recent call last)" in traced.stderr
