@@ -39,8 +39,7 @@ class TargetResolver:
 
     def __init__(self, allowlist: ImportAllowlist | None) -> None:
         self.allowlist = allowlist
-        self._manager = get_plugin_manager()
-        hook = self._manager.hook.corelib_resolve_target
+        hook = get_plugin_manager().hook.corelib_resolve_target
         self._hook = hook if hook.get_hookimpls() else None
         self._resolved: dict[str, Any] = {}
         self.typed_targets: dict[Any, tuple[Any, dict[str, Any]]] = {}
@@ -94,7 +93,7 @@ class TargetResolver:
             except KeyboardInterrupt:
                 raise
             except BaseException as error:  # a plugin's bug, named: not the config's
-                failure = self._manager.hook_failure("corelib_resolve_target", error)
+                failure = get_plugin_manager().hook_failure("corelib_resolve_target", error)
                 raise PluginError(failure) from error
             if claimed is not None:
                 if self.allowlist is not None:
