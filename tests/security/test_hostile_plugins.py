@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from corelib import InstantiationError, PluginError, RegistryError, instantiate
+from corelib import InstantiationError, PluginError, RegistryError, check, instantiate
 from corelib._text import describe_exception, printable
 from corelib.registry import PluginReport, Registry, get_plugin_manager
 
@@ -373,6 +373,17 @@ def test_a_raising_hook_names_its_plugin_and_distribution(
         "to run without it: --block-plugin acme"
     )
     assert [r.status for r in reports_of("acme")] == ["loaded"]  # it stays loaded: see docs
+
+
+def test_check_reports_a_raising_resolve_hook_by_plugin_for_every_node(
+    fake_dists: FakeDists, fresh_registry: Registry
+) -> None:
+    fake_dists.add("acme-dist", "1.0", {"acme": raising_hook("corelib_resolve_target", "target")})
+    fake_dists.add("good-dist", "1.0", {"good": GREETER})
+    problems = check({"a": {"_target_": "greet"}, "b": {"_target_": "greet"}})
+    assert [str(p.path) for p in problems] == ["a", "b"]
+    for problem in problems:
+        assert "plugin 'acme' (acme-dist 1.0) hook corelib_resolve_target raised" in str(problem)
 
 
 def test_the_plugin_whose_hook_raised_is_blamed_not_the_wrapper_around_it(
