@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from corelib._cli import _config_commands, _plugin_commands
 from corelib._errors import CorelibError, InstantiationError
+from corelib._text import describe_exception, printable
 from corelib.registry import get_plugin_manager
 
 __all__ = ["main"]
@@ -51,10 +52,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _report(exc: BaseException, code: int, *, traceback_shown: bool) -> int:
+    # Messages carry text that plugins and config files control: escape it (printable).
     if traceback_shown:
-        traceback.print_exception(exc, file=sys.stderr)
-    message = str(exc) if isinstance(exc, CorelibError) else f"{type(exc).__name__}: {exc}"
-    print(f"corelib: error: {message}", file=sys.stderr)
+        text = "".join(traceback.format_exception(exc))
+        print(printable(text, newlines=True), end="", file=sys.stderr)
+    message = str(exc) if isinstance(exc, CorelibError) else describe_exception(exc)
+    print(f"corelib: error: {printable(message, newlines=True)}", file=sys.stderr)
     return code
 
 

@@ -1,4 +1,8 @@
-"""``corelib plugins``, ``corelib list [GROUP]`` and ``corelib describe NAME``."""
+"""``corelib plugins``, ``corelib list [GROUP]`` and ``corelib describe NAME``.
+
+Everything printed here may come from a plugin (names, versions, errors, refs, docstrings,
+reprs of defaults): it goes out through :func:`~corelib._text.printable`, as escaped text.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,8 @@ from typing import Any
 
 import attrs
 
+from corelib._errors import quote
+from corelib._text import printable
 from corelib.registry import ENV_DISABLE_AUTOLOAD, autoload_disabled, get_plugin_manager, registry
 
 __all__ = ["add_parsers"]
@@ -49,9 +55,11 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
 
 
 def _plugins(args: argparse.Namespace) -> int:
-    reports = get_plugin_manager().reports()
+    manager = get_plugin_manager(load=False)
+    reports = manager.reports()
     if args.json:
-        print(json.dumps([attrs.asdict(r) for r in reports], indent=2))
+        print(json.dumps([attrs.asdict(r) for r in reports], indent=2))  # escapes controls
+        manager.load_plugins()  # under CORELIB_STRICT_PLUGINS, a problem is an error (exit 2)
         return 0
     if not reports:
         off = autoload_disabled()
@@ -64,11 +72,13 @@ def _plugins(args: argparse.Namespace) -> int:
         for r in reports
     ]
     print(_table(["NAME", "DISTRIBUTION", "VERSION", "STATUS", "COMPONENTS"], rows))
-    problems = [r for r in reports if r.error is not None]
+    problems = [r for r in reports if r.error is not None or r.warning is not None]
     if problems:
         print()
     for report in problems:
-        print(f"{report.name} ({report.distribution} {report.version}): {report.error}")
+        about = f"{report.name} ({report.distribution or '?'} {report.version or '?'})"
+        print(printable(f"{about}: {report.error or report.warning}"))
+    manager.load_plugins()  # under CORELIB_STRICT_PLUGINS, a problem is an error (exit 2)
     return 0
 
 
@@ -85,13 +95,14 @@ def _list(args: argparse.Namespace) -> int:
 def _describe(args: argparse.Namespace) -> int:
     entry = registry.entry(args.name)
     component = entry.load()
-    print(f"{entry.qualified_name}  (group {entry.group}; {registry.origin(entry.qualified_name)})")
-    print(f"target: {entry.target}")
+    origin = registry.origin(entry.qualified_name)
+    print(printable(f"{entry.qualified_name}  (group {entry.group}; {origin})"))
+    print(printable(f"target: {entry.target}"))
     summary = (inspect.getdoc(component) or "").split("\n\n")[0]
     if summary:
-        print(f"\n{summary}")
+        print(f"\n{printable(summary, newlines=True)}")
     if not callable(component):
-        print(f"\nnot callable: a {type(component).__name__} value")
+        print(printable(f"\nnot callable: a {type(component).__name__} value", newlines=True))
         return 0
     rows = _parameter_rows(component)
     if rows is None:
@@ -128,7 +139,7 @@ def _parameter_rows(component: Any) -> list[list[str]] | None:
         prefix = _STARS.get(param.kind, "")
         annotation = None if param.annotation is param.empty else param.annotation
         if param.default is not param.empty:
-            default = repr(param.default)
+            default = quote(param.default)
         elif prefix:
             default = ""
         else:
@@ -150,15 +161,16 @@ def _attrs_default(default: Any) -> str:
         return "required"
     if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
         factory = default.factory
-        return f"{getattr(factory, '__qualname__', repr(factory))}()"
-    return repr(default)
+        return f"{getattr(factory, '__qualname__', quote(factory))}()"
+    return quote(default)
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, indent: str = "") -> str:
-    widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(len(headers))]
+    rows = [[printable(cell) for cell in row] for row in [headers, *rows]]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(headers))]
     lines = [
         indent
         + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in [headers, *rows]
+        for row in rows
     ]
     return "\n".join(lines)
