@@ -26,6 +26,8 @@ from examples.reasoning.pipeline import StageContext
 from examples.reasoning.yesno import OpenQuestionChain, YesNoTask, yes_no_question
 from plugins.llm import LLM
 
+MAIN = load_config(CONFIG)  # the main job's config
+
 PROBLEMS = [
     problem(f"Ann has {i} apples. She buys 2 more. How many does she have?", f"{i}+2={i + 2}")
     for i in range(1, 13)
@@ -66,7 +68,7 @@ def _expected_votes(labels: list[int]) -> list[list[int]]:
 
 def _ama_node(llm: ScriptedLLM) -> dict[str, Any]:
     """The config's ``ama`` node with the scripted LLM and hand-made exemplars."""
-    node = load_config(CONFIG)["ama"]
+    node = MAIN["ama"]
     chains = [{**chain, "llm": llm, "exemplars": EXEMPLARS} for chain in node["chains"]]
     return {**node, "chains": chains}
 
