@@ -119,9 +119,9 @@ def test_each_chain_asks_the_open_question_and_votes_what_its_answer_says(
         (3, 1, 0.0),
         (4, 3, 0.6),
     ]
+    demos = {EXEMPLAR_FORMAT.format(**demo) for demo in EXEMPLARS}
     for call in llm.calls:
         assert call["stop"] == ["\n\n"] and call["max_new_tokens"] == 64
-        demos = {EXEMPLAR_FORMAT.format(**demo) for demo in EXEMPLARS}
         for prompt, problem_ in zip(call["prompts"], PROBLEMS, strict=True):
             query_text = QUERY_FORMAT.format(question=problem_.question)
             assert prompt.endswith(query_text) and prompt.removesuffix(query_text) in demos
