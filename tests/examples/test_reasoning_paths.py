@@ -112,9 +112,10 @@ def test_the_test_rows_hold_gold_greedy_and_the_paths_in_prompt_order(
         }
         for p in TEST
     ]
-    assert stage["rows"]["test"] == expected
-    assert [len(row["paths"]) for row in expected] == [20, 15, 20]  # one request failed
-    assert expected[2]["greedy"] == {"text": f"greedy e{first}: no idea", "answer": None}
+    rows = stage["rows"]["test"]
+    assert rows == expected
+    assert [len(row["paths"]) for row in rows] == [20, 15, 20]  # one request failed
+    assert rows[2]["greedy"] == {"text": f"greedy e{first}: no idea", "answer": None}
 
 
 def test_the_train_rows_hold_the_solution_and_the_paths_of_the_first_questions(
