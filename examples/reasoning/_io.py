@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["read_json", "read_jsonl", "write_json", "write_jsonl", "write_text"]
+__all__ = ["numbered_jsonl", "read_json", "read_jsonl", "write_json", "write_jsonl", "write_text"]
 
 
 def write_text(path: Path, text: str) -> Path:
@@ -41,7 +41,23 @@ def read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def read_jsonl(path: Path) -> list[Any]:
-    """The JSON documents of ``path``, one per line."""
+def numbered_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
+    """Each JSON document of ``path`` (one per non-blank line) with its line number.
+
+    A line that is not valid JSON is a ValueError naming the file and the line.
+    """
     with path.open(encoding="utf-8") as stream:
-        return [json.loads(line) for line in stream if line.strip()]
+        for number, line in enumerate(stream, 1):
+            if not line.strip():
+                continue
+            try:
+                document = json.loads(line)
+            except ValueError as exc:  # JSONDecodeError, or an integer too long to read
+                reason = exc.msg if isinstance(exc, json.JSONDecodeError) else exc
+                raise ValueError(f"{path}, line {number}: not valid JSON ({reason})") from None
+            yield number, document
+
+
+def read_jsonl(path: Path) -> list[Any]:
+    """The JSON documents of ``path``, one per line (see :func:`numbered_jsonl`)."""
+    return [document for _, document in numbered_jsonl(path)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from examples.reasoning._io import read_jsonl, write_jsonl
+from examples.reasoning._io import numbered_jsonl, write_jsonl
 from examples.reasoning.pipeline import StageContext
 from examples.reasoning.problems import Problem, make_problems
 
@@ -14,8 +14,15 @@ SPLITS = ("train", "val", "test")
 
 
 def read_problems(path: Path) -> list[Problem]:
-    """The problems in the JSON Lines file ``path``."""
-    return [Problem.from_dict(row) for row in read_jsonl(path)]
+    """The problems in the JSON Lines file ``path``; a malformed one is a ValueError naming the
+    file and its line."""
+    problems = []
+    for number, row in numbered_jsonl(path):
+        try:
+            problems.append(Problem.from_dict(row))
+        except ValueError as exc:
+            raise ValueError(f"{path}, line {number}: {exc}") from None
+    return problems
 
 
 def load_split(data_dir: Path, split: str) -> list[Problem]:

@@ -24,8 +24,14 @@ __all__ = ["SamplePaths", "load_exemplars"]
 
 
 def load_exemplars(path: str) -> list[dict[str, str]]:
-    """Worked examples (``question``, ``solution``) for prompts, from a problems file."""
-    return [{"question": p.question, "solution": p.solution} for p in read_problems(Path(path))]
+    """Worked examples (``question``, ``solution``) for prompts, from a problems file.
+
+    A malformed file (see :func:`read_problems`) or one without problems is a ValueError.
+    """
+    problems = read_problems(Path(path))
+    if not problems:
+        raise ValueError(f"{path}: no problems to use as exemplars")
+    return [{"question": p.question, "solution": p.solution} for p in problems]
 
 
 class SamplePaths:

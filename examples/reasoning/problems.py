@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable
 
 import attrs
@@ -17,6 +18,9 @@ ITEMS = (
     "apples", "books", "cards", "coins", "eggs", "pens", "shells", "stamps", "marbles",
     "stickers", "cookies", "buttons",
 )  # fmt: skip
+
+
+_FIELDS = ("question", "steps", "answer")
 
 
 @attrs.frozen
@@ -37,11 +41,22 @@ class Problem:
         return {"question": self.question, "steps": list(self.steps), "answer": self.answer}
 
     @classmethod
-    def from_dict(cls, data: dict[str, object]) -> Problem:
-        """The problem written by :meth:`to_dict`."""
-        steps = data["steps"]
-        assert isinstance(steps, list)
-        return cls(str(data["question"]), tuple(str(s) for s in steps), int(str(data["answer"])))
+    def from_dict(cls, data: object) -> Problem:
+        """The problem written by :meth:`to_dict`; ValueError says what is malformed."""
+        expected = "a problem is an object with 'question', 'steps' and 'answer'"
+        if not isinstance(data, dict):
+            raise ValueError(f"{expected}, got {type(data).__name__}")
+        missing = [key for key in _FIELDS if key not in data]
+        if missing:
+            raise ValueError(f"{expected}; this one has no {' or '.join(map(repr, missing))}")
+        question, steps, answer = (data[key] for key in _FIELDS)
+        if not isinstance(question, str):
+            raise ValueError(f"'question' must be a string, got {type(question).__name__}")
+        if not isinstance(steps, list) or not all(isinstance(step, str) for step in steps):
+            raise ValueError("'steps' must be a list of strings")
+        if isinstance(answer, bool) or not re.fullmatch(r"-?\d+", str(answer)):
+            raise ValueError(f"'answer' must be an integer, got {type(answer).__name__}")
+        return cls(question, tuple(steps), int(str(answer)))
 
 
 @attrs.define

@@ -32,10 +32,18 @@ def label_paths(rows: Sequence[Mapping[str, Any]], labeller: Any) -> list[Any]:
 
 
 def score_paths(verifier: Any, rows: Sequence[Mapping[str, Any]]) -> list[list[float]]:
-    """The verifier's score of each path of each row, as one list per row."""
+    """The verifier's score of each path of each row, as one list per row.
+
+    A verifier that returns another number of scores than there are paths is a ValueError.
+    """
     questions = [row["question"] for row in rows for _ in row["paths"]]
     texts = [text for row in rows for text, _, _ in row["paths"]]
-    flat = iter(verifier.score(questions, texts))
+    scores = list(verifier.score(questions, texts))
+    if len(scores) != len(texts):
+        raise ValueError(
+            f"score_paths: {verifier!r} returned {len(scores)} scores for {len(texts)} paths"
+        )
+    flat = iter(scores)
     return [[next(flat) for _ in row["paths"]] for row in rows]
 
 
