@@ -1,8 +1,10 @@
 """Bounds on what a config file may hold, checked without recursion and in linear time.
 
-A config is at most :data:`MAX_DEPTH` levels deep (each dict and list is a level), its keys are
-strings (files; a ``.py`` config may use any keys), and its integers have at most
-:data:`MAX_INT_DIGITS` decimal digits (Python's limit for converting integers to and from text).
+A config is at most :data:`MAX_DEPTH` levels deep (each dict and list is a level) and its
+integers have at most :data:`MAX_INT_DIGITS` decimal digits (Python's limit for converting
+integers to and from text). A config file (and an override value) holds plain data only:
+string keys, and strings, numbers, booleans and null as leaves; a ``.py`` config may hold
+anything.
 Files are checked when loaded and before they are written, so whatever loads can be overridden,
 checked, built, saved and shown; nothing reaches a parser's or dumper's recursion limit.
 """
@@ -78,15 +80,14 @@ def check_brackets(text: str, tokens: re.Pattern[str], source: str) -> None:
             level -= 1
 
 
-def check_tree(
-    data: Any, *, string_keys: bool = True, writing: bool = False, root: str = "the top level"
-) -> int:
+def check_tree(data: Any, *, plain: bool = True, root: str = "the top level") -> int:
     """Check ``data`` against the bounds and return its depth; raise ConfigError naming the path.
 
-    ``writing`` also refuses leaves a config file cannot hold and strings with lone surrogates
-    (they cannot be encoded as UTF-8). A node shared by several paths is looked at once.
+    ``plain`` (data files, overrides, anything to be written) also refuses keys that are not
+    strings, leaves other than strings, numbers, booleans and None, and strings with lone
+    surrogates (no UTF-8 file can hold them). A node shared by several paths is looked at once.
     """
-    if writing:
+    if plain:
         _check_leaf(data, ROOT, root)
     elif type(data) is int or isinstance(data, HugeInt):
         _check_int(data, ROOT, root)
@@ -96,21 +97,21 @@ def check_tree(
         depth = 1
         if isinstance(node, dict):
             pairs: Any = node.items()
-            for key in node:
-                if writing or string_keys:
+            if plain:
+                for key in node:
                     _check_key(key, loc, root)
         else:
             pairs = enumerate(node)
         for key, value in pairs:
             kind = type(value)
             if kind is str or kind is float or kind is bool or value is None:
-                if writing and kind is str and not value.isascii():
+                if plain and kind is str and not value.isascii():
                     _check_text(value, loc.child(key), root)
                 continue
             found = depths.get(id(value))
             if found is not None:
                 depth = max(depth, found + 1)
-            elif writing:
+            elif plain:
                 _check_leaf(value, loc.child(key), root)
             elif kind is int or kind is HugeInt:
                 _check_int(value, loc.child(key), root)
@@ -179,6 +180,6 @@ def _check_leaf(value: Any, loc: Location, root: str) -> None:
             _check_text(value, loc, root)
     elif not isinstance(value, (*_SCALARS, dict, list)):
         raise ConfigError(
-            f"{_path(loc, root)}: cannot write a {type(value).__name__} ({quote(value)}); "
-            f"config files hold dicts, lists, strings, numbers, booleans and null"
+            f"{_path(loc, root)}: a config file cannot hold a {type(value).__name__} "
+            f"({quote(value)}); it holds dicts, lists, strings, numbers, booleans and null"
         )

@@ -109,7 +109,7 @@ def _parse(text: str, file: Path, suffix: str) -> Any:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{file}: {exc}") from exc
     except ValueError as exc:  # tomllib's int() met an integer over Python's digit limit
-        raise ConfigError(f"{file}: {_huge_toml_int(text)}") from exc
+        raise ConfigError(f"{file}: {_huge_toml_int(text) or exc}") from exc
     _check_loaded(data, file)
     return _from_plain(data, file, with_none_form=True)
 
@@ -128,7 +128,8 @@ _TOML_TOKENS = re.compile(
 )
 
 
-def _huge_toml_int(text: str) -> str:
+def _huge_toml_int(text: str) -> str | None:
+    """Where an integer over the digit limit is (outside strings and comments), if anywhere."""
     for match in _TOML_TOKENS.finditer(text):
         digits = match["digits"]
         if digits is not None and len(digits.replace("_", "")) > MAX_INT_DIGITS:
@@ -137,7 +138,7 @@ def _huge_toml_int(text: str) -> str:
                 f"line {line}: an integer of {len(digits.replace('_', ''))} digits; configs "
                 f"hold integers of at most {MAX_INT_DIGITS} digits"
             )
-    return f"an integer of more than {MAX_INT_DIGITS} digits"
+    return None
 
 
 def _check_loaded(data: Any, file: Path) -> None:
@@ -171,7 +172,7 @@ def save_config(cfg: Any, path: str | os.PathLike[str]) -> Path:
         )
     try:
         data = to_dict(cfg)
-        depth = check_tree(data, writing=True)
+        depth = check_tree(data)
         with recursion_headroom(depth + 1):
             text = writers[suffix](data)
     except ConfigError as exc:
@@ -384,7 +385,7 @@ def _load_python(file: Path) -> Any:
     }
     root = LazyConfig(names)
     try:
-        check_tree(root, string_keys=False)
+        check_tree(root, plain=False)
     except ConfigError as exc:
         raise ConfigError(f"{file}: {exc}") from None
     return _from_plain(root, file, with_none_form=False)

@@ -194,7 +194,7 @@ def dump_yaml(data: Any) -> str:
 
     Raises ConfigError naming the key path of anything a config file cannot hold.
     """
-    with recursion_headroom(check_tree(data, writing=True)):
+    with recursion_headroom(check_tree(data)):
         return yaml.dump(
             data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True
         )

@@ -260,7 +260,7 @@ def test_random_trees_with_a_shared_node_survive_every_format(
 def test_values_no_file_can_hold_are_config_errors_naming_the_key_path(
     tmp_path: Path, suffix: str, value: object
 ) -> None:
-    with pytest.raises(ConfigError, match=r"model\.opts\[1\]: cannot write a"):
+    with pytest.raises(ConfigError, match=r"model\.opts\[1\]: a config file cannot hold a"):
         save_config({"model": {"opts": [1, value]}}, tmp_path / f"c{suffix}")
 
 

@@ -74,6 +74,20 @@ def test_an_integer_over_the_digit_limit_names_file_and_key(
     _refused(_write(tmp_path, name, text), f"{where}.*at most 4300 digits")
 
 
+@pytest.mark.parametrize(
+    ("name", "text", "where"),
+    [
+        ("date.toml", "[run]\nday = 1979-05-27\n", "run.day: a config file cannot hold a date"),
+        ("time.toml", "at = 07:32:00\n", "at: a config file cannot hold a time"),
+        ("lone.json", '{"a": ["\\udc80"]}', r"a\[0\]: '\\udc80' holds a lone surrogate"),
+    ],
+)
+def test_values_a_file_could_not_write_back_are_refused_when_loaded(
+    tmp_path: Path, name: str, text: str, where: str
+) -> None:
+    _refused(_write(tmp_path, name, text), where)
+
+
 def test_long_digit_strings_and_floats_are_fine(tmp_path: Path) -> None:
     file = _write(tmp_path, "ok.toml", f'a = "{BIG}"\nb = {BIG}.5\n# {BIG}\n')
     assert load_config(file)["a"] == BIG
@@ -185,8 +199,8 @@ def test_an_override_making_a_tree_too_deep_is_refused_on_save(tmp_path: Path) -
 @pytest.mark.parametrize(
     ("cfg", "where"),
     [
-        ({"a": {1, 2}}, "a: cannot write a set"),
-        ({"a": [b"raw"]}, r"a\[0\]: cannot write a bytes"),
+        ({"a": {1, 2}}, "a: a config file cannot hold a set"),
+        ({"a": [b"raw"]}, r"a\[0\]: a config file cannot hold a bytes"),
         ({"a": "bad \udc80"}, "a: 'bad \\\\udc80' holds a lone surrogate"),
         ({"a": {"k\udc80": 1}}, "a: 'k\\\\udc80' holds a lone surrogate"),
         ({"a": 10**5_000}, "a: an integer of more than 4300 digits"),
@@ -204,7 +218,9 @@ def test_save_refuses_what_no_file_can_hold_naming_the_key(
 @pytest.mark.parametrize("root", [{1, 2}, b"raw", 1j])
 @pytest.mark.parametrize("suffix", [".yaml", ".json", ".toml"])
 def test_save_refuses_a_root_no_file_can_hold(tmp_path: Path, suffix: str, root: Any) -> None:
-    with pytest.raises(ConfigError, match=f"the top level: cannot write a {type(root).__name__}"):
+    with pytest.raises(
+        ConfigError, match=f"the top level: a config file cannot hold a {type(root).__name__}"
+    ):
         save_config(root, tmp_path / f"c{suffix}")
 
 
