@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from typing import Any, Final
 
 from corelib._errors import ConfigError, quote
-from corelib._traversal import ROOT, Location, fold, format_path
+from corelib._traversal import ROOT, CycleError, Location, fold, format_path
 
 __all__ = [
     "MAX_DEPTH",
@@ -120,7 +120,10 @@ def check_tree(data: Any, *, plain: bool = True, root: str = "the top level") ->
         depths[id(node)] = depth
         return node
 
-    fold(data, visit)
+    try:
+        fold(data, visit)
+    except CycleError as cycle:
+        raise ConfigError(str(cycle)) from None
     return depths.get(id(data), 0)
 
 

@@ -86,8 +86,7 @@ def _parse(text: str, file: Path, suffix: str) -> Any:
         from corelib._yaml import load_yaml  # PyYAML loads on first use: import corelib is fast
 
         data = load_yaml(text, str(file), mapping=LazyConfig)
-        _check_loaded(data, file)
-        return LazyConfig() if data is None else data
+        return LazyConfig() if data is None else _check_loaded(data, file)
     if suffix == ".json":
         check_brackets(text, _JSON_TOKENS, str(file))
         try:
@@ -98,8 +97,7 @@ def _parse(text: str, file: Path, suffix: str) -> Any:
             raise ConfigError(f"{file}: {message}") from exc
         except ConfigError as exc:
             raise ConfigError(f"{file}: {exc}") from exc
-        _check_loaded(data, file)
-        return _from_plain(data, file, with_none_form=False)
+        return _check_loaded(_from_plain(data, file, with_none_form=False), file)
     import tomllib  # Python 3.11+; only needed here
 
     check_brackets(text, _TOML_TOKENS, str(file))
@@ -110,8 +108,7 @@ def _parse(text: str, file: Path, suffix: str) -> Any:
         raise ConfigError(f"{file}: {exc}") from exc
     except ValueError as exc:  # tomllib's int() met an integer over Python's digit limit
         raise ConfigError(f"{file}: {_huge_toml_int(text) or exc}") from exc
-    _check_loaded(data, file)
-    return _from_plain(data, file, with_none_form=True)
+    return _check_loaded(_from_plain(data, file, with_none_form=True), file)
 
 
 # Strings and comments (skipped, even when unterminated: every match succeeds, so a scan is
@@ -141,12 +138,13 @@ def _huge_toml_int(text: str) -> str | None:
     return None
 
 
-def _check_loaded(data: Any, file: Path) -> None:
-    """The bounds for a tree read from a data file (see ``corelib._bounds``), naming the file."""
+def _check_loaded(data: Any, file: Path, *, plain: bool = True) -> Any:
+    """``data`` once within the bounds (see ``corelib._bounds``); errors name the file."""
     try:
-        check_tree(data)
+        check_tree(data, plain=plain)
     except ConfigError as exc:
         raise ConfigError(f"{file}: {exc}") from None
+    return data
 
 
 def save_config(cfg: Any, path: str | os.PathLike[str]) -> Path:
@@ -383,12 +381,9 @@ def _load_python(file: Path) -> Any:
         for name, value in vars(module).items()
         if not name.startswith("_") and isinstance(value, (dict, list, tuple, *_SCALARS))
     }
-    root = LazyConfig(names)
-    try:
-        check_tree(root, plain=False)
-    except ConfigError as exc:
-        raise ConfigError(f"{file}: {exc}") from None
-    return _from_plain(root, file, with_none_form=False)
+    return _check_loaded(
+        _from_plain(LazyConfig(names), file, with_none_form=False), file, plain=False
+    )
 
 
 def _where_raised(exc: BaseException, file: Path) -> str:

@@ -167,6 +167,51 @@ def test_deep_nesting_is_a_config_error_never_a_recursion_error(
     _refused(_write(tmp_path, name, text), pattern)
 
 
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("cycle.json", '{"a": {"b": {"_ref_": "a"}}}'),
+        ("cycle.toml", '[a.b]\nc = {_ref_ = "a"}\n'),
+        ("cycle.yaml", "a: &a {b: *a}\n"),
+    ],
+)
+def test_a_cycle_is_refused_when_loaded(tmp_path: Path, name: str, text: str) -> None:
+    _refused(_write(tmp_path, name, text), "cycle: a.b.* refers back to its ancestor a")
+
+
+BRACKETS = "[{" * 2_000
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("strings.json", f'{{"a": "{BRACKETS}", "b\\"{BRACKETS}": ["\\\\", "{BRACKETS}"]}}'),
+        (
+            "strings.toml",
+            f"a = \"{BRACKETS}\"\nb = '{BRACKETS}'\n# {BRACKETS}\n"
+            f'c = """\n{BRACKETS}\\"""\n"""\nd = \'\'\'\n{BRACKETS}\'\'\'\n'
+            f'"{BRACKETS}" = [1]  # {BRACKETS}\n',
+        ),
+    ],
+)
+def test_brackets_in_strings_and_comments_do_not_count(
+    tmp_path: Path, name: str, text: str
+) -> None:
+    cfg = load_config(_write(tmp_path, name, text))
+    assert cfg["a"] == BRACKETS
+
+
+@pytest.mark.parametrize("suffix", [".json", ".toml"])
+def test_escapes_at_every_level_of_a_tree_at_the_limit_read_back(
+    tmp_path: Path, suffix: str
+) -> None:
+    """Escape tables add a level to the file, not to the tree: the file still loads."""
+    cfg: Any = {"_ref_": 1}
+    for _ in range(MAX_DEPTH - 1):
+        cfg = {"_ref_": cfg}
+    assert load_config(save_config(cfg, tmp_path / f"c{suffix}")) == cfg
+
+
 def _deep_config(depth: int) -> dict[str, Any]:
     """A config ``depth`` levels deep: a target node holding nested lists."""
     value: Any = [1]
