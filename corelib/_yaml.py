@@ -3,8 +3,11 @@
 PyYAML implements YAML 1.1, where ``1e-3`` is a string and ``yes``/``on``/``010`` are a bool and
 an octal int. Configs want 1.2: ``1e-3`` is a float, ``yes`` stays a string, ``010`` is ten.
 The loader is PyYAML's safe loader (the C one where available) with the implicit resolvers
-replaced; it refuses duplicate keys. The dumper quotes every string that a 1.1 *or* a 1.2 reader
-would take for something else, and writes a node reached twice as an anchor and an alias.
+replaced; it refuses duplicate keys, explicit core tags that do not spell their type
+(``!!bool x``), and every other tag (``!!timestamp``, ``!!binary``, ``!!set``, ``!!python/...``).
+Integers over the digit limit are read as placeholders that ``corelib._bounds`` refuses.
+The dumper quotes every string that a 1.1 *or* a 1.2 reader would take for something else
+(and the key ``<<``), and writes a node reached twice as an anchor and an alias.
 """
 
 from __future__ import annotations
