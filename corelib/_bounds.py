@@ -48,11 +48,14 @@ class HugeInt:
 
     __slots__ = ("digits",)
 
-    def __init__(self, digits: int) -> None:
-        self.digits = digits
+    def __init__(self, digits: int | None) -> None:
+        self.digits = digits  # None: not known, over the limit
 
-    def __repr__(self) -> str:
-        return f"<an integer of {self.digits} digits>"
+    def __str__(self) -> str:
+        count = self.digits or f"more than {MAX_INT_DIGITS}"
+        return f"an integer of {count} digits"
+
+    __repr__ = __str__
 
 
 def huge_int(text: str) -> int | HugeInt:
@@ -168,10 +171,9 @@ def _check_text(text: str, loc: Location, root: str) -> None:
 
 def _check_int(value: Any, loc: Location, root: str) -> None:
     if isinstance(value, HugeInt) or not -_INT_BOUND < value < _INT_BOUND:
-        digits = value.digits if isinstance(value, HugeInt) else f"more than {MAX_INT_DIGITS}"
+        huge = value if isinstance(value, HugeInt) else HugeInt(None)
         raise ConfigError(
-            f"{_path(loc, root)}: an integer of {digits} digits; configs hold integers of at most "
-            f"{MAX_INT_DIGITS} digits"
+            f"{_path(loc, root)}: {huge}; configs hold integers of at most {MAX_INT_DIGITS} digits"
         )
 
 

@@ -28,6 +28,7 @@ from typing import Any
 from corelib._bounds import (
     MAX_DEPTH,
     MAX_INT_DIGITS,
+    HugeInt,
     check_brackets,
     check_tree,
     huge_int,
@@ -98,21 +99,17 @@ def _parse(text: str, file: Path, suffix: str) -> Any:
         except ConfigError as exc:
             raise ConfigError(f"{file}: {exc}") from exc
         return _check_loaded(_from_plain(data, file, with_none_form=False), file)
-    import tomllib  # Python 3.11+; only needed here
-
     check_brackets(text, _TOML_TOKENS, str(file))
     try:
         with recursion_headroom(2 * MAX_DEPTH + 1):
-            data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+            data = _load_toml(text)
+    except ValueError as exc:  # TOMLDecodeError, or a marked integer that would not re-read
         raise ConfigError(f"{file}: {exc}") from exc
-    except ValueError as exc:  # tomllib's int() met an integer over Python's digit limit
-        raise ConfigError(f"{file}: {_huge_toml_int(text) or exc}") from exc
     return _check_loaded(_from_plain(data, file, with_none_form=True), file)
 
 
 # Strings and comments (skipped, even when unterminated: every match succeeds, so a scan is
-# linear) and brackets, for check_brackets; TOML's integers over the digit limit, for messages.
+# linear) and brackets, for check_brackets; TOML's integers over the digit limit.
 _JSON_TOKENS = re.compile(r'"[^"\\]*(?:\\[\s\S][^"\\]*)*"?|[\[\]{}]')
 _TOML_TOKENS = re.compile(
     r'"""[^"\\]*(?:(?:\\[\s\S]|"(?!""))[^"\\]*)*(?:"""|\\?\Z)'
@@ -121,21 +118,42 @@ _TOML_TOKENS = re.compile(
     r"|'[^'\n]*'?"
     r"|#[^\n]*"
     r"|[\[\]{}]"
-    rf"|(?<![0-9_])(?P<digits>[0-9][0-9_]{{{MAX_INT_DIGITS},}})"
+    rf"|(?<![\w.])(?P<digits>[0-9][0-9_]{{{MAX_INT_DIGITS},}})(?![0-9_.eE])"
 )
+_HUGE_MARK = "0.0e-0000000000000000000000000000000"  # a float no one writes
 
 
-def _huge_toml_int(text: str) -> str | None:
-    """Where an integer over the digit limit is (outside strings and comments), if anywhere."""
-    for match in _TOML_TOKENS.finditer(text):
-        digits = match["digits"]
-        if digits is not None and len(digits.replace("_", "")) > MAX_INT_DIGITS:
-            line = text.count("\n", 0, match.start()) + 1
-            return (
-                f"line {line}: an integer of {len(digits.replace('_', ''))} digits; configs "
-                f"hold integers of at most {MAX_INT_DIGITS} digits"
-            )
-    return None
+def _load_toml(text: str) -> Any:
+    """``tomllib.loads``, with integers over the digit limit read as :class:`HugeInt`.
+
+    tomllib converts every integer with ``int()``, which refuses them with a ValueError that
+    names no place; they are re-read as a marker float, so the tree check names their key path.
+    """
+    import tomllib  # Python 3.11+; only needed here
+
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        raise
+    except ValueError:
+        pass
+    digits: list[int] = []
+
+    def mark(match: re.Match[str]) -> str:
+        run = match["digits"]
+        if run is None or len(run.replace("_", "")) <= MAX_INT_DIGITS:
+            return match[0]
+        digits.append(len(run.replace("_", "")))
+        return _HUGE_MARK
+
+    counts = iter(digits)
+
+    def number(token: str) -> Any:
+        if token.lstrip("+-") == _HUGE_MARK:
+            return HugeInt(next(counts, None))
+        return float(token)
+
+    return tomllib.loads(_TOML_TOKENS.sub(mark, text), parse_float=number)
 
 
 def _check_loaded(data: Any, file: Path, *, plain: bool = True) -> Any:

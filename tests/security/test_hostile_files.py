@@ -64,7 +64,9 @@ def test_a_yaml_key_that_is_not_a_string_names_file_and_key_path(
         ("hex.yaml", f"a: 0x{'f' * 4_000}\n", "a: an integer of more than 4300 digits"),
         ("tag.yaml", f"a: !!int {BIG}\n", "a: an integer of 5000 digits"),
         ("big.json", f'{{"model": {{"width": {BIG}}}}}', "model.width: an integer of 5000"),
-        ("big.toml", f"[model]\nwidth = {BIG}\n", "line 2: an integer of 5000 digits"),
+        ("big.toml", f"[model]\nwidth = {BIG}\n", "model.width: an integer of 5000 digits"),
+        ("neg.toml", f"a = [1, -{BIG}]\nb = {BIG}.5\n", r"a\[1\]: an integer of 5000 digits"),
+        ("under.toml", f"x = 0x{BIG}\na = {{b = {BIG[:-2]}_99}}\n", "a.b: an integer of 5000"),
         ("hex.toml", f"a = 0x{'f' * 4_000}\n", "a: an integer of more than 4300 digits"),
     ],
 )
