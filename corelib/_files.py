@@ -4,25 +4,37 @@ Shared nodes survive a round trip. YAML writes them as anchors and aliases. JSON
 the first occurrence in full and every later one as ``{"_ref_": "model.blocks[3]"}``, the path
 of the first occurrence (a list of keys where a key would not read back from a path string);
 loading puts the one object back at every reference. TOML has no null: ``None`` is written as
-``{"_none_": true}``.
+``{"_none_": true}``. A dict of user data shaped like one of these forms is written inside
+``{"_escape_": {...}}`` and read back as it was. What a file may hold is bounded (depth,
+integer size, string keys: see ``corelib._bounds``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import os
+import re
+import stat
 import sys
 import traceback
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from importlib.machinery import ModuleSpec
 from importlib.util import module_from_spec, spec_from_file_location
 from pathlib import Path
 from typing import Any
 
-from corelib._errors import ConfigError
+from corelib._bounds import (
+    MAX_DEPTH,
+    MAX_INT_DIGITS,
+    HugeInt,
+    check_brackets,
+    check_tree,
+    huge_int,
+    recursion_headroom,
+)
+from corelib._errors import ConfigError, quote
 from corelib._lazy import LazyConfig
 from corelib._overrides import split_path
 from corelib._plain import to_dict
@@ -33,6 +45,8 @@ __all__ = ["load_config", "save_config"]
 
 REF_KEY = "_ref_"
 NONE_KEY = "_none_"
+ESCAPE_KEY = "_escape_"
+_FORM_KEYS = frozenset({REF_KEY, NONE_KEY, ESCAPE_KEY})
 _LOADABLE = (".py", ".yaml", ".yml", ".json", ".toml")
 _SCALARS = (str, int, float, bool, type(None))
 _package_numbers = itertools.count()
@@ -43,13 +57,15 @@ def load_config(path: str | os.PathLike[str]) -> Any:
 
     ``.py`` files (detectron2 style) contribute their public module-level names whose values
     are config nodes, dicts, lists or scalars, and may import from sibling files
-    (``from .base import model``). Raises ConfigError naming the file (and line) on failure.
+    (``from .base import model``). Raises ConfigError naming the file (and line or key path) on
+    failure, including a tree nested deeper than ``MAX_DEPTH`` levels, an integer of more than
+    ``MAX_INT_DIGITS`` digits, and (YAML) a key that is not a string.
     """
     file = Path(path)
     suffix = file.suffix.lower()
     if suffix not in _LOADABLE:
         raise ConfigError(
-            f"{file}: unknown config file type {suffix or '(none)'!r}; "
+            f"{file}: unknown config file type {quote(suffix or '(none)')}; "
             f"expected one of {', '.join(_LOADABLE)}"
         )
     if not file.is_file():
@@ -60,8 +76,10 @@ def load_config(path: str | os.PathLike[str]) -> Any:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{file}: cannot read: {exc}") from exc
-    with _recursion_headroom(_MAX_DEPTH):
+    try:
         return _parse(text, file, suffix)
+    except RecursionError:  # a safety net: the bracket scans keep the parsers from recursing
+        raise ConfigError(f"{file}: nested too deeply to read") from None
 
 
 def _parse(text: str, file: Path, suffix: str) -> Any:
@@ -69,30 +87,91 @@ def _parse(text: str, file: Path, suffix: str) -> Any:
         from corelib._yaml import load_yaml  # PyYAML loads on first use: import corelib is fast
 
         data = load_yaml(text, str(file), mapping=LazyConfig)
-        return LazyConfig() if data is None else data
+        return LazyConfig() if data is None else _check_loaded(data, file)
     if suffix == ".json":
+        check_brackets(text, _JSON_TOKENS, str(file))
         try:
-            data = json.loads(text, object_pairs_hook=_unique_keys)
+            with recursion_headroom(2 * MAX_DEPTH + 1):
+                data = json.loads(text, object_pairs_hook=_unique_keys, parse_int=huge_int)
         except json.JSONDecodeError as exc:
             message = f"line {exc.lineno}, column {exc.colno}: {exc.msg}"
             raise ConfigError(f"{file}: {message}") from exc
         except ConfigError as exc:
             raise ConfigError(f"{file}: {exc}") from exc
-        return _from_plain(data, file, with_none_form=False)
+        return _check_loaded(_from_plain(data, file, with_none_form=False), file)
+    check_brackets(text, _TOML_TOKENS, str(file))
+    try:
+        with recursion_headroom(2 * MAX_DEPTH + 1):
+            data = _load_toml(text)
+    except ValueError as exc:  # TOMLDecodeError, or a marked integer that would not re-read
+        raise ConfigError(f"{file}: {exc}") from exc
+    return _check_loaded(_from_plain(data, file, with_none_form=True), file)
+
+
+# Strings and comments (skipped, even when unterminated: every match succeeds, so a scan is
+# linear) and brackets, for check_brackets; TOML's integers over the digit limit.
+_JSON_TOKENS = re.compile(r'"[^"\\]*(?:\\[\s\S][^"\\]*)*"?|[\[\]{}]')
+_TOML_TOKENS = re.compile(
+    r'"""[^"\\]*(?:(?:\\[\s\S]|"(?!""))[^"\\]*)*(?:"""|\\?\Z)'
+    r"|'''[\s\S]*?(?:'''|\Z)"
+    r'|"[^"\\\n]*(?:\\.[^"\\\n]*)*"?'
+    r"|'[^'\n]*'?"
+    r"|#[^\n]*"
+    r"|[\[\]{}]"
+    rf"|(?<![\w.])(?P<digits>[0-9][0-9_]{{{MAX_INT_DIGITS},}})(?![0-9_.eE])"
+)
+_HUGE_MARK = "0.0e-0000000000000000000000000000000"  # a float no one writes
+
+
+def _load_toml(text: str) -> Any:
+    """``tomllib.loads``, with integers over the digit limit read as :class:`HugeInt`.
+
+    tomllib converts every integer with ``int()``, which refuses them with a ValueError that
+    names no place; they are re-read as a marker float, so the tree check names their key path.
+    """
     import tomllib  # Python 3.11+; only needed here
 
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{file}: {exc}") from exc
-    return _from_plain(data, file, with_none_form=True)
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        raise
+    except ValueError:
+        pass
+    digits: list[int] = []
+
+    def mark(match: re.Match[str]) -> str:
+        run = match["digits"]
+        if run is None or len(run.replace("_", "")) <= MAX_INT_DIGITS:
+            return match[0]
+        digits.append(len(run.replace("_", "")))
+        return _HUGE_MARK
+
+    counts = iter(digits)
+
+    def number(token: str) -> Any:
+        if token.lstrip("+-") == _HUGE_MARK:
+            return HugeInt(next(counts, None))
+        return float(token)
+
+    return tomllib.loads(_TOML_TOKENS.sub(mark, text), parse_float=number)
+
+
+def _check_loaded(data: Any, file: Path, *, plain: bool = True) -> Any:
+    """``data`` once within the bounds (see ``corelib._bounds``); errors name the file."""
+    try:
+        check_tree(data, plain=plain)
+    except ConfigError as exc:
+        raise ConfigError(f"{file}: {exc}") from None
+    return data
 
 
 def save_config(cfg: Any, path: str | os.PathLike[str]) -> Path:
     """Write ``cfg`` to ``path`` (.yaml/.yml, .json or .toml) atomically; return the path.
 
-    Callables become import paths (see :func:`corelib.to_dict`); shared nodes stay shared.
-    Raises ConfigError naming the key path of anything that cannot be written.
+    Callables become import paths (see :func:`corelib.to_dict`); shared nodes stay shared;
+    dicts shaped like the JSON/TOML forms (``_ref_``, ``_none_``, ``_escape_``) are escaped.
+    A symlink is followed and the file it names replaced; an existing file keeps its
+    permission bits. Raises ConfigError naming the key path of anything that cannot be written.
     """
     file = Path(path)
     suffix = file.suffix.lower()
@@ -104,73 +183,30 @@ def save_config(cfg: Any, path: str | os.PathLike[str]) -> Path:
     }
     if suffix not in writers:
         raise ConfigError(
-            f"{file}: cannot write {suffix or 'files without a suffix'!r}; "
+            f"{file}: cannot write {quote(suffix or 'files without a suffix')}; "
             f"expected one of {', '.join(writers)}"
         )
     try:
         data = to_dict(cfg)
-        depth = _check_writable(data)
-        if suffix in (".yaml", ".yml") and depth > _MAX_YAML_DEPTH:
-            raise ConfigError(
-                f"the tree is {depth} levels deep; YAML files load back only up to "
-                f"{_MAX_YAML_DEPTH} levels (libyaml's limit): write .json or .toml instead"
-            )
-        with _recursion_headroom(depth):
+        depth = check_tree(data)
+        with recursion_headroom(depth + 1):
             text = writers[suffix](data)
     except ConfigError as exc:
         raise ConfigError(f"{file}: {exc}") from exc
     except (ValueError, RecursionError) as exc:
         raise ConfigError(f"{file}: cannot write this config as {suffix}: {exc}") from exc
-    _write_atomically(file, text)
-    return file
-
-
-_MAX_DEPTH = 5_000
-_MAX_YAML_DEPTH = 900
-
-
-def _check_writable(data: Any) -> int:
-    """Refuse leaves and keys a config file cannot hold (naming the path); return the depth."""
-    depths: dict[int, int] = {}
-
-    def visit(node: Any, children: Any, loc: Location) -> Any:
-        pairs = children.items() if isinstance(children, dict) else enumerate(children)
-        depth = 1
-        for key, value in pairs:
-            if isinstance(node, dict) and not isinstance(key, str):
-                raise ConfigError(f"{loc.child(key)}: keys must be strings, got {key!r}")
-            if id(value) in depths:
-                depth = max(depth, depths[id(value)] + 1)
-            elif not isinstance(value, _SCALARS) and not isinstance(value, (dict, list)):
-                raise ConfigError(
-                    f"{loc.child(key)}: cannot write a {type(value).__name__} ({value!r}); "
-                    f"config files hold dicts, lists, strings, numbers, booleans and null"
-                )
-        depths[id(node)] = depth
-        return node
-
-    fold(data, visit)
-    return depths.get(id(data), 0)
-
-
-@contextlib.contextmanager
-def _recursion_headroom(depth: int) -> Iterator[None]:
-    """The YAML/JSON/TOML libraries recurse per level: give deep trees room, within a bound."""
-    if depth > _MAX_DEPTH:
-        raise ConfigError(f"the tree is {depth} levels deep; files hold at most {_MAX_DEPTH}")
-    old = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(old, 8 * depth + 1_000))
     try:
-        yield
-    finally:
-        sys.setrecursionlimit(old)
+        _write_atomically(file, text)
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot write: {exc}") from exc
+    return file
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     data: dict[str, Any] = {}
     for key, value in pairs:
         if key in data:
-            raise ConfigError(f"duplicate key {key!r} in one object")
+            raise ConfigError(f"duplicate key {quote(key)} in one object")
         data[key] = value
     return data
 
@@ -188,32 +224,49 @@ def _dump_toml(data: Any) -> str:
 
 
 def _write_atomically(file: Path, text: str) -> None:
-    import tempfile  # first use only: `import corelib` stays fast
+    """Replace the file ``file`` names (following symlinks) with ``text`` in one step.
 
-    file.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{file.name}.", dir=file.parent)
+    The file keeps its permission bits; a new one gets the umask's (the temporary file is
+    created with mode 0o666, which the kernel masks).
+    """
+    import secrets  # first use only: `import corelib` stays fast
+
+    target = Path(os.path.realpath(file))
+    target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+        mode: int | None = stat.S_IMODE(target.stat().st_mode)
+    except FileNotFoundError:
+        mode = None
+    temporary = target.with_name(f".{target.name}.{secrets.token_hex(8)}.tmp")
+    stream = os.fdopen(
+        os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "w", encoding="utf-8"
+    )
+    try:
+        with stream:
+            if mode is not None:
+                os.fchmod(stream.fileno(), mode)
             stream.write(text)
             stream.flush()
             os.fsync(stream.fileno())
-        os.replace(temporary, file)
+        os.replace(temporary, target)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
 
 
 def _with_refs(data: Any, *, none_as: Any = None) -> Any:
     """Copy plain ``data`` with later occurrences of shared nodes as ``_ref_`` nodes.
 
-    ``None`` values are written as ``none_as``.
+    ``None`` values are written as ``none_as``; dicts shaped like a form are escaped.
     """
 
     def visit(node: Any, children: Any, location: Location) -> Any:
+        if isinstance(children, dict):
+            if none_as is not None:
+                children = {k: none_as if v is None else v for k, v in children.items()}
+            return {ESCAPE_KEY: children} if _needs_escape(children) else children
         if none_as is None:
             return children
-        if isinstance(children, dict):
-            return {k: none_as if v is None else v for k, v in children.items()}
         return [none_as if v is None else v for v in children]
 
     def revisit(node: Any, value: Any, first: Location, location: Location) -> Any:
@@ -224,6 +277,11 @@ def _with_refs(data: Any, *, none_as: Any = None) -> Any:
     return fold(data, visit, revisit=revisit)
 
 
+def _needs_escape(node: dict[Any, Any]) -> bool:
+    """Whether a dict of user data would read back as a form: one key, a form's."""
+    return len(node) == 1 and next(iter(node)) in _FORM_KEYS
+
+
 def _splits_back(path: str, keys: list[Any]) -> bool:
     try:
         return split_path(path) == keys
@@ -232,8 +290,18 @@ def _splits_back(path: str, keys: list[Any]) -> bool:
 
 
 def _from_plain(data: Any, file: Path, *, with_none_form: bool) -> Any:
-    """Turn parsed JSON/TOML (or a .py namespace) into config nodes, resolving ``_ref_`` nodes."""
+    """Turn parsed JSON/TOML (or a .py namespace) into config nodes, resolving ``_ref_`` nodes.
+
+    The dict inside an ``_escape_`` node is taken as it is (not as a form) and replaces it.
+    """
     refs: list[tuple[Any, Any, Any, Location]] = []  # (container, key, ref value, location)
+    escapes: set[int] = set()  # ids of the _escape_ nodes
+    literal: set[int] = set()  # ids of the dicts they hold
+
+    def enter(node: Any, location: Location) -> None:
+        if id(node) not in literal and _is_escape(node):
+            escapes.add(id(node))
+            literal.add(id(node[ESCAPE_KEY]))
 
     def visit(node: Any, children: Any, location: Location) -> Any:
         if type(node) is tuple:
@@ -241,17 +309,21 @@ def _from_plain(data: Any, file: Path, *, with_none_form: bool) -> Any:
         if isinstance(children, list):
             items: Any = enumerate(children)
         else:
-            if with_none_form and children == {NONE_KEY: True}:
+            if id(node) in escapes:
+                return children[ESCAPE_KEY]
+            if id(node) not in literal and with_none_form and _is_none(children):
                 return None
             children = LazyConfig(children)
             items = children.items()
         for key, value in items:
             if isinstance(value, _Ref):
                 refs.append((children, key, value.path, location.child(key)))
-        return _Ref(children[REF_KEY]) if _is_ref(children) else children
+        if _is_ref(children) and id(node) not in literal:
+            return _Ref(children[REF_KEY])
+        return children
 
     try:
-        root = fold(data, visit)
+        root = fold(data, visit, enter=enter)
     except CycleError as cycle:
         raise ConfigError(f"{file}: {cycle}") from None
     if isinstance(root, _Ref):
@@ -259,6 +331,14 @@ def _from_plain(data: Any, file: Path, *, with_none_form: bool) -> Any:
     for container, key, path, location in refs:
         container[key] = _follow(root, path, file, location)
     return root
+
+
+def _is_escape(node: Any) -> bool:
+    return isinstance(node, dict) and len(node) == 1 and isinstance(node.get(ESCAPE_KEY), dict)
+
+
+def _is_none(node: dict[Any, Any]) -> bool:
+    return len(node) == 1 and node.get(NONE_KEY) is True
 
 
 class _Ref:
@@ -275,7 +355,7 @@ def _is_ref(node: Any) -> bool:
 
 
 def _follow(root: Any, path: Any, file: Path, location: Location) -> Any:
-    where = f"{file}: {REF_KEY!r} at {str(location)!r}"
+    where = f"{file}: {REF_KEY!r} at {quote(str(location))}"
     try:
         keys = split_path(path) if isinstance(path, str) else list(path)
     except (TypeError, ValueError) as exc:
@@ -285,9 +365,9 @@ def _follow(root: Any, path: Any, file: Path, location: Location) -> Any:
         try:
             node = node[key]
         except (KeyError, IndexError, TypeError):
-            raise ConfigError(f"{where}: no node at {path!r}") from None
+            raise ConfigError(f"{where}: no node at {quote(path)}") from None
     if isinstance(node, _Ref):
-        raise ConfigError(f"{where}: {path!r} is itself a reference")
+        raise ConfigError(f"{where}: {quote(path)} is itself a reference")
     return node
 
 
@@ -319,7 +399,9 @@ def _load_python(file: Path) -> Any:
         for name, value in vars(module).items()
         if not name.startswith("_") and isinstance(value, (dict, list, tuple, *_SCALARS))
     }
-    return _from_plain(LazyConfig(names), file, with_none_form=False)
+    return _check_loaded(
+        _from_plain(LazyConfig(names), file, with_none_form=False), file, plain=False
+    )
 
 
 def _where_raised(exc: BaseException, file: Path) -> str:

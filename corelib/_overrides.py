@@ -13,7 +13,7 @@ import difflib
 import re
 from typing import Any
 
-from corelib._errors import ConfigError
+from corelib._errors import QUOTE_LIMIT, ConfigError, quote
 from corelib._lazy import LazyConfig
 from corelib._traversal import CycleError, Location, fold, format_path
 
@@ -33,7 +33,9 @@ def apply_overrides(cfg: Any, overrides: list[str]) -> Any:
     suggestions) and malformed overrides.
     """
     if isinstance(overrides, str) or not all(isinstance(o, str) for o in overrides):
-        raise ConfigError(f"overrides must be a list of strings like 'a.b=1', got {overrides!r}")
+        raise ConfigError(
+            f"overrides must be a list of strings like 'a.b=1', got {quote(overrides)}"
+        )
     if not overrides:
         return cfg
     editor = _Editor(cfg)
@@ -72,7 +74,7 @@ class _Editor:
             raise ConfigError(_missing(node, last, where, override, adding=op == ""))
         if op == "+" and current is not _MISSING:
             raise ConfigError(
-                f"override {override!r}: {format_path(keys)!r} already exists; "
+                f"override {quote(override)}: {quote(format_path(keys))} already exists; "
                 f"drop the '+' to change it"
             )
         target = self._writable(node)
@@ -117,15 +119,17 @@ def _parse(override: str) -> tuple[str, list[str | int], Any]:
     assert match is not None  # the pattern accepts every string
     op, path, text = match["op"] or "", match["path"], match["value"]
     if op == "~" and text is not None:
-        raise ConfigError(f"malformed override {override!r}: '~' deletes a key and takes no value")
+        raise ConfigError(
+            f"malformed override {quote(override)}: '~' deletes a key and takes no value"
+        )
     if op != "~" and text is None:
         raise ConfigError(
-            f"malformed override {override!r}: expected KEY=VALUE, +KEY=VALUE or ~KEY"
+            f"malformed override {quote(override)}: expected KEY=VALUE, +KEY=VALUE or ~KEY"
         )
     try:
         keys = split_path(path)
     except ValueError as exc:
-        raise ConfigError(f"malformed override {override!r}: {exc}") from None
+        raise ConfigError(f"malformed override {quote(override)}: {exc}") from None
     return op, keys, _parse_value(override, text)
 
 
@@ -141,7 +145,7 @@ def split_path(path: str) -> list[str | int]:
         dotted = segment is not None and segment[0].startswith(".")
         if segment is None or (segment["key"] is not None and dotted != (position > 0)):
             raise ValueError(
-                f"bad key path {path!r} at position {position + 1} "
+                f"bad key path {quote(path)} at position {position + 1} "
                 f"(expected names separated by '.', list items as .0 or [0])"
             )
         keys.append(int(segment["index"]) if segment["index"] else segment["key"])
@@ -158,9 +162,11 @@ def _parse_value(override: str, text: str | None) -> Any:
         return "" if text == "" else None
     try:
         return parse_value(text, mapping=LazyConfig)
+    except ConfigError as exc:
+        raise ConfigError(f"override {quote(override)}: {exc}") from None
     except ValueError as exc:
         raise ConfigError(
-            f"malformed override {override!r}: the value is not a YAML scalar or flow "
+            f"malformed override {quote(override)}: the value is not a YAML scalar or flow "
             f"collection ({exc}); quote it to pass a string"
         ) from None
 
@@ -175,14 +181,14 @@ def _child(node: Any, key: str | int, where: list[str | int], override: str) -> 
     if isinstance(node, list | tuple):
         if isinstance(key, str) and not key.isdigit():
             raise ConfigError(
-                f"override {override!r}: {format_path(where)!r} is a list; "
-                f"expected an item number, got {key!r}"
+                f"override {quote(override)}: {quote(format_path(where))} is a list; "
+                f"expected an item number, got {quote(key)}"
             )
         index = int(key)
         return index, node[index] if -len(node) <= index < len(node) else _MISSING
     raise ConfigError(
-        f"override {override!r}: {format_path(where) or 'the root'!r} is a "
-        f"{type(node).__name__} ({node!r}), not a mapping or a list"
+        f"override {quote(override)}: {quote(format_path(where) or 'the root')} is a "
+        f"{type(node).__name__} ({quote(node)}), not a mapping or a list"
     )
 
 
@@ -200,18 +206,24 @@ def _missing(
     path = format_path([*where, key])
     if not isinstance(node, dict):
         return (
-            f"override {override!r}: item {key} is out of range for "
-            f"{format_path(where)!r} ({len(node)} items); a list can only be replaced whole"
+            f"override {quote(override)}: item {key} is out of range for "
+            f"{quote(format_path(where))} ({len(node)} items); a list can only be replaced whole"
         )
     names = [str(k) for k in node]
     close = difflib.get_close_matches(str(key), names, n=3)
     hint = (
-        f"did you mean {', '.join(repr(format_path([*where, c])) for c in close)}?"
+        f"did you mean {', '.join(quote(format_path([*where, c])) for c in close)}?"
         if close
-        else f"keys there: {', '.join(sorted(names)) or '(none)'}"
+        else f"keys there: {_listing(sorted(names))}"
     )
-    add = f" (use '+{path}=...' to add it)" if adding else ""
-    return f"override {override!r}: unknown key {path!r}; {hint}{add}"
+    add = f" (use '+{path}=...' to add it)" if adding and len(path) <= QUOTE_LIMIT else ""
+    return f"override {quote(override)}: unknown key {quote(path)}; {hint}{add}"
+
+
+def _listing(names: list[str]) -> str:
+    """``a, b, c`` for a message, cut to ``QUOTE_LIMIT`` characters."""
+    text = ", ".join(names) or "(none)"
+    return text if len(text) <= QUOTE_LIMIT else text[: QUOTE_LIMIT - 5] + "[...]"
 
 
 def _redirect(container: Any, key: Any, original: Any, replacement: Any) -> None:

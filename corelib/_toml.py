@@ -13,6 +13,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from corelib._errors import quote
+
 __all__ = ["dumps_toml"]
 
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -46,7 +48,7 @@ def _emit_table(
     nested = []
     for key, value in table.items():
         if not isinstance(key, str):
-            raise ValueError(f"{_dotted(path) or 'the root'}: key {key!r} is not a string")
+            raise ValueError(f"{_dotted(path) or 'the root'}: key {quote(key)} is not a string")
         if _is_table(value) or _is_table_array(value):
             nested.append((key, value))
         else:
@@ -95,10 +97,10 @@ def _value(value: Any, path: tuple[str, ...]) -> str:
     if isinstance(value, Mapping):
         for key in value:
             if not isinstance(key, str):
-                raise ValueError(f"{_dotted(path)}: key {key!r} is not a string")
+                raise ValueError(f"{_dotted(path)}: key {quote(key)} is not a string")
         pairs = (f"{_key(k)} = {_value(v, (*path, k))}" for k, v in value.items())
         return f"{{{', '.join(pairs)}}}"
-    raise ValueError(f"{_dotted(path)}: TOML cannot hold {value!r} ({type(value).__name__})")
+    raise ValueError(f"{_dotted(path)}: TOML cannot hold {quote(value)} ({type(value).__name__})")
 
 
 def _key(key: str) -> str:

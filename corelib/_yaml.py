@@ -3,8 +3,11 @@
 PyYAML implements YAML 1.1, where ``1e-3`` is a string and ``yes``/``on``/``010`` are a bool and
 an octal int. Configs want 1.2: ``1e-3`` is a float, ``yes`` stays a string, ``010`` is ten.
 The loader is PyYAML's safe loader (the C one where available) with the implicit resolvers
-replaced; it refuses duplicate keys. The dumper quotes every string that a 1.1 *or* a 1.2 reader
-would take for something else, and writes a node reached twice as an anchor and an alias.
+replaced; it refuses duplicate keys, explicit core tags that do not spell their type
+(``!!bool x``), and every other tag (``!!timestamp``, ``!!binary``, ``!!set``, ``!!python/...``).
+Integers over the digit limit are read as placeholders that ``corelib._bounds`` refuses.
+The dumper quotes every string that a 1.1 *or* a 1.2 reader would take for something else
+(and the key ``<<``), and writes a node reached twice as an anchor and an alias.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from typing import Any
 
 import yaml
 
-from corelib._errors import ConfigError
+from corelib._bounds import HugeInt, check_tree, huge_int, recursion_headroom
+from corelib._errors import ConfigError, quote
 
 __all__ = ["dump_yaml", "load_yaml", "parse_value"]
 
@@ -29,6 +33,9 @@ _INT = "tag:yaml.org,2002:int"
 _FLOAT = "tag:yaml.org,2002:float"
 _MAP = "tag:yaml.org,2002:map"
 _MERGE = "tag:yaml.org,2002:merge"
+# Tags of values a config cannot hold (dates, bytes, sets, ordered pairs): an error like any
+# unknown tag. Explicit core tags (``!!int 3``) must spell a value of their type.
+_REFUSED = ("timestamp", "binary", "set", "omap", "pairs")
 
 # The YAML 1.2 core schema (https://yaml.org/spec/1.2.2/#1032-tag-resolution): (tag, regexp,
 # first characters), in resolution order. Everything else is a string.
@@ -63,17 +70,44 @@ class _Loader(_SafeLoader):
             _refuse_duplicate_keys(self, node)
         return super().construct_mapping(node, deep=deep)
 
-    def construct_core_int(self, node: yaml.ScalarNode) -> int:
-        text = self.construct_scalar(node)
+    def construct_core_int(self, node: yaml.ScalarNode) -> int | HugeInt:
+        text = self._core_scalar(node, _INT, "an integer")
         if text.startswith(("0o", "0x")):
-            return int(text[2:], 8 if text[1] == "o" else 16)
-        return int(text)
+            return int(text[2:], 8 if text[1] == "o" else 16)  # no digit limit: powers of two
+        return huge_int(text)
 
     def construct_core_float(self, node: yaml.ScalarNode) -> float:
-        text = self.construct_scalar(node).lower()
+        text = self._core_scalar(node, _FLOAT, "a number").lower()
         if text.endswith((".inf", ".nan")):
             return -math.inf if text[0] == "-" else float(text.lstrip("+."))
         return float(text)
+
+    def construct_core_bool(self, node: yaml.ScalarNode) -> bool:
+        return self._core_scalar(node, _BOOL, "true or false").lower() == "true"
+
+    def construct_core_null(self, node: yaml.ScalarNode) -> None:
+        self._core_scalar(node, _NULL, "null")
+
+    def _core_scalar(self, node: yaml.ScalarNode, tag: str, expected: str) -> str:
+        """The text of ``node``, which must match the core schema's pattern for ``tag``."""
+        text = self.construct_scalar(node)
+        if not _PATTERNS[tag].match(text):
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"!!{node.tag.rsplit(':', 1)[-1]} {quote(text)} is not {expected}",
+                node.start_mark,
+            )
+        return text
+
+    def construct_undefined(self, node: yaml.Node) -> Any:
+        raise yaml.constructor.ConstructorError(
+            None,
+            None,
+            f"the tag {quote(node.tag)} is not allowed; config files hold strings, numbers, "
+            f"booleans, null, lists and mappings",
+            node.start_mark,
+        )
 
 
 def _refuse_duplicate_keys(loader: _Loader, node: yaml.MappingNode) -> None:
@@ -86,7 +120,7 @@ def _refuse_duplicate_keys(loader: _Loader, node: yaml.MappingNode) -> None:
             raise yaml.constructor.ConstructorError(
                 "while constructing a mapping",
                 node.start_mark,
-                f"found duplicate key {key!r}",
+                f"found duplicate key {quote(key)}",
                 key_node.start_mark,
             )
         seen.add(key)
@@ -98,6 +132,12 @@ _Loader.add_implicit_resolver(_MERGE, re.compile(r"^(?:<<)$"), ["<"])
 _Loader.add_constructor(_MAP, _Loader.construct_yaml_map)
 _Loader.add_constructor(_INT, _Loader.construct_core_int)
 _Loader.add_constructor(_FLOAT, _Loader.construct_core_float)
+_Loader.add_constructor(_BOOL, _Loader.construct_core_bool)
+_Loader.add_constructor(_NULL, _Loader.construct_core_null)
+_Loader.add_constructor(None, _Loader.construct_undefined)
+for _name in _REFUSED:
+    del _Loader.yaml_constructors[f"tag:yaml.org,2002:{_name}"]
+_PATTERNS = {tag: regexp for tag, regexp, _ in _CORE_SCHEMA}
 
 
 class _Dumper(_SafeDumper):
@@ -109,6 +149,7 @@ class _Dumper(_SafeDumper):
 
 for _tag, _regexp, _first in _CORE_SCHEMA:
     _Dumper.add_implicit_resolver(_tag, _regexp, _first)
+_Dumper.add_implicit_resolver(_MERGE, re.compile(r"^(?:<<)$"), ["<"])  # the key '<<' is quoted
 _Dumper.add_representer(tuple, _Dumper.represent_tuple)
 
 
@@ -126,12 +167,15 @@ def load_yaml(text: str, source: str, *, mapping: Callable[[], dict[Any, Any]] =
 def parse_value(text: str, *, mapping: Callable[[], dict[Any, Any]] = dict) -> Any:
     """Parse a YAML 1.2 scalar or flow collection (``1e-3``, ``[1, 2]``, ``{a: 1}``).
 
-    Raises ValueError for block collections, several documents, or invalid YAML.
+    Raises ValueError for block collections, several documents, or invalid YAML, and
+    ConfigError for a value out of bounds (see ``corelib._bounds``).
     """
     try:
-        return _load(text, mapping, flow_only=True)
+        value = _load(text, mapping, flow_only=True)
     except yaml.YAMLError as exc:
         raise ValueError(_describe(exc)) from exc
+    check_tree(value, root="the value")
+    return value
 
 
 def _load(text: str, mapping: Callable[[], dict[Any, Any]], *, flow_only: bool) -> Any:
@@ -149,10 +193,14 @@ def _load(text: str, mapping: Callable[[], dict[Any, Any]], *, flow_only: bool) 
 
 
 def dump_yaml(data: Any) -> str:
-    """Write plain dicts, lists and scalars as block YAML; repeated objects become anchors."""
-    return yaml.dump(
-        data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True
-    )
+    """Write plain dicts, lists and scalars as block YAML; repeated objects become anchors.
+
+    Raises ConfigError naming the key path of anything a config file cannot hold.
+    """
+    with recursion_headroom(check_tree(data)):
+        return yaml.dump(
+            data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True
+        )
 
 
 def _describe(exc: yaml.YAMLError) -> str:
@@ -160,9 +208,10 @@ def _describe(exc: yaml.YAMLError) -> str:
         return str(exc)
     where = f"{_at(exc.problem_mark)}: " if exc.problem_mark else ""
     context = f" ({exc.context})" if exc.context else ""
+    problem = exc.problem if len(exc.problem or "") <= 300 else exc.problem[:295] + "[...]"
     if exc.context and exc.context_mark:
         context = f" ({exc.context} started at {_at(exc.context_mark)})"
-    return f"{where}{exc.problem}{context}"
+    return f"{where}{problem}{context}"
 
 
 def _at(mark: yaml.Mark) -> str:
