@@ -5,12 +5,22 @@ from __future__ import annotations
 import difflib
 from typing import TYPE_CHECKING, Any
 
+from corelib._typing import trusted_parameters
 from corelib.registry import TargetError, import_path_of
 
 if TYPE_CHECKING:
     import inspect
 
-__all__ = ["describe_target", "keyword_problem", "parameters", "positional_names"]
+    from corelib._traversal import Location
+    from corelib._trust import TrustedPaths
+
+__all__ = [
+    "describe_target",
+    "keyword_problem",
+    "parameters",
+    "positional_names",
+    "untrusted_settings",
+]
 
 _cache: dict[int, tuple[Any, inspect.Signature | None]] = {}
 
@@ -75,6 +85,36 @@ def keyword_problem(
     except TypeError as error:
         return f"{error} (signature: {describe_target(target)}{signature})"
     return None
+
+
+def untrusted_settings(
+    target: Any, args: Any, kwargs: dict[str, Any], loc: Location, trusted: TrustedPaths
+) -> list[tuple[Location, str]]:
+    """Where an untrusted config sets a trusted-only parameter of ``target``, and why not.
+
+    ``args`` and ``kwargs`` are the node's arguments at ``loc``; a value at a key path that
+    ``trusted`` covers came from a trusted source.
+    """
+    names = trusted_parameters(target)
+    if not names:
+        return []
+    places = [(loc.child(name), name) for name in kwargs if name in names]
+    if args:
+        positional = zip(positional_names(target), args, strict=False)
+        places += [
+            (loc.child("_args_").child(index), name)
+            for index, (name, _) in enumerate(positional)
+            if name in names
+        ]
+    return [
+        (
+            where,
+            f"trusted-only parameter {name!r} cannot be set by an untrusted config file (safe "
+            f"mode); set it from Python, a .py config or a command-line override",
+        )
+        for where, name in places
+        if not trusted.covers(where)
+    ]
 
 
 def describe_target(target: Any) -> str | None:
