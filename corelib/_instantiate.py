@@ -165,12 +165,11 @@ class _Builder:
                 raise _error(f"'_recursive_' must be true or false, got {recursive!r}", node, loc)
         if type(args) not in (list, tuple):
             raise _error(f"'_args_' must be a list, got {type(args).__name__} {args!r}", node, loc)
+        policy = None
+        if self.policy is not None:  # before _fit_types structures what the file wrote
+            policy = self._node_policy(target, args, children, node, loc)
         if hints:
             args, children = _fit_types(target, hints, args, children, node, loc, unbuilt=unbuilt)
-        if self.policy is None:
-            policy = None
-        else:
-            policy = self._node_policy(target, args, children, node, loc)
         if partial:
             problem = keyword_problem(target, (), children, partial=True)
             if problem:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import difflib
+import functools
 from typing import TYPE_CHECKING, Any
 
-from corelib._typing import trusted_parameters
+from corelib._traversal import Location
+from corelib._trust import trusted_fields
+from corelib._typing import parameter_types, trusted_parameters
 from corelib.registry import TargetError, import_path_of
 
 if TYPE_CHECKING:
     import inspect
 
-    from corelib._traversal import Location
     from corelib._trust import TrustedPaths
 
 __all__ = [
@@ -95,24 +97,32 @@ def untrusted_settings(
     ``args`` and ``kwargs`` are the node's arguments at ``loc``; a value at a key path that
     ``trusted`` covers came from a trusted source.
     """
+    hints = parameter_types(target)
     names = trusted_parameters(target)
-    if not names:
+    if not hints and not names:
         return []
-    places = [(loc.child(name), name) for name in kwargs if name in names]
+    given = [(loc.child(name), name, value) for name, value in kwargs.items()]
     if args:
         positional = zip(positional_names(target), args, strict=False)
-        places += [
-            (loc.child("_args_").child(index), name)
-            for index, (name, _) in enumerate(positional)
-            if name in names
+        given += [
+            (loc.child("_args_").child(index), name, value)
+            for index, (name, value) in enumerate(positional)
         ]
+    places: list[tuple[Location, str]] = []
+    for where, name, value in given:
+        if name in names:
+            places.append((where, repr(name)))
+        elif name in hints and isinstance(value, dict | list | tuple):
+            for keys in trusted_fields(value, hints[name]):
+                field = functools.reduce(Location.child, keys, where)
+                places.append((field, f"{keys[-1]!r} (a field of {name!r})"))
     return [
         (
             where,
-            f"trusted-only parameter {name!r} cannot be set by an untrusted config file (safe "
+            f"trusted-only parameter {what} cannot be set by an untrusted config file (safe "
             f"mode); set it from Python, a .py config or a command-line override",
         )
-        for where, name in places
+        for where, what in places
         if not trusted.covers(where)
     ]
 

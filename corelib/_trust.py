@@ -13,6 +13,7 @@ import contextvars
 import types
 import typing
 import urllib.parse
+from collections import abc as cabc
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Final
 
@@ -31,6 +32,7 @@ __all__ = [
     "is_trusted_only",
     "parse_host",
     "safe_mode",
+    "trusted_fields",
 ]
 
 
@@ -56,7 +58,13 @@ overrides can. Its default value is always fine.
 
 
 def is_trusted_only(annotation: Any) -> bool:
-    """Whether ``annotation`` carries :data:`Trusted` (also inside ``X | None`` and nesting)."""
+    """Whether ``annotation`` carries :data:`Trusted` (also inside ``X | None`` and nesting).
+
+    An annotation that could not be resolved (its source text) counts where it names
+    ``Trusted``: a mark must not be lost to an unrelated unresolvable name.
+    """
+    if isinstance(annotation, str):
+        return "Trusted" in annotation
     origin = typing.get_origin(annotation)
     if origin is typing.Annotated:
         marks = annotation.__metadata__
@@ -72,6 +80,43 @@ KeyPaths = Iterable[str | Sequence[Any]] | None
 
 def _as_tuple(items: Iterable[str]) -> tuple[str, ...]:
     return (items,) if isinstance(items, str) else tuple(items)
+
+
+_SEQUENCES = (list, tuple, cabc.Sequence, cabc.MutableSequence)
+_MAPPINGS = (dict, cabc.Mapping, cabc.MutableMapping)
+
+
+def trusted_fields(value: Any, tp: Any) -> list[tuple[Any, ...]]:
+    """Where ``value``, a plain value for a parameter typed ``tp``, sets a trusted-only field of
+    an attrs class it would be structured into (keys into ``value``; nested dicts and items of
+    typed lists, tuples and dicts included)."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin is typing.Annotated:
+        return trusted_fields(value, args[0])
+    if origin is typing.Union or origin is types.UnionType:
+        found = (keys for arg in args for keys in trusted_fields(value, arg))
+        return list(dict.fromkeys(found))  # any member might be the one structured
+    out: list[tuple[Any, ...]] = []
+    if isinstance(value, dict) and isinstance(tp, type) and attrs.has(tp):
+        with contextlib.suppress(Exception):  # unresolved, a field's type is its source text
+            attrs.resolve_types(tp, include_extras=True)
+        for field in attrs.fields(tp):
+            if not field.init or field.name not in value:
+                continue
+            if is_trusted_only(field.type):
+                out.append((field.name,))
+            else:
+                out += [(field.name, *k) for k in trusted_fields(value[field.name], field.type)]
+    elif isinstance(value, dict) and origin in _MAPPINGS and len(args) == 2:
+        for key, item in value.items():
+            out += [(key, *k) for k in trusted_fields(item, args[1])]
+    elif type(value) in (list, tuple) and origin in _SEQUENCES and args:
+        fixed = origin is tuple and not (len(args) == 2 and args[1] is Ellipsis)
+        for index, item in enumerate(value):
+            item_type = (args[index] if index < len(args) else None) if fixed else args[0]
+            out += [(index, *k) for k in trusted_fields(item, item_type)]
+    return out
 
 
 @attrs.frozen

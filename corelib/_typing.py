@@ -69,29 +69,35 @@ def trusted_parameters(target: Any) -> frozenset[str]:
 def _hints(target: Any) -> tuple[Any, dict[str, Any], frozenset[str]]:
     cached = _hints_cache.get(id(target))
     if cached is None or cached[0] is not target:
-        hints = _compute_hints(target)
-        trusted = frozenset(name for name, tp in hints.items() if is_trusted_only(tp))
+        hints, trusted = _compute_hints(target)
         cached = (target, hints, trusted or _NONE_TRUSTED)
         _hints_cache[id(target)] = cached
     return cached
 
 
-def _compute_hints(target: Any) -> dict[str, Any]:
+def _compute_hints(target: Any) -> tuple[dict[str, Any], frozenset[str]]:
+    is_attrs = isinstance(target, type) and attrs.has(target)
+    function = typing.cast(Any, target).__init__ if isinstance(target, type) else target
     try:
-        if isinstance(target, type) and attrs.has(target):
+        if is_attrs:
             attrs.resolve_types(target, include_extras=True)
             found = {f.alias or f.name: f.type for f in attrs.fields(target) if f.init}
         else:
-            function = typing.cast(Any, target).__init__ if isinstance(target, type) else target
             found = typing.get_type_hints(function, include_extras=True)
             found.pop("return", None)
             found.pop("self", None)
-    except Exception:  # unresolvable annotations cannot be checked
-        return _NO_HINTS
+    except Exception:  # unresolvable annotations cannot be checked, but marks are still read
+        raw = (
+            {f.alias or f.name: f.type for f in attrs.fields(target) if f.init}
+            if is_attrs
+            else dict(getattr(function, "__annotations__", None) or {})
+        )
+        return _NO_HINTS, frozenset(name for name, tp in raw.items() if is_trusted_only(tp))
     checkable = {
         k: v for k, v in found.items() if v is not None and v is not Any and v is not object
     }
-    return checkable or _NO_HINTS
+    trusted = frozenset(name for name, tp in checkable.items() if is_trusted_only(tp))
+    return checkable or _NO_HINTS, trusted
 
 
 def _strict_hook(value: Any, tp: Any) -> Any:

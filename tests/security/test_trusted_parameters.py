@@ -51,6 +51,19 @@ class Account:
     key_env: Annotated[str, Trusted] = "TOKEN"
 
 
+@attrs.frozen
+class Login:
+    user: str
+    key_env: Annotated[str, Trusted] = "TOKEN"
+
+    def __attrs_post_init__(self) -> None:
+        policies_seen.append(safe_mode())
+
+
+def sign_in(login: Login | None = None, backups: list[Login] = ()) -> Login | None:
+    return login
+
+
 @pytest.fixture(autouse=True)
 def forget() -> None:
     policies_seen.clear()
@@ -70,6 +83,12 @@ def test_trusted_is_public_and_one_object() -> None:
         ({"_target_": connect, "host": "h", "vault": "x"}, "vault"),  # Annotated[...] | None
         ({"_target_": connect, "host": "h", "key_env": "X", "_partial_": True}, "key_env"),
         ({"_target_": Account, "name": "a", "key_env": "AWS_SECRET"}, "key_env"),  # attrs field
+        # a plain dict that would be structured into an attrs class with a trusted-only field
+        ({"_target_": sign_in, "login": {"user": "u", "key_env": "X"}}, "login.key_env"),
+        (
+            {"_target_": sign_in, "backups": [{"user": "u"}, {"user": "v", "key_env": "X"}]},
+            "backups[1].key_env",
+        ),
     ],
 )
 def test_safe_mode_refuses_a_trusted_only_parameter_set_by_the_file(node: dict, path: str) -> None:
@@ -81,6 +100,15 @@ def test_safe_mode_refuses_a_trusted_only_parameter_set_by_the_file(node: dict, 
     [problem] = check(cfg, allow=[HERE])
     assert problem.path == f"jobs[0].{path}"
     assert "trusted-only" in problem.message
+
+
+def unresolvable(model: NotImportedHere, key_env: Annotated[str, Trusted] = "T") -> str:  # type: ignore[name-defined]  # noqa: F821
+    return key_env
+
+
+def test_a_mark_is_not_lost_to_an_unresolvable_annotation_beside_it() -> None:
+    [problem] = check({"_target_": unresolvable, "model": 1, "key_env": "X"}, allow=[HERE])
+    assert problem.path == "key_env" and "trusted-only" in problem.message
 
 
 def test_defaults_python_and_unrestricted_builds_may_set_it() -> None:
@@ -98,6 +126,13 @@ def test_key_paths_named_as_trusted_may_set_it(trusted: list) -> None:
     cfg = {"jobs": [{"_target_": connect, "host": "h", "key_env": "MINE"}]}
     assert instantiate(cfg, _allow_=[HERE], _trusted_=trusted) == {"jobs": [("h", "MINE", None)]}
     assert check(cfg, allow=[HERE], trusted=trusted) == []
+
+
+def test_a_trusted_field_inside_a_structured_dict_may_be_set_at_a_trusted_path() -> None:
+    cfg = {"_target_": sign_in, "login": {"user": "u", "key_env": "MINE"}}
+    assert instantiate(cfg, _allow_=[HERE], _trusted_=["login.key_env"]) == Login("u", "MINE")
+    assert check(cfg, allow=[HERE], trusted=["login"]) == []
+    assert instantiate({"_target_": sign_in, "login": {"user": "u"}}, _allow_=[HERE]).user == "u"
 
 
 def test_a_trusted_path_elsewhere_does_not_cover_it() -> None:
