@@ -55,8 +55,8 @@ def instantiate(
                 f"keyword overrides {sorted(overrides)} need a dict root, got {type(cfg).__name__}"
             )
         cfg = {**cfg, **overrides}
-        if _allow_ is not None:
-            trusted = TrustedPaths([*(_trusted_ or ()), *overrides])
+        if _allow_ is not None:  # keyword overrides come from Python: trusted
+            trusted = TrustedPaths([*(_trusted_ or ()), *((key,) for key in overrides)])
     allowlist = make_allowlist(_allow_)
     policy = None
     if allowlist is not None:
