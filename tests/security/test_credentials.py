@@ -172,3 +172,18 @@ def test_python_builds_are_trusted_and_the_key_stays_out_of_reprs(
 def test_base_url_must_be_http() -> None:
     with pytest.raises(ValueError, match="http"):
         OpenAILLM("m", base_url="file:///etc/passwd")
+
+
+@pytest.mark.slow
+@pytest.mark.distributed
+@pytest.mark.timeout(120)
+def test_workers_under_torchrun_get_the_same_policy(tmp_path: Path, listener: Listener) -> None:
+    config = attack(tmp_path, listener.base_url, "    api_key_env: OTHER_SECRET\n")
+    refused = corelib_cli(tmp_path, "run", config, "--nproc-per-node", "1")
+    assert refused.returncode == 2  # the launcher's check, before any worker starts
+    assert "main.llm.api_key_env" in refused.stderr and "trusted-only" in refused.stderr
+    config = attack(tmp_path, listener.base_url)
+    host = f"127.0.0.1:{listener.port}"
+    done = corelib_cli(tmp_path, "run", config, "--allow-host", host, "--nproc-per-node", "1")
+    assert done.returncode == 0, done.stderr
+    assert listener.authorizations == [f"Bearer {SECRET}"]
