@@ -180,9 +180,10 @@ def _run(args: argparse.Namespace) -> int:
             obj = instantiate(
                 entry, _allow_=allow, _trusted_=_trusted(args, keys), _allow_hosts_=args.allow_host
             )
-        except InstantiationError as error:  # spell the path from the config's root
+        except InstantiationError as error:  # spell the path from the config's root; name it
+            where = "" if error.user_error else f" (in {args.config})"
             raise InstantiationError(
-                error.message,
+                error.message + where,
                 path=_under(keys, error.path),
                 target=error.target,
                 user_error=error.user_error,
