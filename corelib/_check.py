@@ -1,4 +1,11 @@
-"""``check``: resolve every target and check every node's arguments without building anything."""
+"""``check``: resolve every target and check every node's arguments without building anything.
+
+Nothing is built: typed values are validated against their annotations without constructing them
+(no ``__init__``, ``__attrs_post_init__``, validator or converter runs), and no
+``corelib_before_instantiate`` / ``corelib_after_instantiate`` hook is called. Targets are
+resolved exactly as :func:`instantiate` resolves them, so ``corelib_resolve_target`` hooks are
+asked first for every target string (a plugin's claim is part of what a target means).
+"""
 
 from __future__ import annotations
 
@@ -8,9 +15,15 @@ import attrs
 
 from corelib._errors import CorelibError
 from corelib._instantiate import SPECIAL_KEYS, _descend
-from corelib._signatures import describe_target, keyword_problem, positional_names
+from corelib._signatures import (
+    describe_target,
+    keyword_problem,
+    positional_names,
+    untrusted_settings,
+)
 from corelib._traversal import CycleError, Location, fold, is_container
-from corelib._typing import TypeMismatch, coerce, describe_type, parameter_types
+from corelib._trust import KeyPaths, TrustedPaths
+from corelib._typing import TypeMismatch, describe_type, parameter_types, validate
 from corelib.registry import Allow, TargetError, TargetResolver, make_allowlist
 
 __all__ = ["Problem", "check"]
@@ -37,13 +50,16 @@ class _Unbuilt:
     target: Any
 
 
-def check(cfg: Any, *, allow: Allow = None) -> list[Problem]:
-    """Every problem in ``cfg`` at once: unknown or refused targets, bad keywords, wrong types.
+def check(cfg: Any, *, allow: Allow = None, trusted: KeyPaths = None) -> list[Problem]:
+    """Every problem in ``cfg`` at once: unknown or refused targets, bad keywords, wrong types,
+    and in safe mode trusted-only parameters set by the untrusted config.
 
-    ``allow`` has the meaning of ``instantiate``'s ``_allow_`` (None: unrestricted).
-    Nothing is built and no hook runs.
+    ``allow`` and ``trusted`` have the meaning of ``instantiate``'s ``_allow_`` (None:
+    unrestricted) and ``_trusted_``. Nothing is built; only ``corelib_resolve_target`` hooks
+    are asked (to resolve targets as ``instantiate`` would).
     """
-    checker = _Checker(TargetResolver(make_allowlist(allow)))
+    allowlist = make_allowlist(allow)
+    checker = _Checker(TargetResolver(allowlist), TrustedPaths(trusted), safe=allowlist is not None)
     try:
         fold(cfg, checker.visit, descend=_descend)
     except CycleError as cycle:
@@ -56,8 +72,10 @@ def check(cfg: Any, *, allow: Allow = None) -> list[Problem]:
 
 
 class _Checker:
-    def __init__(self, resolver: TargetResolver) -> None:
+    def __init__(self, resolver: TargetResolver, trusted: TrustedPaths, *, safe: bool) -> None:
         self.resolver = resolver
+        self.trusted = trusted
+        self.safe = safe
         self.problems: list[Problem] = []
         self._holds_unbuilt: set[int] = set()
 
@@ -101,6 +119,9 @@ class _Checker:
         problem = keyword_problem(target, args, kwargs, partial=partial is True)
         if problem:
             self.report(loc, spec, problem)
+        if self.safe:
+            for where, message in untrusted_settings(target, args, kwargs, loc, self.trusted):
+                self.report(where, spec, message)
         hints = parameter_types(target)
         if hints:
             named = list(zip(positional_names(target), args, strict=False))
@@ -128,7 +149,7 @@ class _Checker:
         if id(value) in self._holds_unbuilt:
             return
         try:
-            coerce(value, expected)
+            validate(value, expected)
         except TypeMismatch as mismatch:
             for key in mismatch.keys:
                 loc = loc.child(key)

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from typing import Any
 
+import attrs
+
 from corelib._errors import CorelibError, InstantiationError
-from corelib._signatures import describe_target, keyword_problem, positional_names
+from corelib._signatures import (
+    describe_target,
+    keyword_problem,
+    positional_names,
+    untrusted_settings,
+)
 from corelib._traversal import CycleError, Location, fold, is_container
+from corelib._trust import KeyPaths, SafeMode, TrustedPaths, applying
 from corelib._typing import TypeMismatch, coerce
 from corelib.registry import Allow, TargetError, TargetResolver, get_plugin_manager, make_allowlist
 
@@ -17,24 +26,45 @@ SPECIAL_KEYS = frozenset({"_target_", "_args_", "_partial_", "_recursive_"})
 _NODE_ONLY_KEYS = ("_args_", "_partial_", "_recursive_")
 
 
-def instantiate(cfg: Any, /, *, _allow_: Allow = None, **overrides: Any) -> Any:
+def instantiate(
+    cfg: Any,
+    /,
+    *,
+    _allow_: Allow = None,
+    _trusted_: KeyPaths = None,
+    _allow_hosts_: Iterable[str] = (),
+    **overrides: Any,
+) -> Any:
     """Build the objects described by ``cfg`` (dicts with ``_target_``, lists, tuples).
 
     Children are built before their parents; a node reached by several paths is built once;
     the input is never mutated. Keyword ``overrides`` replace keys of the root node.
     ``_allow_`` turns on safe mode: only registered components and targets under the given
-    import prefixes may be reached (``_allow_=()``: registered components only).
-    Every failure is an :class:`InstantiationError` naming the path and the target.
+    import prefixes may be reached (``_allow_=()``: registered components only), and
+    trusted-only parameters may be set only at the key paths named in ``_trusted_`` (values
+    from outside the untrusted file, e.g. command-line overrides; ``""`` is the root) and by
+    keyword ``overrides``. ``_allow_hosts_`` (``HOST`` or ``HOST:PORT``) are the hosts the
+    caller names as fit to receive credentials; components read them with
+    :func:`corelib.safe_mode`. Every failure is an :class:`InstantiationError` naming the path
+    and the target.
     """
+    trusted = TrustedPaths(_trusted_)
     if overrides:
         if not isinstance(cfg, dict):
             raise InstantiationError(
                 f"keyword overrides {sorted(overrides)} need a dict root, got {type(cfg).__name__}"
             )
         cfg = {**cfg, **overrides}
-    builder = _Builder(TargetResolver(make_allowlist(_allow_)))
+        if _allow_ is not None:  # keyword overrides come from Python: trusted
+            trusted = TrustedPaths([*(_trusted_ or ()), *((key,) for key in overrides)])
+    allowlist = make_allowlist(_allow_)
+    policy = None
+    if allowlist is not None:
+        policy = SafeMode(allow=allowlist.prefixes, hosts=_allow_hosts_)
+    builder = _Builder(TargetResolver(allowlist), policy, trusted)
     try:
-        return fold(cfg, builder.visit, descend=_descend, enter=builder.enter)
+        with applying(policy):
+            return fold(cfg, builder.visit, descend=_descend, enter=builder.enter)
     except CycleError as cycle:
         raise InstantiationError(
             f"cycle: this reference points back to its ancestor "
@@ -50,8 +80,12 @@ def _descend(node: Any) -> bool:
 class _Builder:
     """Builds one node at a time for :func:`fold`; hooks are skipped when nobody implements them."""
 
-    def __init__(self, resolver: TargetResolver) -> None:
+    def __init__(
+        self, resolver: TargetResolver, policy: SafeMode | None, trusted: TrustedPaths
+    ) -> None:
         self.resolver = resolver
+        self.policy = policy
+        self.trusted = trusted
         self._typed = resolver.typed_targets
         self._manager = get_plugin_manager()
         hooks = self._manager.hook
@@ -131,6 +165,9 @@ class _Builder:
                 raise _error(f"'_recursive_' must be true or false, got {recursive!r}", node, loc)
         if type(args) not in (list, tuple):
             raise _error(f"'_args_' must be a list, got {type(args).__name__} {args!r}", node, loc)
+        policy = None
+        if self.policy is not None:  # before _fit_types structures what the file wrote
+            policy = self._node_policy(target, args, children, node, loc)
         if hints:
             args, children = _fit_types(target, hints, args, children, node, loc, unbuilt=unbuilt)
         if partial:
@@ -140,7 +177,11 @@ class _Builder:
             obj = functools.partial(target, *args, **children)
         else:
             try:
-                obj = target(*args, **children)
+                if policy is None:
+                    obj = target(*args, **children)
+                else:
+                    with applying(policy):
+                        obj = target(*args, **children)
             except Exception as error:
                 problem = (
                     keyword_problem(target, args, children)
@@ -161,6 +202,26 @@ class _Builder:
                 failure = self._manager.hook_failure("corelib_after_instantiate", error)
                 raise _error(failure, node, loc) from error
         return obj
+
+    def _node_policy(
+        self,
+        target: Any,
+        args: list[Any] | tuple[Any, ...],
+        kwargs: dict[str, Any],
+        node: dict[str, Any],
+        loc: Location,
+    ) -> SafeMode:
+        """The policy this node is built under (its keywords set from outside the file), after
+        refusing a trusted-only parameter that the untrusted file set."""
+        assert self.policy is not None
+        refused = untrusted_settings(target, args, kwargs, loc, self.trusted)
+        if refused:
+            where, message = refused[0]
+            raise _error(message, node, where)
+        if not self.trusted:
+            return self.policy
+        trusted = frozenset(name for name in kwargs if self.trusted.covers(loc.child(name)))
+        return attrs.evolve(self.policy, trusted=trusted)
 
 
 def _fit_types(

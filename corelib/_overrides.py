@@ -17,7 +17,7 @@ from corelib._errors import QUOTE_LIMIT, ConfigError, quote
 from corelib._lazy import LazyConfig
 from corelib._traversal import CycleError, Location, fold, format_path
 
-__all__ = ["apply_overrides", "split_path"]
+__all__ = ["apply_overrides", "set_paths", "split_path"]
 
 _OVERRIDE = re.compile(r"(?P<op>\+\+|\+|~)?(?P<path>[^=]*)(?:=(?P<value>.*))?", re.DOTALL)
 _SEGMENT = re.compile(r"\.?(?P<key>[^.\[\]=\s]+)|\[(?P<index>-?\d+)\]")
@@ -42,6 +42,12 @@ def apply_overrides(cfg: Any, overrides: list[str]) -> Any:
     for override in overrides:
         editor.apply(override)
     return editor.root
+
+
+def set_paths(overrides: list[str]) -> list[str]:
+    """The key paths, as written, whose values ``overrides`` set or add (``~a.b`` sets none)."""
+    matches = (_OVERRIDE.fullmatch(override) for override in overrides)
+    return [match["path"] for match in matches if match is not None and match["op"] != "~"]
 
 
 class _Editor:

@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import difflib
+import functools
 from typing import TYPE_CHECKING, Any
 
+from corelib._traversal import Location
+from corelib._trust import trusted_fields
+from corelib._typing import parameter_types, trusted_parameters
 from corelib.registry import TargetError, import_path_of
 
 if TYPE_CHECKING:
     import inspect
 
-__all__ = ["describe_target", "keyword_problem", "parameters", "positional_names"]
+    from corelib._trust import TrustedPaths
+
+__all__ = [
+    "describe_target",
+    "keyword_problem",
+    "parameters",
+    "positional_names",
+    "untrusted_settings",
+]
 
 _cache: dict[int, tuple[Any, inspect.Signature | None]] = {}
 
@@ -75,6 +87,44 @@ def keyword_problem(
     except TypeError as error:
         return f"{error} (signature: {describe_target(target)}{signature})"
     return None
+
+
+def untrusted_settings(
+    target: Any, args: Any, kwargs: dict[str, Any], loc: Location, trusted: TrustedPaths
+) -> list[tuple[Location, str]]:
+    """Where an untrusted config sets a trusted-only parameter of ``target``, and why not.
+
+    ``args`` and ``kwargs`` are the node's arguments at ``loc``; a value at a key path that
+    ``trusted`` covers came from a trusted source.
+    """
+    hints = parameter_types(target)
+    names = trusted_parameters(target)
+    if not hints and not names:
+        return []
+    given = [(loc.child(name), name, value) for name, value in kwargs.items()]
+    if args:
+        positional = zip(positional_names(target), args, strict=False)
+        given += [
+            (loc.child("_args_").child(index), name, value)
+            for index, (name, value) in enumerate(positional)
+        ]
+    places: list[tuple[Location, str]] = []
+    for where, name, value in given:
+        if name in names:
+            places.append((where, repr(name)))
+        elif name in hints and isinstance(value, dict | list | tuple):
+            for keys in trusted_fields(value, hints[name]):
+                field = functools.reduce(Location.child, keys, where)
+                places.append((field, f"{keys[-1]!r} (a field of {name!r})"))
+    return [
+        (
+            where,
+            f"trusted-only parameter {what} cannot be set by an untrusted config file (safe "
+            f"mode); set it from Python, a .py config or a command-line override",
+        )
+        for where, what in places
+        if not trusted.covers(where)
+    ]
 
 
 def describe_target(target: Any) -> str | None:

@@ -3,7 +3,9 @@
 Each loads ``CONFIG``, applies the ``OVERRIDE`` arguments, and then runs, prints or checks the
 result. Configs from YAML/JSON/TOML files are untrusted data: they are built in safe mode
 (registered components plus ``--allow-import`` prefixes) unless ``--unsafe`` is given. A ``.py``
-config is code the user runs, so it is unrestricted.
+config is code the user runs, so it is unrestricted. In safe mode the values the overrides set
+are trusted (they may set trusted-only parameters), and ``--allow-host`` names the hosts that
+may receive credentials; ``run`` builds and runs under that policy (``corelib.safe_mode()``).
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ from corelib._check import check
 from corelib._errors import ConfigError, InstantiationError
 from corelib._files import load_config
 from corelib._instantiate import instantiate
-from corelib._overrides import apply_overrides, split_path
+from corelib._overrides import apply_overrides, set_paths, split_path
 from corelib._plain import to_dict
 from corelib._traversal import format_path
+from corelib._trust import SafeMode, applying, parse_host
 from corelib._yaml import dump_yaml
 from corelib.registry import Allow
 
@@ -107,8 +110,24 @@ def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
         help="also allow targets under this import prefix, e.g. torch.optim (repeatable)",
     )
     safety.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="HOST[:PORT]",
+        type=_host,
+        help="a host that may receive credentials, e.g. the API key of llm/openai (repeatable)",
+    )
+    safety.add_argument(
         "--unsafe", action="store_true", help="allow any import path (trusted configs only)"
     )
+
+
+def _host(text: str) -> str:
+    try:
+        parse_host(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def _load(args: argparse.Namespace) -> Any:
@@ -122,13 +141,24 @@ def _allowlist(args: argparse.Namespace) -> Allow:
     return tuple(args.allow_import)
 
 
+def _trusted(args: argparse.Namespace, keys: list[Any]) -> list[list[Any]]:
+    """The key paths the overrides set, relative to the node at ``keys`` (``[]``: all of it)."""
+    trusted = []
+    for path in set_paths(args.overrides):
+        written = split_path(path)  # apply_overrides has parsed it already
+        common = min(len(keys), len(written))
+        if [str(k) for k in keys[:common]] == [str(k) for k in written[:common]]:
+            trusted.append(written[common:])
+    return trusted
+
+
 def _show(args: argparse.Namespace) -> int:
     print(dump_yaml(to_dict(_load(args))), end="")
     return 0
 
 
 def _check(args: argparse.Namespace) -> int:
-    problems = check(_load(args), allow=_allowlist(args))
+    problems = check(_load(args), allow=_allowlist(args), trusted=_trusted(args, []))
     for problem in problems:
         print(problem)
     if problems:
@@ -143,16 +173,22 @@ def _run(args: argparse.Namespace) -> int:
     keys, entry = _entry(cfg, args)
     if any(getattr(args, dest) is not None for _, dest in _LAUNCH_FLAGS):
         return _launch(entry, keys, args)
-    try:
-        obj = instantiate(entry, _allow_=_allowlist(args))
-    except InstantiationError as error:  # spell the path from the config's root
-        raise InstantiationError(
-            error.message,
-            path=_under(keys, error.path),
-            target=error.target,
-            user_error=error.user_error,
-        ) from error.__cause__
-    result = _runner(obj, args.force)()
+    allow = _allowlist(args)
+    policy = None if allow is None else SafeMode(allow=tuple(allow), hosts=tuple(args.allow_host))
+    with applying(policy):  # what the built objects construct while running is untrusted too
+        try:
+            obj = instantiate(
+                entry, _allow_=allow, _trusted_=_trusted(args, keys), _allow_hosts_=args.allow_host
+            )
+        except InstantiationError as error:  # spell the path from the config's root; name it
+            where = "" if error.user_error else f" (in {args.config})"
+            raise InstantiationError(
+                error.message + where,
+                path=_under(keys, error.path),
+                target=error.target,
+                user_error=error.user_error,
+            ) from error.__cause__
+        result = _runner(obj, args.force)()
     if result is not None and os.environ.get("RANK", "0") == "0":
         print(result)
     return 0
@@ -218,7 +254,7 @@ def _accepts_force(runner: Any) -> bool:
 
 def _launch(entry: Any, keys: list[Any], args: argparse.Namespace) -> int:
     """Check the config here, then start ``python -m corelib run ...`` workers via torchrun."""
-    problems = check(entry, allow=_allowlist(args))
+    problems = check(entry, allow=_allowlist(args), trusted=_trusted(args, keys))
     if problems:
         listed = "\n".join(
             f"  {attrs.evolve(problem, path=_under(keys, problem.path))}" for problem in problems
@@ -262,6 +298,8 @@ def _worker_argv(args: argparse.Namespace) -> list[str]:
         argv += ["--force", stage]
     for prefix in args.allow_import:
         argv += ["--allow-import", prefix]
+    for host in args.allow_host:
+        argv += ["--allow-host", host]
     for name in getattr(args, "block_plugin", []):
         argv += ["--block-plugin", name]
     if args.unsafe:

@@ -16,6 +16,7 @@ import attrs
 
 from corelib._errors import quote
 from corelib._text import printable
+from corelib._typing import trusted_parameters
 from corelib.registry import ENV_DISABLE_AUTOLOAD, autoload_disabled, get_plugin_manager, registry
 
 __all__ = ["add_parsers"]
@@ -111,7 +112,17 @@ def _describe(args: argparse.Namespace) -> int:
         print("\nparameters: none")
     else:
         print("\nparameters:")
-        print(_table(["NAME", "TYPE", "DEFAULT"], rows, indent="  "))
+        trusted = trusted_parameters(component)
+        if trusted:
+            for row in rows:
+                row.append("trusted-only" if row[0] in trusted else "")
+        headers = ["NAME", "TYPE", "DEFAULT", "NOTE"][: len(rows[0])]
+        print(_table(headers, rows, indent="  "))
+        if trusted:
+            print(
+                "\ntrusted-only: an untrusted config file (safe mode) cannot set these; set "
+                "them from Python, a .py config or a command-line override"
+            )
     return 0
 
 

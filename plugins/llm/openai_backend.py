@@ -3,6 +3,9 @@
 One request per prompt (its ``n`` samples together), at most ``max_concurrency`` in flight, each
 retried on 429/5xx/connection errors/timeouts. No third-party HTTP client: ``urllib`` and a
 thread pool are all this needs.
+
+Credentials: the variable that holds the key (``api_key_env``) is a trusted-only parameter, and
+the key goes only to a host the user named outside an untrusted config file (see `OpenAILLM`).
 """
 
 from __future__ import annotations
@@ -15,15 +18,19 @@ import random
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Annotated, Any
 
+from corelib import Trusted, safe_mode
 from plugins.llm._retry import Backoff, is_retryable, parse_retry_after
 from plugins.llm._types import Completion, check_parameters
 from plugins.llm._wire import WireError, parse_completions, request_body
 
-__all__ = ["Backoff", "OpenAILLM"]
+__all__ = ["DEFAULT_BASE_URL", "Backoff", "OpenAILLM"]
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
 logger = logging.getLogger(__name__)
 
@@ -54,21 +61,26 @@ class _GiveUp(Exception):
 
 class OpenAILLM:
     """Completions (``chat=False``) or chat completions from ``base_url`` (e.g.
-    ``http://127.0.0.1:8000/v1``).
+    ``http://127.0.0.1:8000/v1``; OpenAI's API by default).
 
     The API key is read from the environment variable ``api_key_env`` at each request (none
-    is sent when it is unset) and is never stored, logged or shown. A prompt that still fails
-    after ``1 + max_retries`` requests gets an empty list, is logged at WARNING and counted in
-    ``failures`` (cumulative over calls). ``logprobs=False`` stops asking for token
-    log-probabilities, for servers that refuse them.
+    is sent when it is unset) and is never stored, logged or shown. ``api_key_env`` is
+    trusted-only. The key is sent only to a host the user named: the default endpoint, any
+    ``base_url`` in a trusted build (Python, a ``.py`` config), and in safe mode a ``base_url``
+    set outside the file (a command-line override) or whose host is in ``--allow-host``
+    (`corelib.safe_mode`). Otherwise requests go without the key, with a warning.
+
+    A prompt that still fails after ``1 + max_retries`` requests gets an empty list, is logged
+    at WARNING and counted in ``failures`` (cumulative over calls). ``logprobs=False`` stops
+    asking for token log-probabilities, for servers that refuse them.
     """
 
     def __init__(
         self,
         model: str,
         *,
-        base_url: str,
-        api_key_env: str = "OPENAI_API_KEY",
+        base_url: str = DEFAULT_BASE_URL,
+        api_key_env: Annotated[str, Trusted] = "OPENAI_API_KEY",
         chat: bool = False,
         max_concurrency: int = 8,
         timeout: float = 60.0,
@@ -81,9 +93,13 @@ class OpenAILLM:
                 "llm/openai: need max_concurrency >= 1, max_retries >= 0 and timeout > 0, got "
                 f"{max_concurrency}, {max_retries} and {timeout}"
             )
+        scheme = urllib.parse.urlsplit(base_url).scheme
+        if scheme not in ("http", "https"):
+            raise ValueError(f"llm/openai: base_url must be an http(s) URL, got {base_url!r}")
         self.model = model
         self.base_url = base_url.rstrip("/")
         self.api_key_env = api_key_env
+        self._sends_key = _key_may_go_to(self.base_url, api_key_env)
         self.chat = chat
         self.max_concurrency = max_concurrency
         self.timeout = timeout
@@ -169,7 +185,7 @@ class OpenAILLM:
     def _post(self, body: bytes) -> bytes:
         """One request; raises `_Retry` or `_GiveUp` on failure."""
         headers = {"Content-Type": "application/json"}
-        key = os.environ.get(self.api_key_env)
+        key = os.environ.get(self.api_key_env) if self._sends_key else None
         if key:
             headers["Authorization"] = f"Bearer {key}"
         request = urllib.request.Request(self._url, data=body, headers=headers, method="POST")
@@ -194,6 +210,25 @@ class OpenAILLM:
             "llm/openai: prompt %d failed after %d request(s): %s", index, requests, reason
         )
         return []
+
+
+def _key_may_go_to(base_url: str, api_key_env: str) -> bool:
+    """Whether the user named ``base_url``'s host outside an untrusted config; if not, warns
+    (when there is a key to withhold)."""
+    policy = safe_mode()
+    if policy is None or "base_url" in policy.trusted or base_url == DEFAULT_BASE_URL:
+        return True
+    if policy.allows_host(base_url):
+        return True
+    if os.environ.get(api_key_env):
+        logger.warning(
+            "llm/openai: the config file points base_url at %r, a host not named outside it; "
+            "requests go without the API key from %s (name the host with --allow-host "
+            "HOST[:PORT], or set base_url on the command line, to send it)",
+            urllib.parse.urlsplit(base_url).netloc[:200],
+            api_key_env,
+        )
+    return False
 
 
 def _error_detail(error: urllib.error.HTTPError) -> str:
