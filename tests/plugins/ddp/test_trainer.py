@@ -187,12 +187,6 @@ def test_resuming_mid_epoch_does_not_load_the_skipped_samples(tmp_path: Path) ->
     assert data.loaded == 2 * 8  # two batches of 8, not the 4 consumed before the checkpoint
 
 
-def test_resume_false_starts_over(tmp_path: Path) -> None:
-    _fit(checkpoint_dir=tmp_path, max_steps=4)
-    final, _ = _fit(checkpoint_dir=tmp_path, max_steps=4, resume=False)
-    assert final.steps == [1, 2, 3, 4]
-
-
 class _SigtermAt:
     def __init__(self, step: int) -> None:
         self.step = step
