@@ -82,7 +82,7 @@ class Trainer:
         val_every: int | None = None,
         grad_accum_steps: int = 1,
         grad_clip_norm: float | None = None,
-        precision: Literal["32", "bf16"] | Literal[32] = "32",
+        precision: Literal["32", "bf16", 32] = "32",
         scheduler: Callable[[torch.optim.Optimizer], Any] | None = None,
         callbacks: Sequence[Any] = (),
         checkpoint_dir: str | os.PathLike[str] | None = None,
@@ -156,12 +156,13 @@ class Trainer:
                     strategy.unwrap(self.model)  # the caller's module outlives the group
                 return metrics
         except Exception as error:
-            print(
-                f"ddp/trainer: rank {strategy.rank} of {strategy.world_size} failed: "
-                f"{type(error).__name__}: {error}",
-                file=sys.stderr,
-                flush=True,
-            )
+            if strategy.world_size > 1:  # one process: the error itself says it all
+                print(
+                    f"ddp/trainer: rank {strategy.rank} of {strategy.world_size} failed: "
+                    f"{type(error).__name__}: {error}",
+                    file=sys.stderr,
+                    flush=True,
+                )
             raise
         finally:
             self.model = self.optimizer = self.scheduler = self._stream = self._hook = None
