@@ -25,7 +25,7 @@ class ProgressBar:
     On a terminal, a tqdm bar. When stderr is not a terminal (a log file, a pipe, a batch
     job), plain lines instead of the bar's carriage-return frames: one every ``every`` steps
     (``None``: every 5% of the run, or every 100 steps when the total is unknown) and one at
-    the end, e.g. ``step 150/300 (50%) loss=0.3120 41.2 step/s eta 4s``.
+    the end, e.g. ``step 150/300 (50%) loss=0.312 41.2 step/s eta 4s``.
     """
 
     def __init__(self, *, leave: bool = True, every: int | None = None) -> None:
