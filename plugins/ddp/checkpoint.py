@@ -214,8 +214,8 @@ def _agree(strategy: Strategy, problem: str | None) -> str:
     problems: list[Any] = [None] * strategy.world_size
     dist.all_gather_object(problems, problem)
     found = {rank: text for rank, text in enumerate(problems) if text}
-    if len(set(found.values())) == 1:
-        return next(iter(found.values()))
+    if len(found) == strategy.world_size and len(set(found.values())) == 1:
+        return problems[0]  # the same on every rank
     return "; ".join(f"rank {rank}: {text}" for rank, text in found.items())
 
 

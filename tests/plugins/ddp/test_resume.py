@@ -11,23 +11,31 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import warnings
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _dist import run_ranks
 from _training import FinalState, make_model, make_trainer
 
 from corelib import CorelibError
 from plugins.ddp.callbacks import MetricsLogger
 from plugins.ddp.checkpoint import CheckpointError, checkpoint_path, load_model_weights
+from plugins.ddp.strategies.ddp import DDP
 from plugins.ddp.strategies.single import SingleDevice
 
 
 def _fit(directory: Path, max_steps: int, **kwargs: Any) -> FinalState:
     final = FinalState()
     callbacks = (final, *kwargs.pop("callbacks", ()))
-    options = {"checkpoint_dir": directory, "checkpoint_every": 2, "max_steps": max_steps}
-    make_trainer(strategy=SingleDevice(), callbacks=callbacks, **{**options, **kwargs}).fit()
+    options = {
+        "strategy": SingleDevice(),
+        "checkpoint_dir": directory,
+        "checkpoint_every": 2,
+        "max_steps": max_steps,
+    }
+    make_trainer(callbacks=callbacks, **{**options, **kwargs}).fit()
     return final
 
 
@@ -102,6 +110,27 @@ def test_a_trainer_state_of_the_wrong_shape_names_the_file_and_what_is_wrong(
         f"{checkpoint_path(tmp_path, 2)} is unreadable: trainer_rank0.pt: 'step' should be "
         "int, found str; delete the broken ones, or pick another checkpoint folder"
     )
+
+
+def _fit_two_ranks(rank: int, directory: Path, max_steps: int) -> tuple[list[int], list[str]]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        final = _fit(directory, max_steps, strategy=DDP(timeout_s=30))
+    return final.steps, [str(w.message) for w in caught if "unreadable" in str(w.message)]
+
+
+@pytest.mark.distributed
+@pytest.mark.timeout(120)
+def test_ranks_agree_on_the_fallback_when_only_one_rank_cannot_read(tmp_path: Path) -> None:
+    run_ranks(_fit_two_ranks, tmp_path, 6, timeout=90)
+    (checkpoint_path(tmp_path, 6) / "trainer_rank1.pt").write_bytes(b"garbage")
+    (first, warned), (second, quiet) = run_ranks(_fit_two_ranks, tmp_path, 8, timeout=90)
+    assert first == second == [5, 6, 7, 8]  # both from step 4, though rank 0 could read 6
+    assert len(warned) == 1 and not quiet  # rank 0 says it, for all
+    assert (
+        f"step_000000006: rank 1: checkpoint {checkpoint_path(tmp_path, 6)} is unreadable: "
+        "trainer_rank1.pt: "
+    ) in warned[0]
 
 
 class _WritesMarker:
