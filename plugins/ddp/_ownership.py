@@ -1,9 +1,9 @@
 """Only read checkpoints that nobody but the current user could have written.
 
 Loading a checkpoint unpickles its ``.metadata`` (``torch.distributed.checkpoint`` does), and a
-pickle can run any code. So, as ssh treats its keys, a checkpoint folder, the folders above it
-up to its root, and the files in it must be owned by the current user and writable by nobody
-else; anything else is refused before a byte of it is read.
+pickle can run any code. So, as ssh treats its keys, a checkpoint folder, the root folder that
+holds it, and the files in them must be owned by the current user and writable by nobody else;
+anything else is refused before a byte of it is read.
 """
 
 from __future__ import annotations

@@ -224,9 +224,9 @@ class MetricsLogger:
 
 
 class Checkpointer:
-    """Save a checkpoint every ``every`` steps (if set), at the end of training and on SIGTERM;
-    keep the newest ``keep_last`` (all when None). The trainer resumes from ``directory`` when
-    it has no ``checkpoint_dir`` of its own."""
+    """Save a checkpoint every ``every`` steps (if set), at the end of training and on SIGTERM
+    or SIGINT; keep the newest ``keep_last`` (all when None). The trainer resumes from
+    ``directory`` when it has no ``checkpoint_dir`` of its own."""
 
     def __init__(
         self,

@@ -29,7 +29,7 @@ __all__ = ["Trainer"]
 
 _PRECISIONS: dict[str, torch.dtype | None] = {"32": None, "bf16": torch.bfloat16}
 _METRICS_EVERY = 16
-"""Steps between reductions of the loss (and of a SIGTERM) when no callback needs every step."""
+"""Steps between reductions of the loss (and of a stop signal) when no callback needs each step."""
 _END = object()
 
 
@@ -243,10 +243,10 @@ class Trainer:
     def _stop_after_signal(self, stop: StopRequest) -> None:
         self._hook.ddp_fit_interrupted(trainer=self, step=self.step)
         if self._live_strategy().is_main:
-            saved = self._last_saved is not None and self._last_saved[1] == self.step
+            last = self._last_saved
             where = (
-                f"checkpoint {checkpoint_path(self._last_saved[0], self.step)}"
-                if saved and self._last_saved is not None
+                f"checkpoint {checkpoint_path(*last)}"
+                if last is not None and last[1] == self.step
                 else "no checkpoint saved (no checkpoint_dir or checkpointer)"
             )
             print(
@@ -285,7 +285,7 @@ class Trainer:
 
     def _step_metrics(self, loss: torch.Tensor, stop: StopRequest) -> tuple[dict[str, float], bool]:
         """This step's metrics (loss averaged over ranks; also kept as the latest), and whether
-        any rank got SIGTERM: one all-reduce."""
+        any rank got a stop signal: one all-reduce."""
         strategy = self._live_strategy()
         packed = torch.stack([loss.float(), loss.new_tensor(float(stop.requested)).float()])
         loss_sum, stops = strategy.all_reduce(packed, "sum").tolist()
