@@ -117,10 +117,8 @@ def check_complete(directory: str | os.PathLike[str]) -> None:
         file = directory / name
         actual = file.stat().st_size if file.is_file() else None
         if actual is None or actual < size:
-            found = "missing" if actual is None else f"{actual} bytes"
-            raise CheckpointError(
-                f"checkpoint {directory} is incomplete: {name} should hold {size} bytes, {found}"
-            )
+            found = "is missing" if actual is None else f"holds {actual} of its {size} bytes"
+            raise CheckpointError(f"checkpoint {directory} is incomplete: {name} {found}")
 
 
 def _read_metadata(directory: Path) -> Any:
