@@ -252,6 +252,46 @@ def test_progress_in_a_log_is_plain_lines_every_n_steps(capsys: pytest.CaptureFi
     assert steps == [f"{step}/40" for step in range(2, 41, 2)]
 
 
+_PROGRESS_ON_A_TERMINAL = """
+    import sys
+    sys.path.insert(0, {tests!r})
+    from plugins.ddp.callbacks import ProgressBar
+    from test_trainer import _fit
+
+    _fit(max_steps=5, callbacks=(ProgressBar(every=2),))
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
+@pytest.mark.timeout(120)
+def test_progress_on_a_terminal_is_a_tqdm_bar(tmp_path: Path) -> None:
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    script = textwrap.dedent(_PROGRESS_ON_A_TERMINAL.format(tests=str(Path(__file__).parent)))
+    controller, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # 100 columns
+    try:
+        subprocess.run([sys.executable, "-c", script], stderr=terminal, timeout=110, check=True)
+        os.close(terminal)
+        shown = b""
+        while chunk := _read_some(controller):
+            shown += chunk
+    finally:
+        os.close(controller)
+    assert b"\r" in shown and b"5/5" in shown  # the bar redraws itself in place
+    assert b"step 2/5 (40%)" not in shown  # and no log lines
+
+
+def _read_some(fd: int) -> bytes:
+    try:
+        return os.read(fd, 65536)
+    except OSError:  # EIO: the terminal's other end is closed and everything was read
+        return b""
+
+
 class _Events:
     def __init__(self) -> None:
         self.seen: list[str] = []
