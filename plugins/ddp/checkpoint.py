@@ -91,7 +91,7 @@ def save_checkpoint(
         temp.mkdir(mode=_PRIVATE_DIR)
     strategy.barrier()
     strategy.save(state, temp)
-    torch.save(rank_state, temp / _rank_file(strategy.rank))
+    _save_rank_state(rank_state, temp / _rank_file(strategy.rank))
     strategy.barrier()
     if strategy.is_main:
         for path in (temp, *temp.iterdir()):  # whatever the umask let DCP and torch.save create
@@ -219,6 +219,21 @@ def _agree(strategy: Strategy, problem: str | None) -> str:
     return "; ".join(f"rank {rank}: {text}" for rank, text in found.items())
 
 
+def _save_rank_state(rank_state: dict[str, Any], file: Path) -> None:
+    """Write ``rank_state``, refusing at once what a resume could not read back safely."""
+    torch.save(rank_state, file)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.load(file, weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise CheckpointError(
+            f"the trainer state for {file.name} holds objects that a resume could only read "
+            f"with an unpickler that runs code ({_unsafe_reason(error)}); a scheduler's "
+            "state_dict() must hold only tensors and plain values"
+        ) from error
+
+
 def _read_rank_state(path: Path, rank: int) -> dict[str, Any]:
     """This rank's trainer state in the checkpoint ``path`` (rank 0's when it has none)."""
     file = path / _rank_file(rank)
@@ -237,17 +252,25 @@ def _read_rank_state(path: Path, rank: int) -> dict[str, Any]:
             state = torch.load(file, weights_only=True)
     except Exception as error:
         detail = _describe(error)
-        if isinstance(error, pickle.UnpicklingError) and "WeightsUnpickler" in str(error):
-            reason = str(error).split("WeightsUnpickler error:", 1)[1].strip().splitlines()[0]
+        if isinstance(error, pickle.UnpicklingError):
             detail = (
                 "not a trainer state that corelib wrote: it does not read as tensors and plain "
-                f"values alone ({reason})"
+                f"values alone ({_unsafe_reason(error)})"
             )
         raise CheckpointError(f"checkpoint {path} is unreadable: {file.name}: {detail}") from error
     problem = _rank_state_problem(state, _step_of(path))
     if problem:
         raise CheckpointError(f"checkpoint {path} is unreadable: {file.name}: {problem}")
     return state
+
+
+def _unsafe_reason(error: pickle.UnpicklingError) -> str:
+    """What ``torch.load(weights_only=True)`` refused, without its advice to load unsafely."""
+    text = str(error)
+    if "WeightsUnpickler error:" in text:
+        text = text.split("WeightsUnpickler error:", 1)[1]
+    line = next((line.strip() for line in text.splitlines() if line.strip()), "unreadable")
+    return line.split(". ", 1)[0].rstrip(".")  # not the advice on allow-listing that follows
 
 
 def _rank_state_problem(state: Any, step: int) -> str | None:

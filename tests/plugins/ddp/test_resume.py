@@ -159,6 +159,28 @@ def test_a_trainer_state_that_would_run_code_is_refused_without_running_it(
     assert not marker.exists()
 
 
+class _SchedulerKeepingAnObject:
+    def __init__(self, optimizer: Any) -> None:
+        self.optimizer = optimizer
+
+    def step(self) -> None: ...
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rule": _WritesMarker(Path(os.devnull))}  # an object: not a plain value
+
+
+def test_a_scheduler_state_a_resume_could_not_read_safely_fails_the_first_save(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(CheckpointError) as refused:
+        _fit(tmp_path, 4, scheduler=_SchedulerKeepingAnObject)
+    assert str(refused.value).startswith(
+        "the trainer state for trainer_rank0.pt holds objects that a resume could only read "
+        "with an unpickler that runs code (Unsupported global: GLOBAL io.open was not an "
+        "allowed global by default); a scheduler's state_dict() must hold only tensors and "
+    )
+
+
 @pytest.mark.skipif(not hasattr(os, "getuid"), reason="POSIX owners and modes")
 def test_a_folder_others_can_write_is_refused_before_anything_is_read(tmp_path: Path) -> None:
     _fit(tmp_path, 2)
