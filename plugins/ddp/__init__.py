@@ -5,7 +5,9 @@ and synthetic data the examples train (``ddp/mlp``, ``ddp/transformer_lm``, ``dd
 ``ddp/markov_tokens``, ``ddp/lm_loss``).
 
 This module is light: components are registered by reference and import torch only when used.
-The trainer's events are hookspecs in :mod:`plugins.ddp.hookspecs`.
+The trainer's events are hookspecs in :mod:`plugins.ddp.hookspecs`. A worker stopped by SIGINT
+(Ctrl-C) or SIGTERM saves a checkpoint and exits with :data:`SIGINT_EXIT_CODE` (130) or
+:data:`SIGTERM_EXIT_CODE` (143): what a launcher passes on.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from __future__ import annotations
 from typing import Any
 
 from corelib import hookimpl
+from plugins.ddp._signals import SIGINT_EXIT_CODE, SIGTERM_EXIT_CODE
 
-__all__ = ["corelib_register"]
+__all__ = ["SIGINT_EXIT_CODE", "SIGTERM_EXIT_CODE", "corelib_register"]
 
 _COMPONENTS = {
     "trainers": {"trainer": "plugins.ddp.trainer:Trainer"},

@@ -1,4 +1,8 @@
-"""Seeding and capturing every random number generator a training run touches."""
+"""Seeding and capturing every random number generator a training run touches.
+
+States are kept as what ``torch.load(weights_only=True)`` reads back (tensors, ints, floats,
+lists, dicts), so a checkpoint's trainer state never needs an unpickler that can run code.
+"""
 
 from __future__ import annotations
 
@@ -24,10 +28,21 @@ def seed_everything(seed: int) -> None:
 
 
 def rng_state() -> dict[str, Any]:
-    """The state of every generator :func:`seed_everything` seeds."""
-    state: dict[str, Any] = {"python": random.getstate(), "torch": torch.get_rng_state()}
+    """The state of every generator :func:`seed_everything` seeds, in plain types and tensors."""
+    version, internal, gauss = random.getstate()
+    state: dict[str, Any] = {
+        "python": [version, torch.tensor(internal, dtype=torch.int64), gauss],
+        "torch": torch.get_rng_state(),
+    }
     if np is not None:
-        state["numpy"] = np.random.get_state()
+        name, keys, position, has_gauss, cached = np.random.get_state(legacy=True)
+        state["numpy"] = {
+            "name": str(name),
+            "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
+            "position": int(position),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -35,9 +50,19 @@ def rng_state() -> dict[str, Any]:
 
 def set_rng_state(state: dict[str, Any]) -> None:
     """Restore generators from :func:`rng_state` (those missing from ``state`` are left as is)."""
-    random.setstate(state["python"])
+    version, internal, gauss = state["python"]
+    random.setstate((int(version), tuple(int(x) for x in internal.tolist()), gauss))
     torch.set_rng_state(state["torch"])
     if np is not None and "numpy" in state:
-        np.random.set_state(state["numpy"])
+        saved = state["numpy"]
+        np.random.set_state(
+            (
+                saved["name"],
+                saved["keys"].numpy().astype(np.uint32),
+                saved["position"],
+                saved["has_gauss"],
+                saved["cached_gaussian"],
+            )
+        )
     if torch.cuda.is_available() and "cuda" in state:
         torch.cuda.set_rng_state_all(state["cuda"])

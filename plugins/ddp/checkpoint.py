@@ -1,30 +1,35 @@
-"""Checkpoints on disk: atomic, resumable, loadable across strategies.
+"""Checkpoints on disk: atomic, resumable, loadable across strategies, never run as code.
 
 A checkpoint of step ``N`` is the directory ``<root>/step_<N, 9 digits>`` holding a
 ``torch.distributed.checkpoint`` of ``{"model": ..., "optimizer": ...}`` (unwrapped keys, so a
 DDP checkpoint loads into FSDP2 or a plain module) plus ``trainer_rank<R>.pt`` per rank (step,
-data position, scheduler, RNG states, last metrics). It is written under a hidden temporary name
-and renamed by rank 0 once every rank has finished, so a checkpoint is complete or absent: a
-kill during a save leaves the previous one as the latest. ``root`` must be visible to all ranks
-(one filesystem shared by every node).
+data position, scheduler, RNG states, last metrics: tensors and plain values only, read back
+with ``torch.load(weights_only=True)``). It is written under a hidden temporary name and
+renamed by rank 0 once every rank has finished, so a checkpoint is complete or absent: a kill
+during a save leaves the previous one as the latest. ``root`` must be visible to all ranks (one
+filesystem shared by every node). Folders and files are written without group or other write
+permission, and a folder that others could have written is refused before anything in it is
+read (:mod:`plugins.ddp._ownership`).
 """
 
 from __future__ import annotations
 
 import os
+import pickle
 import re
 import shutil
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
-from corelib import CorelibError
 from plugins.ddp import _dcp
+from plugins.ddp._errors import CheckpointError
+from plugins.ddp._ownership import private_mode, require_private
 from plugins.ddp.strategies import Strategy
 
 __all__ = [
@@ -34,16 +39,22 @@ __all__ = [
     "latest_checkpoint",
     "load_checkpoint",
     "load_model_weights",
+    "resume_latest",
     "save_checkpoint",
 ]
 
+_T = TypeVar("_T")
 _STEP_DIR = re.compile(r"step_(\d{9})")
 _TEMP_PREFIX = ".tmp-"
 _TRASH_PREFIX = ".trash-"
-
-
-class CheckpointError(CorelibError):
-    """A checkpoint is missing, incomplete, or does not fit the model it is loaded into."""
+_PRIVATE_DIR = 0o755
+_RANK_STATE_TYPES: dict[str, tuple[type, ...]] = {
+    "step": (int,),
+    "data": (dict,),
+    "scheduler": (dict, type(None)),
+    "rng": (dict,),
+    "metrics": (dict,),
+}
 
 
 def checkpoint_path(root: str | os.PathLike[str], step: int) -> Path:
@@ -67,18 +78,24 @@ def save_checkpoint(
     keep_last: int | None = None,
 ) -> Path:
     """Write ``state`` (collectively) and this rank's ``rank_state`` as the checkpoint of
-    ``step``; keep only the newest ``keep_last`` checkpoints (all when None). Returns its path."""
+    ``step``; keep only the newest ``keep_last`` checkpoints (all when None). Returns its path.
+
+    ``rank_state`` must hold only what ``torch.load(weights_only=True)`` reads: tensors, ints,
+    floats, strings, None, and lists, tuples and dicts of them."""
     root = Path(root)
     final = checkpoint_path(root, step)
     temp = root / f"{_TEMP_PREFIX}{final.name}"
     if strategy.is_main:
-        root.mkdir(parents=True, exist_ok=True)
+        root.mkdir(mode=_PRIVATE_DIR, parents=True, exist_ok=True)
         _remove_leftovers(root)
+        temp.mkdir(mode=_PRIVATE_DIR)
     strategy.barrier()
     strategy.save(state, temp)
-    torch.save(rank_state, temp / _rank_file(strategy.rank))
+    _save_rank_state(rank_state, temp / _rank_file(strategy.rank))
     strategy.barrier()
     if strategy.is_main:
+        for path in (temp, *temp.iterdir()):  # whatever the umask let DCP and torch.save create
+            private_mode(path)
         if final.exists():
             _discard(final)
         os.replace(temp, final)
@@ -102,19 +119,181 @@ def load_checkpoint(
     file for get rank 0's state, and a warning says their random streams differ.
     """
     path = Path(path)
+    require_private(path.parent, path)
+    rank_state = _read_complete(path, strategy.rank)
     state = strategy.state_dict(model, optimizer)
     check_fits(path, _held_by_all_ranks(strategy, state["model"]))
+    _load_into(strategy, path, state, model, optimizer)
+    return rank_state
+
+
+def resume_latest(
+    strategy: Strategy,
+    root: str | os.PathLike[str],
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+) -> tuple[Path, dict[str, Any]] | None:
+    """Load the newest complete *and readable* checkpoint under ``root`` into the wrapped
+    ``model`` and ``optimizer`` (collective); return its path and this rank's state, or None
+    when ``root`` holds no checkpoint.
+
+    A checkpoint that any rank cannot read (a truncated shard, a garbled trainer state) is
+    skipped on every rank alike, with a warning naming the folder and file; when none can be
+    read, :class:`CheckpointError` lists why. A folder that others could have written, or a
+    checkpoint of another model, is an error at once.
+    """
+    root = Path(root)
+    candidates = _complete_checkpoints(root)
+    if not candidates:
+        return None
+    require_private(root)
+    state = strategy.state_dict(model, optimizer)
+    held = _held_by_all_ranks(strategy, state["model"])
+    skipped: list[str] = []
+    for path in reversed(candidates):
+        require_private(path)
+        rank_state, problem = _attempt(_read_complete, path, strategy.rank)
+        problems = _agree(strategy, problem)
+        if not problems:
+            check_fits(path, held)
+            _, problem = _attempt(_load_into, strategy, path, state, model, optimizer)
+            problems = _agree(strategy, problem)
+        if not problems and rank_state is not None:
+            if skipped and strategy.is_main:
+                warnings.warn(
+                    f"skipped unreadable checkpoint(s) in {root}: {'; '.join(skipped)}; "
+                    f"resuming from {path.name}, the newest readable one",
+                    stacklevel=2,
+                )
+            return path, rank_state
+        skipped.append(f"{path.name}: {problems}")
+    raise CheckpointError(
+        f"no readable checkpoint in {root}: {'; '.join(skipped)}; delete the broken ones, "
+        "or pick another checkpoint folder"
+    )
+
+
+def _attempt(action: Callable[..., _T], *args: Any) -> tuple[_T | None, str | None]:
+    """``action(*args)`` and None, or None and what went wrong (one line)."""
+    try:
+        return action(*args), None
+    except CheckpointError as error:
+        return None, str(error)
+    except Exception as error:
+        return None, _describe(error)
+
+
+def _read_complete(path: Path, rank: int) -> dict[str, Any]:
+    _dcp.check_complete(path)
+    return _read_rank_state(path, rank)
+
+
+def _load_into(
+    strategy: Strategy,
+    path: Path,
+    state: dict[str, Any],
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+) -> None:
     strategy.load(path, state)
     strategy.load_state_dict(model, optimizer, state)
-    rank_file = path / _rank_file(strategy.rank)
-    if not rank_file.exists():
+
+
+def _describe(error: BaseException) -> str:
+    failures = getattr(error, "failures", None)  # DCP's CheckpointException: {rank: (error, tb)}
+    if isinstance(failures, dict) and failures:
+        return "; ".join(_describe(cause) for cause, _ in list(failures.values())[:1])
+    lines = [line for line in str(error).splitlines() if line.strip()]
+    return f"{type(error).__name__}: {lines[0][:300] if lines else ''}".rstrip(": ")
+
+
+def _agree(strategy: Strategy, problem: str | None) -> str:
+    """Every rank's problem with a checkpoint, the same on all ranks ('' when none had one)."""
+    if not strategy.is_distributed:
+        return problem or ""
+    problems: list[Any] = [None] * strategy.world_size
+    dist.all_gather_object(problems, problem)
+    found = {rank: text for rank, text in enumerate(problems) if text}
+    if len(found) == strategy.world_size and len(set(found.values())) == 1:
+        return problems[0]  # the same on every rank
+    return "; ".join(f"rank {rank}: {text}" for rank, text in found.items())
+
+
+def _save_rank_state(rank_state: dict[str, Any], file: Path) -> None:
+    """Write ``rank_state``, refusing at once what a resume could not read back safely."""
+    torch.save(rank_state, file)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.load(file, weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise CheckpointError(
+            f"the trainer state for {file.name} holds objects that a resume could only read "
+            f"with an unpickler that runs code ({_unsafe_reason(error)}); a scheduler's "
+            "state_dict() must hold only tensors and plain values"
+        ) from error
+
+
+def _read_rank_state(path: Path, rank: int) -> dict[str, Any]:
+    """This rank's trainer state in the checkpoint ``path`` (rank 0's when it has none)."""
+    file = path / _rank_file(rank)
+    if not file.is_file() and rank > 0 and (path / _rank_file(0)).is_file():
         warnings.warn(
-            f"{path} has no state for rank {strategy.rank} (saved by fewer ranks): using rank "
+            f"{path} has no state for rank {rank} (saved by fewer ranks): using rank "
             "0's step, data position and RNG state",
-            stacklevel=2,
+            stacklevel=3,
         )
-        rank_file = path / _rank_file(0)
-    return torch.load(rank_file, weights_only=False)
+        file = path / _rank_file(0)
+    if not file.is_file():
+        raise CheckpointError(f"checkpoint {path} is incomplete: no {file.name}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "Detected pickle protocol 4": the error says more
+            state = torch.load(file, weights_only=True)
+    except Exception as error:
+        detail = _describe(error)
+        if isinstance(error, pickle.UnpicklingError):
+            detail = (
+                "not a trainer state that corelib wrote: it does not read as tensors and plain "
+                f"values alone ({_unsafe_reason(error)})"
+            )
+        raise CheckpointError(f"checkpoint {path} is unreadable: {file.name}: {detail}") from error
+    problem = _rank_state_problem(state, _step_of(path))
+    if problem:
+        raise CheckpointError(f"checkpoint {path} is unreadable: {file.name}: {problem}")
+    return state
+
+
+def _unsafe_reason(error: pickle.UnpicklingError) -> str:
+    """What ``torch.load(weights_only=True)`` refused, without its advice to load unsafely."""
+    text = str(error)
+    if "WeightsUnpickler error:" in text:
+        text = text.split("WeightsUnpickler error:", 1)[1]
+    line = next((line.strip() for line in text.splitlines() if line.strip()), "unreadable")
+    return line.split(". ", 1)[0].rstrip(".")  # not the advice on allow-listing that follows
+
+
+def _rank_state_problem(state: Any, step: int) -> str | None:
+    if not isinstance(state, dict):
+        return f"expected a dict, found {type(state).__name__}"
+    for key, types in _RANK_STATE_TYPES.items():
+        if not isinstance(state.get(key), types):
+            return f"{key!r} should be {' or '.join(t.__name__ for t in types)}, found " + (
+                "nothing" if key not in state else type(state[key]).__name__
+            )
+    if state["step"] != step:
+        return f"it says step {state['step']}, but the folder is step {step}"
+    data = state["data"]
+    if not all(isinstance(data.get(key), int) for key in ("epoch", "batch_in_epoch")):
+        return "'data' should hold the ints 'epoch' and 'batch_in_epoch'"
+    return None
+
+
+def _step_of(path: Path) -> int:
+    match = _STEP_DIR.fullmatch(path.name)
+    if match is None:
+        raise CheckpointError(f"{path} is not a checkpoint folder (step_<9 digits>)")
+    return int(match.group(1))
 
 
 def _held_by_all_ranks(strategy: Strategy, model_state: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -131,6 +310,7 @@ def load_model_weights(model: nn.Module, path: str | os.PathLike[str]) -> nn.Mod
     """Load a checkpoint's model weights into a plain (unwrapped, single-process) ``model``."""
     state = {"model": model.state_dict()}
     check_fits(Path(path), state["model"])
+    _dcp.check_complete(path)
     _dcp.load(state, path, alone=True)
     model.load_state_dict(state["model"])
     return model
@@ -138,8 +318,6 @@ def load_model_weights(model: nn.Module, path: str | os.PathLike[str]) -> nn.Mod
 
 def check_fits(path: Path, model_state: Mapping[str, Any]) -> None:
     """Raise :class:`CheckpointError` unless ``path`` holds exactly these model tensors."""
-    if not (path / ".metadata").is_file():
-        raise CheckpointError(f"{path} is not a complete checkpoint (no .metadata file)")
     saved = {
         key.removeprefix("model."): shape
         for key, shape in _dcp.tensor_shapes(path).items()

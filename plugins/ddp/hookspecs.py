@@ -39,7 +39,7 @@ def ddp_checkpoint_saved(trainer: Any, step: int, path: Path) -> None:
 
 @hookspec
 def ddp_fit_interrupted(trainer: Any, step: int) -> None:
-    """SIGTERM arrived: training stops after ``step`` (the checkpointer saves it here)."""
+    """SIGTERM or SIGINT arrived: training stops after ``step`` (the checkpointer saves it here)."""
 
 
 @hookspec

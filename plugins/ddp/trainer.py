@@ -6,16 +6,21 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
 from plugins.ddp._events import trainer_events
 from plugins.ddp._rng import rng_state, seed_everything, set_rng_state
-from plugins.ddp._signals import SIGTERM_EXIT_CODE, StopRequest, stop_on_sigterm
+from plugins.ddp._signals import StopRequest, stop_on_signals
 from plugins.ddp.callbacks import Checkpointer
-from plugins.ddp.checkpoint import checkpoint_path, latest_checkpoint, load_checkpoint
+from plugins.ddp.checkpoint import (
+    CheckpointError,
+    checkpoint_path,
+    latest_checkpoint,
+    resume_latest,
+)
 from plugins.ddp.checkpoint import save_checkpoint as write_checkpoint
 from plugins.ddp.data import BatchStream, DataSource, load_batches
 from plugins.ddp.strategies import LossFn, OptimizerFactory, Strategy
@@ -24,7 +29,7 @@ __all__ = ["Trainer"]
 
 _PRECISIONS: dict[str, torch.dtype | None] = {"32": None, "bf16": torch.bfloat16}
 _METRICS_EVERY = 16
-"""Steps between reductions of the loss (and of a SIGTERM) when no callback needs every step."""
+"""Steps between reductions of the loss (and of a stop signal) when no callback needs each step."""
 _END = object()
 
 
@@ -50,13 +55,15 @@ class Trainer:
             steps and at the end.
         grad_accum_steps: micro-batches per optimizer step (gradients synced on the last).
         grad_clip_norm: clip the global gradient norm to this value.
-        precision: ``"32"`` (or ``32``) or ``"bf16"`` (autocast).
+        precision: ``"32"`` (or ``32``) or ``"bf16"`` (autocast); ``corelib check`` refuses
+            anything else.
         scheduler: a factory taking the optimizer; stepped after each optimizer step.
         callbacks: objects implementing :mod:`plugins.ddp.hookspecs`.
         checkpoint_dir: where to save (adds a ``Checkpointer``) and resume from.
-        checkpoint_every: save every N steps (plus at the end and on SIGTERM).
-        resume: continue from the latest checkpoint in ``checkpoint_dir`` (or in the directory
-            of a ``Checkpointer`` callback) if there is one.
+        checkpoint_every: save every N steps (plus at the end and on SIGTERM or SIGINT).
+        resume: continue from the newest readable checkpoint in ``checkpoint_dir`` (or in the
+            directory of a ``Checkpointer`` callback) if there is one; ``False`` refuses a
+            directory that already holds checkpoints.
         seed: seeds model creation (same on all ranks) and each rank's RNG (``seed + rank``).
     """
 
@@ -75,7 +82,7 @@ class Trainer:
         val_every: int | None = None,
         grad_accum_steps: int = 1,
         grad_clip_norm: float | None = None,
-        precision: str | int = "32",
+        precision: Literal["32", "bf16", 32] = "32",
         scheduler: Callable[[torch.optim.Optimizer], Any] | None = None,
         callbacks: Sequence[Any] = (),
         checkpoint_dir: str | os.PathLike[str] | None = None,
@@ -134,13 +141,14 @@ class Trainer:
     def fit(self) -> dict[str, float]:
         """Train; return the final metrics (``step``, ``train/loss``, ``lr``, ``val/loss``).
 
-        ``train/loss`` is the last optimizer step's loss averaged over ranks. On SIGTERM a
-        checkpoint is saved (by the checkpointer) and the process exits with code 143.
+        ``train/loss`` is the last optimizer step's loss averaged over ranks. On SIGTERM or
+        SIGINT (Ctrl-C) every rank stops at the next step boundary, the checkpointer saves, and
+        the process exits with code 143 or 130 (``SystemExit``).
         """
         strategy = self.strategy = self._strategy_choice or _default_strategy()
         try:
             strategy.setup()
-            with trainer_events(self._all_callbacks()) as hook, stop_on_sigterm() as stop:
+            with trainer_events(self._all_callbacks()) as hook, stop_on_signals() as stop:
                 self._hook = hook
                 self._prepare()
                 metrics = self._train(stop)
@@ -148,12 +156,13 @@ class Trainer:
                     strategy.unwrap(self.model)  # the caller's module outlives the group
                 return metrics
         except Exception as error:
-            print(
-                f"ddp/trainer: rank {strategy.rank} of {strategy.world_size} failed: "
-                f"{type(error).__name__}: {error}",
-                file=sys.stderr,
-                flush=True,
-            )
+            if strategy.world_size > 1:  # one process: the error itself says it all
+                print(
+                    f"ddp/trainer: rank {strategy.rank} of {strategy.world_size} failed: "
+                    f"{type(error).__name__}: {error}",
+                    file=sys.stderr,
+                    flush=True,
+                )
             raise
         finally:
             self.model = self.optimizer = self.scheduler = self._stream = self._hook = None
@@ -219,7 +228,7 @@ class Trainer:
                 step_metrics, stopping = self._step_metrics(loss, stop)
                 self._hook.ddp_step_end(trainer=self, step=self.step, metrics=step_metrics)
                 if stopping:
-                    self._stop_after_sigterm()
+                    self._stop_after_signal(stop)
             if self.val_data is not None and self.val_every and self.step % self.val_every == 0:
                 self._validate()
                 validated_at = self.step
@@ -231,11 +240,21 @@ class Trainer:
         self._hook.ddp_fit_end(trainer=self, metrics=dict(metrics))
         return metrics
 
-    def _stop_after_sigterm(self) -> None:
+    def _stop_after_signal(self, stop: StopRequest) -> None:
         self._hook.ddp_fit_interrupted(trainer=self, step=self.step)
         if self._live_strategy().is_main:
-            print(f"ddp/trainer: SIGTERM: stopped after step {self.step}", file=sys.stderr)
-        raise SystemExit(SIGTERM_EXIT_CODE)
+            last = self._last_saved
+            where = (
+                f"checkpoint {checkpoint_path(*last)}"
+                if last is not None and last[1] == self.step
+                else "no checkpoint saved (no checkpoint_dir or checkpointer)"
+            )
+            print(
+                f"ddp/trainer: {stop.name}: stopped after step {self.step}; {where}",
+                file=sys.stderr,
+                flush=True,
+            )
+        raise SystemExit(stop.exit_code)
 
     def _train_step(self, batches: Iterator[Any]) -> torch.Tensor | None:
         strategy, model, optimizer = self._live_strategy(), self.model, self.optimizer
@@ -266,7 +285,7 @@ class Trainer:
 
     def _step_metrics(self, loss: torch.Tensor, stop: StopRequest) -> tuple[dict[str, float], bool]:
         """This step's metrics (loss averaged over ranks; also kept as the latest), and whether
-        any rank got SIGTERM: one all-reduce."""
+        any rank got a stop signal: one all-reduce."""
         strategy = self._live_strategy()
         packed = torch.stack([loss.float(), loss.new_tensor(float(stop.requested)).float()])
         loss_sum, stops = strategy.all_reduce(packed, "sum").tolist()
@@ -333,13 +352,22 @@ class Trainer:
 
     def _resume_from_checkpoint(self) -> None:
         directory = self._resume_dir()
-        if not self.resume or directory is None:
+        if directory is None:
             return
-        path = latest_checkpoint(directory)
-        if path is None:
+        if not self.resume:
+            if (found := latest_checkpoint(directory)) is not None:
+                raise CheckpointError(
+                    f"ddp/trainer: resume=False, but {directory} already holds checkpoints (the "
+                    f"newest is {found.name}); a new run there would be resumed in their place "
+                    "later: pick another checkpoint folder, delete this one, or set resume: true"
+                )
             return
         assert self.model is not None and self.optimizer is not None and self._stream is not None
-        state = load_checkpoint(self._live_strategy(), path, self.model, self.optimizer)
+        strategy = self._live_strategy()
+        resumed = resume_latest(strategy, directory, self.model, self.optimizer)
+        if resumed is None:
+            return
+        path, state = resumed
         self.step = int(state["step"])
         self._stream.load_state_dict(state["data"])
         if self.scheduler is not None and state["scheduler"] is not None:
@@ -347,6 +375,15 @@ class Trainer:
         set_rng_state(state["rng"])
         self._metrics = dict(state["metrics"])
         self._last_saved = (directory, self.step)
+        if strategy.is_main:
+            left = "" if self.total_steps is None else f" of {self.total_steps}"
+            done = self.total_steps is not None and self.step >= self.total_steps
+            print(
+                f"ddp/trainer: resumed from {path} (step {self.step}{left}"
+                f"{': nothing left to train' if done else ''})",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def _rank_state(self) -> dict[str, Any]:
         assert self._stream is not None

@@ -12,6 +12,7 @@ from torch.distributed.pipelining import PipelineStage, Schedule1F1B, ScheduleGP
 from torch.distributed.pipelining.schedules import PipelineScheduleSingle
 
 from plugins.ddp.strategies._base import LossFn, Strategy
+from plugins.ddp.strategies._broadcast import broadcast_from_rank0
 from plugins.ddp.strategies._grad_norm import clip_grad_norm
 from plugins.ddp.strategies._pipeline_split import PipelineSplitError, split_stage, stage_units
 
@@ -100,7 +101,9 @@ class Pipeline(Strategy):
         return self.rank == self.world_size - 1
 
     def wrap(self, model: nn.Module) -> nn.Module:
-        """This rank's stage of `model` on the device (the rest of `model` stays where it is)."""
+        """This rank's stage of `model` on the device (the rest of `model` stays where it is),
+        with rank 0's weights (each rank may have built `model` with other random weights)."""
+        broadcast_from_rank0(model)
         if self.split_fn is not None:
             stage_module = self.split_fn(model, self.rank, self.world_size)
         else:

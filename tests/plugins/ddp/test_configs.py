@@ -64,11 +64,11 @@ def test_more_ranks_than_the_data_allows_is_a_clear_error() -> None:
 @pytest.mark.slow
 @pytest.mark.timeout(180)
 def test_corelib_run_trains_the_single_example_and_resumes(tmp_path: Path) -> None:
-    def corelib_run(max_steps: int) -> subprocess.CompletedProcess:
+    def corelib_run(max_steps: int, *more: str) -> subprocess.CompletedProcess:
         command = [
             sys.executable, "-m", "corelib", "run", str(EXAMPLES / "single.yaml"),
             f"max_steps={max_steps}", "val_every=10", f"checkpoint_dir={tmp_path}/checkpoints",
-            f"callbacks.1.directory={tmp_path}/logs",
+            f"callbacks.1.directory={tmp_path}/logs", *more,
             "--allow-import", "torch",
         ]  # fmt: skip
         env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -80,6 +80,30 @@ def test_corelib_run_trains_the_single_example_and_resumes(tmp_path: Path) -> No
     second = corelib_run(30)
     assert second.returncode == 0, second.stderr[-2000:]
     assert "'step': 30.0" in second.stdout
+    resumed_from = tmp_path / "checkpoints" / "step_000000020"
+    assert f"ddp/trainer: resumed from {resumed_from} (step 20 of 30)" in second.stderr
     logged = (tmp_path / "logs" / "metrics.jsonl").read_text().splitlines()
     steps = [json.loads(line)["step"] for line in logged if "train/loss" in line]
     assert steps == list(range(1, 31))  # the second run continued at step 21
+    fresh = corelib_run(30, "+resume=false")  # would leave step 30 of the other run newest
+    assert fresh.returncode == 2, fresh.stderr[-2000:]
+    assert fresh.stderr.splitlines() == [
+        f"corelib: error: ddp/trainer: resume=False, but {tmp_path}/checkpoints already holds "
+        "checkpoints (the newest is step_000000030); a new run there would be resumed in their "
+        "place later: pick another checkpoint folder, delete this one, or set resume: true"
+    ]
+
+
+def test_corelib_check_refuses_a_precision_the_trainer_does_not_have(tmp_path: Path) -> None:
+    config = tmp_path / "bf17.yaml"
+    config.write_text((EXAMPLES / "single.yaml").read_text() + "precision: bf17\n")
+    command = [sys.executable, "-m", "corelib", "check", str(config), "--allow-import", "torch"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert (
+        "precision (target 'ddp/trainer'): expected Literal['32', 'bf16', 32], got str 'bf17'"
+    ) in done.stdout + done.stderr
+    for accepted in ("bf16", "'32'", "32"):
+        config.write_text((EXAMPLES / "single.yaml").read_text() + f"precision: {accepted}\n")
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, (accepted, done.stdout, done.stderr)

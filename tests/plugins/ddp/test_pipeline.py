@@ -91,6 +91,27 @@ def _whole_after_fit_rank(rank: int) -> dict:
     return _whole_after_fit(Pipeline(["blocks.2"], schedule="gpipe"))
 
 
+def _stage_weights_rank(rank: int) -> dict:
+    torch.manual_seed(rank)  # each rank builds different weights ...
+    strategy = Pipeline(["blocks.2"], schedule="gpipe")
+    strategy.setup()
+    try:
+        stage = strategy.wrap(make_lm())
+        return {name: tensor.detach().clone() for name, tensor in stage.state_dict().items()}
+    finally:
+        strategy.teardown()
+
+
+@pytest.mark.distributed
+@pytest.mark.timeout(90)
+def test_every_stage_starts_from_rank_zero_weights() -> None:
+    torch.manual_seed(0)
+    rank_zero = make_lm().state_dict()
+    for stage in run_ranks(_stage_weights_rank, world_size=2, timeout=75):
+        # ... and wrapping gives every stage its part of rank 0's model
+        assert max_difference(stage, {name: rank_zero[name] for name in stage}) == 0.0
+
+
 @pytest.mark.distributed
 @pytest.mark.timeout(90)
 def test_a_module_passed_in_is_whole_and_trained_on_every_rank_after_fit() -> None:

@@ -187,30 +187,30 @@ def test_resuming_mid_epoch_does_not_load_the_skipped_samples(tmp_path: Path) ->
     assert data.loaded == 2 * 8  # two batches of 8, not the 4 consumed before the checkpoint
 
 
-def test_resume_false_starts_over(tmp_path: Path) -> None:
-    _fit(checkpoint_dir=tmp_path, max_steps=4)
-    final, _ = _fit(checkpoint_dir=tmp_path, max_steps=4, resume=False)
-    assert final.steps == [1, 2, 3, 4]
-
-
-class _SigtermAt:
-    def __init__(self, step: int) -> None:
-        self.step = step
+class _SignalAt:
+    def __init__(self, step: int, signum: signal.Signals) -> None:
+        self.step, self.signum = step, signum
 
     @hookimpl
     def ddp_step_end(self, step: int) -> None:
         if step == self.step:
-            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), self.signum)
 
 
-def test_sigterm_saves_a_checkpoint_then_exits_143(tmp_path: Path) -> None:
-    previous = signal.getsignal(signal.SIGTERM)
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_stop_signal_saves_a_checkpoint_then_exits_with_its_code(
+    tmp_path: Path, signum: signal.Signals, code: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    previous = signal.getsignal(signum)
     with pytest.raises(SystemExit) as exit_info:
-        _fit(max_steps=20, callbacks=(Checkpointer(tmp_path, keep_last=None), _SigtermAt(7)))
-    assert exit_info.value.code == 143
+        _fit(max_steps=20, callbacks=(Checkpointer(tmp_path, keep_last=None), _SignalAt(7, signum)))
+    assert exit_info.value.code == code
     # the signal arrived during step 7's hooks, so training stopped at the end of step 8
     assert latest_checkpoint(tmp_path) == tmp_path / "step_000000008"
-    assert signal.getsignal(signal.SIGTERM) is previous  # the handler is restored
+    assert (
+        f"ddp/trainer: {signum.name}: stopped after step 8; checkpoint {tmp_path}/step_000000008"
+    ) in capsys.readouterr().err
+    assert signal.getsignal(signum) is previous  # the handler is restored
     final, _ = _fit(max_steps=10, callbacks=(Checkpointer(tmp_path),))
     assert final.steps == [9, 10]
 
@@ -231,10 +231,65 @@ def test_metrics_logger_writes_every_step_and_validation(tmp_path: Path) -> None
     assert not (tmp_path / "csv" / "tensorboard").exists()
 
 
-def test_progress_bar_shows_steps_and_loss(capsys: pytest.CaptureFixture[str]) -> None:
-    _fit(max_steps=5, callbacks=(ProgressBar(),))
+def test_progress_in_a_log_is_plain_lines_every_n_steps(capsys: pytest.CaptureFixture[str]) -> None:
+    # stderr is captured here, not a terminal: no tqdm frames (carriage returns), but lines
+    _fit(max_steps=5, val_data=make_data(16), val_every=4, callbacks=(ProgressBar(every=2),))
     err = capsys.readouterr().err
-    assert "5/5" in err and "loss=" in err and "step/s" in err
+    assert "\r" not in err
+    lines = [line for line in err.splitlines() if line.startswith("step ")]
+    expected = [
+        "step 2/5 (40%) loss=",
+        "step 4/5 (80%) loss=",
+        "step 4: val/loss ",
+        "step 5: val/loss ",  # validation at the end, then the last line is always shown
+        "step 5/5 (100%) loss=",
+    ]
+    assert len(lines) == len(expected), err
+    assert all(line.startswith(start) for line, start in zip(lines, expected, strict=True)), err
+    assert all(" step/s" in line for line in lines if "val/loss" not in line)
+    _fit(max_steps=40, callbacks=(ProgressBar(),))  # by default: every 5% of the run
+    steps = [line.split()[1] for line in capsys.readouterr().err.splitlines() if "/40 " in line]
+    assert steps == [f"{step}/40" for step in range(2, 41, 2)]
+
+
+_PROGRESS_ON_A_TERMINAL = """
+    import sys
+    sys.path.insert(0, {tests!r})
+    from plugins.ddp.callbacks import ProgressBar
+    from test_trainer import _fit
+
+    _fit(max_steps=5, callbacks=(ProgressBar(every=2),))
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
+@pytest.mark.timeout(120)
+def test_progress_on_a_terminal_is_a_tqdm_bar(tmp_path: Path) -> None:
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    script = textwrap.dedent(_PROGRESS_ON_A_TERMINAL.format(tests=str(Path(__file__).parent)))
+    controller, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # 100 columns
+    try:
+        subprocess.run([sys.executable, "-c", script], stderr=terminal, timeout=110, check=True)
+        os.close(terminal)
+        shown = b""
+        while chunk := _read_some(controller):
+            shown += chunk
+    finally:
+        os.close(controller)
+    assert b"\r" in shown and b"5/5" in shown  # the bar redraws itself in place
+    assert b"step 2/5 (40%)" not in shown  # and no log lines
+
+
+def _read_some(fd: int) -> bytes:
+    try:
+        return os.read(fd, 65536)
+    except OSError:  # EIO: the terminal's other end is closed and everything was read
+        return b""
 
 
 class _Events:
