@@ -1,7 +1,8 @@
 """A real OpenAI-compatible HTTP server over any `LLM`, on 127.0.0.1, with fault injection.
 
 Serves ``POST /v1/completions``, ``POST /v1/chat/completions`` and ``GET /v1/models``;
-concurrent requests are batched into one ``generate`` call. Runnable::
+concurrent requests are batched into one ``generate`` call. Every request is bounded
+(`RequestLimits`) and every bad one gets a JSON 4xx. Runnable::
 
     python -m plugins.llm.server MODEL_DIR --port 8000 [--fault 429 --fault ok ...]
 """
@@ -9,12 +10,19 @@ concurrent requests are batched into one ``generate`` call. Runnable::
 from __future__ import annotations
 
 import argparse
+import collections
+import hashlib
+import hmac
 import json
 import logging
+import os
+import re
 import threading
 import time
 from http import HTTPStatus
+from http.client import HTTPMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -22,30 +30,44 @@ import attrs
 from plugins.llm import _faults
 from plugins.llm._batcher import Batcher
 from plugins.llm._faults import FaultPlan
+from plugins.llm._limits import RequestLimits
 from plugins.llm._types import LLM
 from plugins.llm._wire import error_body, parse_request, response_body
 
-__all__ = ["FaultPlan", "LLMServer", "ServedRequest", "main"]
+__all__ = ["FaultPlan", "LLMServer", "RequestLimits", "ServedRequest", "main"]
 
 logger = logging.getLogger(__name__)
 
 _ROUTES = {"/v1/completions": False, "/v1/chat/completions": True}  # path -> chat
+_DIGITS = re.compile(r"[0-9]+")  # ASCII only: int() takes "+5", " 5", "5_0"
 
 
 @attrs.frozen
 class ServedRequest:
-    """One request the server received: what it asked, which fault it got, when (monotonic)."""
+    """One request the server received: its path, its prompt (when it had exactly one), the
+    fault it got and when it arrived (monotonic). Never its headers or bearer token."""
 
     path: str
     prompt: str | None
     fault: str
     received_at: float
-    bearer: str | None
+
+
+def model_id(llm: LLM) -> str:
+    """The id a server reports for ``llm``: its model directory's name, else ``"local"``."""
+    model_dir = getattr(llm, "model_dir", None)
+    return Path(model_dir).name if isinstance(model_dir, str | os.PathLike) else "local"
 
 
 class LLMServer:
     """Serves ``llm`` at ``base_url`` (``http://127.0.0.1:PORT/v1``) between `start` and `stop`
-    (or as a context manager). ``requests`` records every request, in arrival order."""
+    (or as a context manager).
+
+    ``model_name`` is the model id it reports (default: `model_id`). ``limits`` bound each
+    request. With ``api_key``, a request without ``Authorization: Bearer <api_key>`` gets 401.
+    ``requests`` holds the last ``history`` requests (`ServedRequest`, oldest first; 0 keeps
+    none); ``received`` counts them all.
+    """
 
     def __init__(
         self,
@@ -53,17 +75,23 @@ class LLMServer:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
-        model_name: str = "local",
+        model_name: str | None = None,
         faults: FaultPlan | None = None,
         max_batch_prompts: int = 64,
+        limits: RequestLimits | None = None,
+        api_key: str | None = None,
+        history: int = 100,
     ) -> None:
         self.llm = llm
-        self.model_name = model_name
+        self.model_name = model_name if model_name is not None else model_id(llm)
         self._host = host
         self.faults = faults or FaultPlan()
-        self.requests: list[ServedRequest] = []
+        self.limits = limits or RequestLimits()
+        self._key_digest = _digest(api_key) if api_key is not None else None
+        self.requests: collections.deque[ServedRequest] = collections.deque(maxlen=history)
+        self.received = 0
         self._lock = threading.Lock()
-        self._prompt_counts: dict[str, int] = {}
+        self._prompt_counts: dict[str, int] = {}  # only prompts that ``faults.by_prompt`` names
         self._stopping = threading.Event()
         self._batcher = Batcher(llm, max_prompts=max_batch_prompts)
         self._http = _HTTPServer((host, port), self)
@@ -94,15 +122,37 @@ class LLMServer:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
-    def _record(self, path: str, prompt: str | None, bearer: str | None) -> str:
-        """Log the request and return the fault it gets."""
+    def _authorized(self, authorization: str | None) -> bool:
+        if self._key_digest is None:
+            return True
+        scheme, _, token = (authorization or "").partition(" ")
+        given = _digest(token) if scheme.lower() == "bearer" else b""
+        return hmac.compare_digest(given, self._key_digest)
+
+    def _record(self, path: str, prompt: str | None) -> str:
+        """Count and log the request and return the fault it gets."""
         with self._lock:
-            prompt_index = self._prompt_counts.get(prompt, 0) if prompt is not None else 0
-            if prompt is not None:
+            prompt_index = 0
+            if prompt is not None and prompt in self.faults.by_prompt:
+                prompt_index = self._prompt_counts.get(prompt, 0)
                 self._prompt_counts[prompt] = prompt_index + 1
-            fault = self.faults.fault_for(len(self.requests), prompt, prompt_index)
-            self.requests.append(ServedRequest(path, prompt, fault, time.monotonic(), bearer))
+            fault = self.faults.fault_for(self.received, prompt, prompt_index)
+            self.received += 1
+            self.requests.append(ServedRequest(path, prompt, fault, time.monotonic()))
         return fault
+
+
+def _digest(key: str) -> bytes:
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()
+
+
+class _Refused(Exception):
+    """A request answered with an error ``status`` (the connection is then closed)."""
+
+    def __init__(self, status: int, message: str, kind: str = "invalid_request_error") -> None:
+        super().__init__(message)
+        self.status = status
+        self.kind = kind
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -121,49 +171,108 @@ class _Handler(BaseHTTPRequestHandler):
     def app(self) -> LLMServer:
         return self.server.app
 
+    def setup(self) -> None:
+        super().setup()
+        self.connection.settimeout(self.app.limits.read_timeout_s)  # bounds every read and write
+
+    def handle_one_request(self) -> None:
+        try:
+            super().handle_one_request()
+        finally:  # keep nothing of an answered request (its Authorization header) on the handler
+            self.headers = HTTPMessage()
+
     def log_message(self, format: str, *args: Any) -> None:
         logger.debug("%s " + format, self.address_string(), *args)
 
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The standard library's own refusals (bad request line, oversized headers, unknown
+        method...) as JSON, closing the connection."""
+        self.request_version = self.protocol_version  # not HTTP/0.9: that has no status line
+        self._refuse(code, (message or HTTPStatus(code).phrase)[:200], "invalid_request_error")
+
     def do_GET(self) -> None:
-        if self.path.rstrip("/") != "/v1/models":
-            self._send_json(HTTPStatus.NOT_FOUND, error_body(f"no route {self.path}", "not_found"))
+        try:
+            self._check_authorized()
+            if self.path.rstrip("/") != "/v1/models":
+                raise _Refused(HTTPStatus.NOT_FOUND, _no_route(self.path), "not_found")
+        except _Refused as refusal:
+            self._refuse(refusal.status, str(refusal), refusal.kind)
             return
         model = {"id": self.app.model_name, "object": "model", "owned_by": "corelib"}
         self._send_json(HTTPStatus.OK, {"object": "list", "data": [model]})
 
     def do_POST(self) -> None:
-        chat = _ROUTES.get(self.path.rstrip("/"))
-        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        if chat is None:
-            self._send_json(HTTPStatus.NOT_FOUND, error_body(f"no route {self.path}", "not_found"))
-            return
         try:
-            prompts, parameters, logprobs = parse_request(json.loads(raw or b"null"), chat=chat)
-        except ValueError as error:  # WireError or invalid JSON
-            self._record(None)
-            self._send_json(HTTPStatus.BAD_REQUEST, error_body(str(error), "invalid_request_error"))
-            return
-        fault = self._record(prompts[0] if len(prompts) == 1 else None)
+            self._answer_post()
+        except _Refused as refusal:
+            self._refuse(refusal.status, str(refusal), refusal.kind)
+        except Exception:  # whatever went wrong, the client gets an answer
+            logger.exception("request failed")
+            self._refuse(HTTPStatus.INTERNAL_SERVER_ERROR, "internal server error", "server_error")
+
+    def _answer_post(self) -> None:
+        self._check_authorized()
+        raw = self._read_body()
+        chat = _ROUTES.get(self.path.rstrip("/"))
+        if chat is None:
+            raise _Refused(HTTPStatus.NOT_FOUND, _no_route(self.path), "not_found")
+        try:
+            body = json.loads(raw, parse_constant=_refuse_constant)
+            prompts, parameters, logprobs = parse_request(body, chat=chat)
+            self.app.limits.check(prompts, parameters)
+        except (ValueError, RecursionError) as error:  # WireError, invalid or too deep JSON
+            self.app._record(self.path, None)
+            deep = isinstance(error, RecursionError)
+            message = "the JSON body is nested too deeply" if deep else str(error)
+            raise _Refused(HTTPStatus.BAD_REQUEST, message) from None
+        fault = self.app._record(self.path, prompts[0] if len(prompts) == 1 else None)
         if fault != _faults.OK and not self._inject(fault):
             return
         try:
             completions = self.app._batcher.generate(prompts, **parameters)
         except ValueError as error:
-            self._send_json(HTTPStatus.BAD_REQUEST, error_body(str(error), "invalid_request_error"))
-            return
+            raise _Refused(HTTPStatus.BAD_REQUEST, str(error)) from None
         except Exception as error:
             logger.exception("generation failed")
-            self._send_json(
-                HTTPStatus.INTERNAL_SERVER_ERROR, error_body(str(error), "server_error")
-            )
-            return
+            raise _Refused(HTTPStatus.INTERNAL_SERVER_ERROR, str(error), "server_error") from None
         body = response_body(self.app.model_name, completions, chat=chat, logprobs=logprobs)
         self._send_json(HTTPStatus.OK, body)
 
-    def _record(self, prompt: str | None) -> str:
-        authorization = self.headers.get("Authorization", "")
-        bearer = authorization.removeprefix("Bearer ") if authorization else None
-        return self.app._record(self.path, prompt, bearer)
+    def _check_authorized(self) -> None:
+        if not self.app._authorized(self.headers.get("Authorization")):
+            message = "a valid API key is required (Authorization: Bearer KEY)"
+            raise _Refused(HTTPStatus.UNAUTHORIZED, message, "invalid_api_key")
+
+    def _read_body(self) -> bytes:
+        """The body, exactly as long as its Content-Length says, or `_Refused`."""
+        if "Transfer-Encoding" in self.headers:
+            message = "chunked bodies are not supported: send a Content-Length"
+            raise _Refused(HTTPStatus.LENGTH_REQUIRED, message)
+        lengths = self.headers.get_all("Content-Length") or []
+        if not lengths:
+            raise _Refused(HTTPStatus.LENGTH_REQUIRED, "a Content-Length is required")
+        if len(set(lengths)) > 1 or not _DIGITS.fullmatch(lengths[0]):
+            message = "Content-Length must be one non-negative decimal integer"
+            raise _Refused(HTTPStatus.BAD_REQUEST, message)
+        limit = self.app.limits.max_body_bytes
+        if len(lengths[0]) > len(str(limit)) or int(lengths[0]) > limit:
+            message = f"the request body is larger than this server's limit of {limit} bytes"
+            raise _Refused(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, message)
+        length = int(lengths[0])
+        try:
+            raw = self.rfile.read(length)
+        except TimeoutError:
+            message = f"the body did not arrive within {self.app.limits.read_timeout_s:g} s"
+            raise _Refused(HTTPStatus.REQUEST_TIMEOUT, message) from None
+        if len(raw) < length:
+            message = f"the body ended after {len(raw)} of {length} bytes"
+            raise _Refused(HTTPStatus.BAD_REQUEST, message)
+        return raw
+
+    def _refuse(self, status: int, message: str, kind: str) -> None:
+        """Answer ``status`` with a JSON error and close the connection."""
+        self.close_connection = True
+        self._send_json(status, error_body(message, kind), {"Connection": "close"})
 
     def _inject(self, fault: str) -> bool:
         """Apply ``fault``; True when the request should still be answered normally."""
@@ -213,34 +322,71 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
 
+def _no_route(path: str) -> str:
+    return f"no route {path[:200]!r}"
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Serve a model directory through `TransformersLLM` until interrupted."""
     parser = argparse.ArgumentParser(prog="python -m plugins.llm.server", description=__doc__)
     parser.add_argument("model_dir", help="a Hugging Face model directory")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--model-name", default="local", help="the model id clients send")
+    parser.add_argument(
+        "--model-name",
+        "--model-id",
+        default=None,
+        help="the model id reported to clients (default: the model directory's name)",
+    )
     parser.add_argument("--device", default=None)
     parser.add_argument("--dtype", default=None)
     parser.add_argument("--batch-size", type=int, default=32, help="rows per forward pass")
+    parser.add_argument(
+        "--api-key-env",
+        default=None,
+        metavar="VAR",
+        help="require the API key held by this environment variable",
+    )
+    parser.add_argument(
+        "--history", type=int, default=0, help="recent requests kept in memory (for tests)"
+    )
+    for field in attrs.fields(RequestLimits):  # --max-body-bytes, --max-n ... (see RequestLimits)
+        option, default = "--" + field.name.replace("_", "-"), field.default
+        parser.add_argument(option, type=type(default), default=default)
     parser.add_argument("--fault", action="append", default=[], help="fault for the next request")
     parser.add_argument(
         "--retry-after", type=float, default=None, help="seconds, sent with 429/503"
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    api_key = None
+    if args.api_key_env is not None:
+        api_key = os.environ.get(args.api_key_env)
+        if not api_key:
+            parser.error(f"--api-key-env: the environment variable {args.api_key_env} is not set")
 
     from plugins.llm.transformers_backend import TransformersLLM
 
     llm = TransformersLLM(
         args.model_dir, device=args.device, dtype=args.dtype, batch_size=args.batch_size
     )
-    faults = FaultPlan(schedule=args.fault, retry_after=args.retry_after)
+    limits = RequestLimits(**{f.name: getattr(args, f.name) for f in attrs.fields(RequestLimits)})
     server = LLMServer(
-        llm, host=args.host, port=args.port, model_name=args.model_name, faults=faults
+        llm,
+        host=args.host,
+        port=args.port,
+        model_name=args.model_name,
+        faults=FaultPlan(schedule=args.fault, retry_after=args.retry_after),
+        limits=limits,
+        api_key=api_key,
+        history=args.history,
     )
     with server:
-        logger.info("serving %s at %s", args.model_dir, server.base_url)
+        logger.info("serving %s as %r at %s", args.model_dir, server.model_name, server.base_url)
         try:
             threading.Event().wait()
         except KeyboardInterrupt:
