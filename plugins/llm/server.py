@@ -40,6 +40,9 @@ logger = logging.getLogger(__name__)
 
 _ROUTES = {"/v1/completions": False, "/v1/chat/completions": True}  # path -> chat
 _DIGITS = re.compile(r"[0-9]+")  # ASCII only: int() takes "+5", " 5", "5_0"
+_DISCARD_FACTOR = 16  # of max_body_bytes: what is read and dropped of an oversized body
+_DISCARD_S = 2.0  # and for how long at most
+_DISCARD_IDLE_S = 0.2  # a client silent this long is not sending the rest
 
 
 @attrs.frozen
@@ -147,12 +150,16 @@ def _digest(key: str) -> bytes:
 
 
 class _Refused(Exception):
-    """A request answered with an error ``status`` (the connection is then closed)."""
+    """A request answered with an error ``status`` (the connection is then closed, after
+    discarding up to ``unread`` bytes of a body left unread)."""
 
-    def __init__(self, status: int, message: str, kind: str = "invalid_request_error") -> None:
+    def __init__(
+        self, status: int, message: str, kind: str = "invalid_request_error", unread: int = 0
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.kind = kind
+        self.unread = unread
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -206,6 +213,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer_post()
         except _Refused as refusal:
             self._refuse(refusal.status, str(refusal), refusal.kind)
+            self._discard(refusal.unread)
         except Exception:  # whatever went wrong, the client gets an answer
             logger.exception("request failed")
             self._refuse(HTTPStatus.INTERNAL_SERVER_ERROR, "internal server error", "server_error")
@@ -257,7 +265,8 @@ class _Handler(BaseHTTPRequestHandler):
         limit = self.app.limits.max_body_bytes
         if len(lengths[0]) > len(str(limit)) or int(lengths[0]) > limit:
             message = f"the request body is larger than this server's limit of {limit} bytes"
-            raise _Refused(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, message)
+            unread = int(lengths[0]) if len(lengths[0]) <= 20 else limit
+            raise _Refused(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, message, unread=unread)
         length = int(lengths[0])
         try:
             raw = self.rfile.read(length)
@@ -268,6 +277,23 @@ class _Handler(BaseHTTPRequestHandler):
             message = f"the body ended after {len(raw)} of {length} bytes"
             raise _Refused(HTTPStatus.BAD_REQUEST, message)
         return raw
+
+    def _discard(self, unread: int) -> None:
+        """Read and drop what the client still sends of a refused body, at most
+        `_DISCARD_FACTOR` times the body limit, for at most `_DISCARD_S` seconds, until it is
+        silent for `_DISCARD_IDLE_S`: a client that sends a whole body before reading can then
+        read its answer instead of a reset."""
+        left = min(unread, _DISCARD_FACTOR * self.app.limits.max_body_bytes)
+        deadline = time.monotonic() + _DISCARD_S
+        try:
+            while left > 0 and (remaining := deadline - time.monotonic()) > 0:
+                self.connection.settimeout(min(remaining, _DISCARD_IDLE_S))
+                chunk = self.rfile.read1(min(left, 1 << 16))
+                if not chunk:
+                    return
+                left -= len(chunk)
+        except OSError:  # timed out or reset: close anyway
+            return
 
     def _refuse(self, status: int, message: str, kind: str) -> None:
         """Answer ``status`` with a JSON error and close the connection."""

@@ -256,6 +256,16 @@ def test_a_stalled_body_gets_408_and_blocks_no_one(tiny_llm: TransformersLLM) ->
     assert status == 408 and closed and "did not arrive within 3 s" in body["error"]["message"]
 
 
+def test_a_client_that_sends_an_oversized_body_first_still_reads_413(
+    tiny_llm: TransformersLLM,
+) -> None:
+    with LLMServer(tiny_llm) as server:  # 8 MiB: more than the sockets buffer, under 16 x 1 MiB
+        request = urllib.request.Request(server.base_url + "/completions", b" " * (8 << 20))
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 413
+
+
 def test_limits_are_configurable(tiny_llm: TransformersLLM) -> None:
     limits = RequestLimits(max_body_bytes=100, max_n=2)
     with LLMServer(tiny_llm, limits=limits) as server:
