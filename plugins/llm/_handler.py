@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+import socket
+import threading
 import time
 from http import HTTPStatus
 from http.client import HTTPMessage
@@ -43,13 +45,49 @@ class _Refused(Exception):
 
 
 class HTTPServer(ThreadingHTTPServer):
-    """One thread per connection, each handled by `_Handler` for ``app``."""
+    """One thread per connection, each handled by `_Handler` for ``app``; past
+    ``max_connections`` open at once, a new connection gets 503 and is closed."""
 
     daemon_threads = True
 
     def __init__(self, address: tuple[str, int], app: LLMServer) -> None:
         super().__init__(address, _Handler)
         self.app = app
+        self._slots = threading.BoundedSemaphore(app.limits.max_connections)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            _answer_busy(request)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+
+def _answer_busy(connection: socket.socket) -> None:
+    """503 on a connection no thread will serve (read what it already sent, so that closing
+    it does not reset it before the client reads the answer)."""
+    message = "too many connections to this server; retry later"
+    body = json.dumps(error_body(message, "server_busy")).encode()
+    head = (
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
+    )
+    try:
+        connection.settimeout(_DISCARD_IDLE_S)
+        connection.sendall(head.encode() + body)
+        connection.recv(1 << 16)
+    except OSError:
+        pass
 
 
 class _Handler(BaseHTTPRequestHandler):

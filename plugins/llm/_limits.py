@@ -16,11 +16,12 @@ def _positive(instance: object, attribute: attrs.Attribute, value: float) -> Non
 
 @attrs.frozen
 class RequestLimits:
-    """The server's bounds on one request; a request past one gets a 4xx naming it.
+    """The server's bounds on each request; a request past one gets a 4xx naming it.
 
     ``max_body_bytes`` bounds the body (413 past it), ``max_prompts`` the prompts of one
     completions request, ``max_n`` the samples per prompt, ``max_tokens`` the new tokens per
-    sample, ``max_stop`` the stop strings. ``read_timeout_s`` bounds each wait for a client's
+    sample, ``max_stop`` the stop strings. ``max_connections`` bounds the connections served at
+    once (a new one past it gets 503 and is closed), ``read_timeout_s`` each wait for a client's
     bytes (an idle or stalled connection is closed; a stalled body gets 408).
     """
 
@@ -29,6 +30,7 @@ class RequestLimits:
     max_n: int = attrs.field(default=64, validator=_positive)
     max_tokens: int = attrs.field(default=4096, validator=_positive)
     max_stop: int = attrs.field(default=16, validator=_positive)
+    max_connections: int = attrs.field(default=64, validator=_positive)
     read_timeout_s: float = attrs.field(default=30.0, validator=_positive)
 
     def check(self, prompts: list[str], parameters: dict[str, Any]) -> None:

@@ -266,6 +266,22 @@ def test_a_client_that_sends_an_oversized_body_first_still_reads_413(
     assert refused.value.code == 413
 
 
+def test_connections_past_the_limit_get_503_until_one_closes(tiny_llm: TransformersLLM) -> None:
+    limits = RequestLimits(max_connections=2)
+    with LLMServer(tiny_llm, limits=limits) as server:
+        url = urlsplit(server.base_url)
+        idle = [socket.create_connection((url.hostname, url.port), timeout=5) for _ in range(2)]
+        status, body, closed = exchange(server.base_url, with_body(b"{}"))
+        assert (status, closed) == (503, True) and "too many connections" in str(body)
+        for connection in idle:
+            connection.close()
+        deadline = time.monotonic() + 5
+        while exchange(server.base_url, with_body(b"{}"))[0] == 503:  # their threads end
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert exchange(server.base_url, with_body(b"{}"))[0] == 400  # served again
+
+
 def test_limits_are_configurable(tiny_llm: TransformersLLM) -> None:
     limits = RequestLimits(max_body_bytes=100, max_n=2)
     with LLMServer(tiny_llm, limits=limits) as server:
