@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import http.client
 import json
+import os
 import re
 import socket
 import subprocess
@@ -103,8 +104,9 @@ def test_a_list_of_prompts_gets_choices_prompt_major(tiny_llm: TransformersLLM) 
 
 
 class GatedLLM:
-    """A real backend whose first call waits until ``expected`` requests reached the server,
-    so the others queue up behind it; records the prompts and parameters of each call."""
+    """A real backend whose first call waits until ``expected`` requests reached the server
+    (and a little more), so the others queue up behind it; records the prompts and parameters
+    of each call."""
 
     def __init__(self, llm: TransformersLLM, expected: int) -> None:
         self.llm, self.expected = llm, expected
@@ -112,8 +114,10 @@ class GatedLLM:
         self.calls: list[tuple[int, int]] = []  # (prompts, max_new_tokens)
 
     def generate(self, prompts: list[str], **parameters) -> list[list[Completion]]:
-        while not self.calls and len(self.server.requests) < self.expected:
-            threading.Event().wait(0.01)
+        if not self.calls:
+            while self.server.received < self.expected:
+                threading.Event().wait(0.01)
+            threading.Event().wait(0.2)  # a request is counted just before it is queued
         self.calls.append((len(prompts), parameters["max_new_tokens"]))
         return self.llm.generate(prompts, **parameters)
 
@@ -164,7 +168,7 @@ def test_unknown_faults_are_refused() -> None:
 @pytest.mark.slow
 def test_runs_as_a_module(tiny_model_dir: Path) -> None:
     command = [sys.executable, "-m", "plugins.llm.server", str(tiny_model_dir), "--port", "0"]
-    command += ["--device", "cpu", "--fault", "503", "--retry-after", "0"]
+    command += ["--device", "cpu", "--fault", "503", "--retry-after", "0", "--max-n", "2"]
     process = subprocess.Popen(command, cwd=REPO, stderr=subprocess.PIPE, text=True)
     try:
         for line in process.stderr:
@@ -177,6 +181,8 @@ def test_runs_as_a_module(tiny_model_dir: Path) -> None:
         assert completion.finish_reason == "length" and llm.failures == 0
         assert found[1] == tiny_model_dir.name  # the id it logs is the id it reports
         assert served_model_ids(found[2]) == (tiny_model_dir.name, tiny_model_dir.name)
+        status, answer = post(found[2] + "/completions", {"prompt": "hi", "n": 3})
+        assert status == 400 and "limit of 2" in answer["error"]["message"]
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -353,3 +359,12 @@ def test_history_keeps_the_last_requests_without_their_headers(tiny_llm: Transfo
     assert server.received == 3 and len(server.requests) == 2
     assert {r.prompt for r in server.requests} < {"a", "b", "c"}
     assert not hasattr(server.requests[0], "bearer")
+
+
+def test_the_command_line_refuses_an_unset_api_key_variable(tiny_model_dir: Path) -> None:
+    command = [sys.executable, "-m", "plugins.llm.server", str(tiny_model_dir)]
+    command += ["--api-key-env", "CORELIB_TEST_UNSET_KEY"]
+    env = {k: v for k, v in os.environ.items() if k != "CORELIB_TEST_UNSET_KEY"}
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "the environment variable CORELIB_TEST_UNSET_KEY is not set" in done.stderr
