@@ -162,7 +162,8 @@ class _Handler(BaseHTTPRequestHandler):
             raise _Refused(HTTPStatus.BAD_REQUEST, str(error)) from None
         except Exception as error:
             logger.exception("generation failed")
-            raise _Refused(HTTPStatus.INTERNAL_SERVER_ERROR, str(error), "server_error") from None
+            message = f"generation failed: {type(error).__name__}: {str(error)[:500]}"
+            raise _Refused(HTTPStatus.INTERNAL_SERVER_ERROR, message, "server_error") from None
         body = response_body(self.app.model_name, completions, chat=chat, logprobs=logprobs)
         self._send_json(HTTPStatus.OK, body)
 
@@ -182,12 +183,12 @@ class _Handler(BaseHTTPRequestHandler):
         if len(set(lengths)) > 1 or not _DIGITS.fullmatch(lengths[0]):
             message = "Content-Length must be one non-negative decimal integer"
             raise _Refused(HTTPStatus.BAD_REQUEST, message)
-        limit = self.app.limits.max_body_bytes
-        if len(lengths[0]) > len(str(limit)) or int(lengths[0]) > limit:
+        digits, limit = lengths[0].lstrip("0") or "0", self.app.limits.max_body_bytes
+        if len(digits) > len(str(limit)) or int(digits) > limit:  # never int() 5,000 digits
             message = f"the request body is larger than this server's limit of {limit} bytes"
-            unread = int(lengths[0]) if len(lengths[0]) <= 20 else limit
+            unread = int(digits) if len(digits) <= 20 else limit
             raise _Refused(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, message, unread=unread)
-        length = int(lengths[0])
+        length = int(digits)
         try:
             raw = self.rfile.read(length)
         except TimeoutError:

@@ -27,7 +27,7 @@ from plugins.llm._handler import HTTPServer
 from plugins.llm._limits import RequestLimits
 from plugins.llm._types import LLM
 
-__all__ = ["FaultPlan", "LLMServer", "RequestLimits", "ServedRequest", "main"]
+__all__ = ["FaultPlan", "LLMServer", "RequestLimits", "ServedRequest", "main", "model_id"]
 
 logger = logging.getLogger(__name__)
 

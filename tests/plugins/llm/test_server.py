@@ -222,6 +222,7 @@ HOSTILE = {
     "two lengths": (post_head("2", "Content-Length: 3") + b"{}", 400, "Content-Length must"),
     "400-digit length": (post_head("9" * 400), 413, "larger than this server's limit"),
     "huge length": (post_head(str(10**12)), 413, "larger than this server's limit of 1048576"),
+    "zero-padded length": (post_head("0" * 30 + "2") + b"{}", 400, "'prompt' must be a string"),
     "no length": (post_head(None), 411, "a Content-Length is required"),
     "chunked": (post_head(None, "Transfer-Encoding: chunked"), 411, "chunked bodies"),
     "100k-deep body": (with_body(b"[" * 100_000), 400, "nested too deeply"),
