@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
+from types import ModuleType
 from typing import Any
 
 from corelib._errors import PluginError, RegistryError
@@ -19,7 +21,10 @@ from corelib.registry._targets import (
 __all__ = ["Allow", "TargetResolver", "make_allowlist"]
 
 Allow = Iterable[str] | str | None
-_imported: dict[str, Any] = {}
+# import path -> (module name, module object, its attribute named first or None, that
+# attribute's value, the object the path names): enough to notice a reload cheaply.
+_imported: dict[str, tuple[str, ModuleType, str | None, Any, Any]] = {}
+_MISSING = object()
 
 
 def make_allowlist(allow: Allow) -> ImportAllowlist | None:
@@ -130,8 +135,38 @@ class TargetResolver:
 
 
 def _import_cached(path: str) -> Any:
-    obj = _imported.get(path)
-    if obj is None:
-        obj = import_object(path)
-        _imported[path] = obj
+    """``import_object(path)``, cached process-wide until the module is reloaded or replaced.
+
+    A hit is only trusted while ``sys.modules`` still holds the same module object and that
+    module's first attribute on the path is still the same object: ``importlib.reload``
+    rebinds the module's names, and re-importing replaces the module in ``sys.modules``.
+    """
+    hit = _imported.get(path)
+    if hit is not None:
+        module_name, module, attr, attr_value, obj = hit
+        if sys.modules.get(module_name) is module and (
+            attr is None or module.__dict__.get(attr, _MISSING) is attr_value
+        ):
+            return obj
+    obj = import_object(path)
+    owner = _owner(path)
+    if owner is not None:
+        module_name, attr = owner
+        module = sys.modules[module_name]
+        attr_value = None if attr is None else module.__dict__.get(attr, _MISSING)
+        _imported[path] = (module_name, module, attr, attr_value, obj)
     return obj
+
+
+def _owner(path: str) -> tuple[str, str | None] | None:
+    """The module (now in ``sys.modules``) an imported ``path`` was found in, and the attribute
+    of it that the path names first (None for the module itself)."""
+    if ":" in path:
+        module_name, _, attr_path = path.partition(":")
+        return (module_name, attr_path.split(".")[0]) if module_name in sys.modules else None
+    parts = path.split(".")
+    for end in range(len(parts), 0, -1):
+        module_name = ".".join(parts[:end])
+        if module_name in sys.modules:
+            return module_name, parts[end] if end < len(parts) else None
+    return None

@@ -45,15 +45,21 @@ class Batcher:
         self._worker.join()
 
     def _run(self) -> None:
-        while (first := self._jobs.get()) is not None:
-            jobs, closing = self._gather(first)
-            groups: dict[str, list[_Job]] = {}
-            for job in jobs:
-                groups.setdefault(json.dumps(job.parameters, sort_keys=True), []).append(job)
-            for group in groups.values():
-                self._run_group(group)
-            if closing:
-                return
+        while not self._run_round(self._jobs.get()):
+            pass
+
+    def _run_round(self, first: _Job | None) -> bool:
+        """Run one round; True when the batcher is closing. (A call of its own, so that the
+        worker holds nothing of a round's prompts while it waits for the next job.)"""
+        if first is None:
+            return True
+        jobs, closing = self._gather(first)
+        groups: dict[str, list[_Job]] = {}
+        for job in jobs:
+            groups.setdefault(json.dumps(job.parameters, sort_keys=True), []).append(job)
+        for group in groups.values():
+            self._run_group(group)
+        return closing
 
     def _gather(self, first: _Job) -> tuple[list[_Job], bool]:
         jobs, count = [first], len(first.prompts)

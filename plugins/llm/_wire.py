@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 import uuid
 from typing import Any
@@ -108,25 +109,49 @@ def parse_request(body: Any, *, chat: bool) -> tuple[list[str], dict[str, Any], 
     if stop is not None and not (isinstance(stop, list) and all(isinstance(s, str) for s in stop)):
         raise WireError("'stop' must be a string or a list of strings")
     parameters = {
-        "n": _field(body, "n", int, 1),
-        "temperature": float(_field(body, "temperature", (int, float), 1.0)),
-        "top_p": float(_field(body, "top_p", (int, float), 1.0)),
-        "max_new_tokens": _field(body, "max_tokens", int, DEFAULT_MAX_TOKENS),
+        "n": _integer(body, "n", 1, low=1),
+        "temperature": _number(body, "temperature", 1.0),
+        "top_p": _number(body, "top_p", 1.0),
+        "max_new_tokens": _integer(body, "max_tokens", DEFAULT_MAX_TOKENS, low=1),
         "stop": stop,
-        "seed": _field(body, "seed", int, None),
+        "seed": _integer(body, "seed", None, low=-_SEED_BOUND, high=_SEED_BOUND - 1),
     }
+    if not 0.0 <= parameters["temperature"] <= 2.0:
+        raise WireError("'temperature' must be between 0 and 2")
+    if not 0.0 < parameters["top_p"] <= 1.0:
+        raise WireError("'top_p' must be greater than 0 and at most 1")
     return prompts, parameters, bool(body.get("logprobs"))
 
 
-def _field(body: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any) -> Any:
-    return _checked(key, body.get(key), kind, default)
+_SEED_BOUND = 1 << 63  # seeds are 64-bit signed integers, as in OpenAI's API
+
+
+def _integer(
+    body: dict[str, Any], key: str, default: Any, low: int, high: int | None = None
+) -> Any:
+    value = _checked(key, body.get(key), int, default)
+    if value is not None and (value < low or (high is not None and value > high)):
+        bounds = f"at least {low}" if high is None else f"between {low} and {high}"
+        raise WireError(f"'{key}' must be {bounds}")
+    return value
+
+
+def _number(body: dict[str, Any], key: str, default: float) -> float:
+    value = _checked(key, body.get(key), (int, float), default)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer of hundreds of digits
+        number = math.inf
+    if not math.isfinite(number):
+        raise WireError(f"'{key}' must be a finite number")
+    return number
 
 
 def _checked(key: str, value: Any, kind: type | tuple[type, ...], default: Any) -> Any:
     if value is None:
         return default
     if not isinstance(value, kind) or isinstance(value, bool):
-        raise WireError(f"'{key}' has the wrong type: {value!r}")
+        raise WireError(f"'{key}' has the wrong type: {type(value).__name__}")
     return value
 
 
