@@ -22,7 +22,7 @@ from importlib.util import module_from_spec, spec_from_file_location
 from pathlib import Path
 from typing import Any
 
-from corelib._errors import ConfigError
+from corelib._errors import ConfigError, a_type
 from corelib._lazy import LazyConfig
 from corelib._overrides import split_path
 from corelib._plain import to_dict
@@ -143,7 +143,7 @@ def _check_writable(data: Any) -> int:
                 depth = max(depth, depths[id(value)] + 1)
             elif not isinstance(value, _SCALARS) and not isinstance(value, (dict, list)):
                 raise ConfigError(
-                    f"{loc.child(key)}: cannot write a {type(value).__name__} ({value!r}); "
+                    f"{loc.child(key)}: cannot write {a_type(value)} ({value!r}); "
                     f"config files hold dicts, lists, strings, numbers, booleans and null"
                 )
         depths[id(node)] = depth
