@@ -13,14 +13,13 @@ import os
 import select
 import signal
 import sys
-import threading
 import traceback
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, NoReturn, cast
 
 from corelib._cli import _config_commands, _plugin_commands
-from corelib._cli._launch import Interrupted, on_sigterm
+from corelib._cli._signals import Interrupted, ignore_further, restore, stop_on_sigterm
 from corelib._errors import CorelibError, InstantiationError
 from corelib.registry import get_plugin_manager
 
@@ -33,7 +32,7 @@ EXIT_BROKEN_PIPE = 128 + 13  # as if killed by SIGPIPE, like other Unix tools
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``corelib`` command line on ``argv`` (default: ``sys.argv[1:]``)."""
-    handlers = _stop_signals_handled()
+    handlers = stop_on_sigterm()
     try:
         code = _main(argv)
         sys.stdout.flush()  # here, where a closed pipe can still be caught
@@ -41,27 +40,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return _stdout_gone()
     except (KeyboardInterrupt, Interrupted) as stop:
-        if handlers:  # a second signal must not cut the one line short
-            for signum in handlers:
-                signal.signal(signum, signal.SIG_IGN)
-        if isinstance(stop, KeyboardInterrupt):
-            stop = Interrupted(signal.SIGINT)
-        print(f"corelib: {stop}", file=sys.stderr)
-        return stop.exit_code
+        ignore_further(handlers)
+        interrupted = stop if isinstance(stop, Interrupted) else Interrupted(signal.SIGINT)
+        print(f"corelib: {interrupted}", file=sys.stderr)
+        return interrupted.exit_code
     finally:
-        for signum, handler in handlers.items():
-            signal.signal(signum, handler)
-
-
-def _stop_signals_handled() -> dict[int, Any]:
-    """Make SIGTERM stop the command as Ctrl-C does; the handlers to restore afterwards."""
-    if threading.current_thread() is not threading.main_thread():
-        return {}  # signal handlers can only be set from the main thread
-    handlers: dict[int, Any] = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    if any(handler is None for handler in handlers.values()):  # set outside Python: left alone
-        return {}
-    signal.signal(signal.SIGTERM, on_sigterm)
-    return handlers
+        restore(handlers)
 
 
 def _main(argv: Sequence[str] | None) -> int:
@@ -116,9 +100,12 @@ def _stdout_closed() -> bool:
 
 def _stdout_gone() -> int:
     """End quietly: point stdout at devnull so that the final flush at exit cannot fail."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    os.close(devnull)
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no real stdout (an embedding, a test's capture)
+        pass
     return EXIT_BROKEN_PIPE
 
 

@@ -1,7 +1,7 @@
 """``corelib run``'s launch flags: check them, and start the workers through torchrun.
 
-Every flag is checked while the command line is parsed, so a malformed one is a usage error
-(exit 2) before any config is read or any process starts. The launcher itself turns torchrun's
+Every flag is checked before the config is read (most while the command line is parsed): a
+malformed one is a usage error (exit 2) and no process starts. The launcher turns torchrun's
 outcomes into the CLI's: a failed worker is exit 1 naming its rank, and SIGINT or SIGTERM stops
 the workers and exits 128 + the signal's number with one line, as a single process does.
 """
@@ -14,40 +14,19 @@ import signal
 import sys
 from collections.abc import Callable
 from importlib.metadata import entry_points
-from types import FrameType
 
+from corelib._cli._signals import Interrupted
 from corelib._errors import ConfigError
 
-__all__ = ["Interrupted", "add_launch_arguments", "launch", "launch_requested", "on_sigterm"]
+__all__ = [
+    "add_launch_arguments",
+    "check_launch_flags",
+    "launch",
+    "launch_requested",
+    "torchrun_argv",
+]
 
 _RDZV_BACKENDS = ("c10d", "static", "etcd", "etcd-v2")  # torchrun's own; more by entry point
-
-
-class Interrupted(BaseException):
-    """SIGINT or SIGTERM arrived: the command stops, exits ``128 + signum`` with one line.
-
-    A ``BaseException`` (as ``KeyboardInterrupt``), so user code's ``except Exception`` does
-    not swallow it.
-    """
-
-    def __init__(self, signum: int, *, workers: bool = False) -> None:
-        self.signum = signum
-        self.workers = workers
-        super().__init__(signal.Signals(signum).name)
-
-    @property
-    def exit_code(self) -> int:
-        """The shell's convention for a process ended by a signal: ``128 + signum``."""
-        return 128 + self.signum
-
-    def __str__(self) -> str:
-        stopped = "; workers stopped" if self.workers else ""
-        return f"interrupted ({signal.Signals(self.signum).name}){stopped}"
-
-
-def on_sigterm(signum: int, frame: FrameType | None) -> None:
-    """A SIGTERM handler that stops the command as Ctrl-C does, with exit code 143."""
-    raise Interrupted(signum)
 
 
 def _integer(minimum: int) -> Callable[[str], int]:
@@ -177,7 +156,8 @@ def launch(args: argparse.Namespace, worker_argv: list[str]) -> int:
         return 1
     except SignalException as stopped:  # torchrun's agent stopped the workers first
         raise Interrupted(stopped.sigval, workers=True) from None
-    except (KeyboardInterrupt, Interrupted):  # before torchrun's own handlers were in place
-        signum = signal.SIGINT if sys.exc_info()[0] is KeyboardInterrupt else signal.SIGTERM
-        raise Interrupted(signum, workers=True) from None
+    except KeyboardInterrupt:  # before torchrun's own handlers were in place
+        raise Interrupted(signal.SIGINT, workers=True) from None
+    except Interrupted as stopped:  # the same, for SIGTERM
+        raise Interrupted(stopped.signum, workers=True) from None
     return 0
