@@ -53,7 +53,8 @@ class _Builder:
     def __init__(self, resolver: TargetResolver) -> None:
         self.resolver = resolver
         self._typed = resolver.typed_targets
-        hooks = get_plugin_manager().hook
+        self._manager = get_plugin_manager()
+        hooks = self._manager.hook
         before = hooks.corelib_before_instantiate
         after = hooks.corelib_after_instantiate
         self._before = before if before.get_hookimpls() else None
@@ -65,12 +66,11 @@ class _Builder:
         if self._before is not None and isinstance(node, dict) and "_target_" in node:
             try:
                 self._before(node=node, path=str(loc))
-            except InstantiationError:
+            except KeyboardInterrupt:
                 raise
-            except Exception as error:  # a CorelibError too: every failure here has a path
-                raise _error(
-                    f"refused by a before-instantiate hook: {_cause(error)}", node, loc
-                ) from error
+            except BaseException as error:  # named after its plugin, with the node's path
+                failure = self._manager.hook_failure("corelib_before_instantiate", error)
+                raise _error(failure, node, loc) from error
 
     def visit(self, node: Any, children: Any, loc: Location) -> Any:
         if type(children) is list:
@@ -155,12 +155,11 @@ class _Builder:
                 for replacement in self._after(obj=obj, node=node, path=str(loc)):
                     if replacement is not None:
                         return replacement
-            except InstantiationError:
+            except KeyboardInterrupt:
                 raise
-            except Exception as error:  # a CorelibError too: every failure here has a path
-                raise _error(
-                    f"after-instantiate hook failed: {_cause(error)}", node, loc
-                ) from error
+            except BaseException as error:  # named after its plugin, with the node's path
+                failure = self._manager.hook_failure("corelib_after_instantiate", error)
+                raise _error(failure, node, loc) from error
         return obj
 
 

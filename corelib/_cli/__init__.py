@@ -21,6 +21,7 @@ from typing import Any, NoReturn, cast
 from corelib._cli import _config_commands, _plugin_commands
 from corelib._cli._signals import Interrupted, ignore_further, restore, stop_on_sigterm
 from corelib._errors import CorelibError, InstantiationError
+from corelib._text import describe_exception, printable
 from corelib.registry import get_plugin_manager
 
 __all__ = ["main"]
@@ -81,10 +82,14 @@ def _main(argv: Sequence[str] | None) -> int:
 def _report(
     exc: BaseException, code: int, *, traceback_shown: bool, where: str | None = None
 ) -> int:
+    # Messages carry text that plugins and config files control: escape it (printable).
     if traceback_shown:
-        traceback.print_exception(exc, file=sys.stderr)
-    message = str(exc) if isinstance(exc, CorelibError) else f"{type(exc).__name__}: {exc}"
-    print(f"corelib: error: {f'{where}: ' if where else ''}{message}", file=sys.stderr)
+        text = "".join(traceback.format_exception(exc))
+        print(printable(text, newlines=True), end="", file=sys.stderr)
+    message = str(exc) if isinstance(exc, CorelibError) else describe_exception(exc)
+    if where:
+        message = f"{where}: {message}"
+    print(f"corelib: error: {printable(message, newlines=True)}", file=sys.stderr)
     return code
 
 

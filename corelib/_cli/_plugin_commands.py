@@ -1,4 +1,8 @@
-"""``corelib plugins``, ``corelib list [GROUP]`` and ``corelib describe NAME``."""
+"""``corelib plugins``, ``corelib list [GROUP]`` and ``corelib describe NAME``.
+
+Everything printed here may come from a plugin (names, versions, errors, refs, docstrings,
+reprs of defaults): it goes out through :func:`~corelib._text.printable`, as escaped text.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,8 @@ from typing import Any
 
 import attrs
 
-from corelib._errors import RegistryError, a_type
+from corelib._errors import RegistryError, a_type, quote
+from corelib._text import printable
 from corelib.registry import (
     ENV_DISABLE_AUTOLOAD,
     TargetError,
@@ -63,9 +68,11 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
 
 
 def _plugins(args: argparse.Namespace) -> int:
-    reports = get_plugin_manager().reports()
+    manager = get_plugin_manager(load=False)
+    reports = manager.reports()
     if args.json:
-        print(json.dumps([attrs.asdict(r) for r in reports], indent=2))
+        print(json.dumps([attrs.asdict(r) for r in reports], indent=2))  # escapes controls
+        manager.load_plugins()  # under CORELIB_STRICT_PLUGINS, a problem is an error (exit 2)
         return 0
     if not reports:
         off = autoload_disabled()
@@ -78,11 +85,13 @@ def _plugins(args: argparse.Namespace) -> int:
         for r in reports
     ]
     print(_table(["NAME", "DISTRIBUTION", "VERSION", "STATUS", "COMPONENTS"], rows))
-    problems = [r for r in reports if r.error is not None]
+    problems = [r for r in reports if r.error is not None or r.warning is not None]
     if problems:
         print()
     for report in problems:
-        print(f"{report.name} ({report.distribution} {report.version}): {report.error}")
+        about = f"{report.name} ({report.distribution or '?'} {report.version or '?'})"
+        print(printable(f"{about}: {report.error or report.warning}"))
+    manager.load_plugins()  # under CORELIB_STRICT_PLUGINS, a problem is an error (exit 2)
     return 0
 
 
@@ -100,21 +109,21 @@ def _describe(args: argparse.Namespace) -> int:
     if is_registry_name(args.name):
         entry = registry.entry(args.name)
         component = entry.load()
-        where = registry.origin(entry.qualified_name)
-        print(f"{entry.qualified_name}  (group {entry.group}; {where})")
-        print(f"target: {entry.target}")
+        origin = registry.origin(entry.qualified_name)
+        print(printable(f"{entry.qualified_name}  (group {entry.group}; {origin})"))
+        print(printable(f"target: {entry.target}"))
     else:  # an import path: the user typed it, so safe mode does not restrict it
         try:
             component = TargetResolver(None).resolve_object(args.name)
         except TargetError as error:
             raise RegistryError(f"describe {args.name!r}: {error}") from error
-        print(f"{args.name}  (import path)")
+        print(printable(f"{args.name}  (import path)"))
     if not callable(component):  # a value's docstring would be its type's: left out
-        print(f"\nnot callable: {a_type(component)} value")
+        print(printable(f"\nnot callable: {a_type(component)} value", newlines=True))
         return 0
     summary = (inspect.getdoc(component) or "").split("\n\n")[0]
     if summary:
-        print(f"\n{summary}")
+        print(f"\n{printable(summary, newlines=True)}")
     rows = _parameter_rows(component)
     if rows is None:
         print("\nparameters: (signature not available)")
@@ -150,7 +159,7 @@ def _parameter_rows(component: Any) -> list[list[str]] | None:
         prefix = _STARS.get(param.kind, "")
         annotation = None if param.annotation is param.empty else param.annotation
         if param.default is not param.empty:
-            default = repr(param.default)
+            default = quote(param.default)
         elif prefix:
             default = ""
         else:
@@ -172,15 +181,16 @@ def _attrs_default(default: Any) -> str:
         return "required"
     if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
         factory = default.factory
-        return f"{getattr(factory, '__qualname__', repr(factory))}()"
-    return repr(default)
+        return f"{getattr(factory, '__qualname__', quote(factory))}()"
+    return quote(default)
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, indent: str = "") -> str:
-    widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(len(headers))]
+    rows = [[printable(cell) for cell in row] for row in [headers, *rows]]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(headers))]
     lines = [
         indent
         + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in [headers, *rows]
+        for row in rows
     ]
     return "\n".join(lines)

@@ -1,19 +1,19 @@
 """Registry, plugin loading and target resolution: names, entry points and import paths.
 
 The rest of corelib imports these names from here; users import them from ``corelib``.
-Dependencies run one way: ``_registry`` (the data) <- ``_plugins`` (the pluggy manager that
-fills it) <- ``_global`` (the process-wide registry and manager) <- ``_resolver`` (targets of a
-build or check, with ``_targets`` for import paths and safe mode).
+Dependencies run one way: ``_registry`` (the data) and ``_discovery`` (installed entry points)
+<- ``_plugins`` (the pluggy manager that fills the registry) <- ``_global`` (the process-wide
+registry and manager) <- ``_resolver`` (targets of a build or check, with ``_targets`` for
+import paths and safe mode).
 """
 
+from corelib.registry._discovery import ENTRY_POINT_GROUP, PluginReport
 from corelib.registry._global import get_plugin_manager, isolated, register, registry, reset
 from corelib.registry._plugins import (
-    ENTRY_POINT_GROUP,
     ENV_BLOCK,
     ENV_DISABLE_AUTOLOAD,
     ENV_STRICT,
     CorelibPluginManager,
-    PluginReport,
     autoload_disabled,
 )
 from corelib.registry._registry import KINDS, LOCAL_PLUGIN, Entry, PluginRegistrar, Registry

@@ -11,14 +11,15 @@ from __future__ import annotations
 import difflib
 import importlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import attrs
 
 from corelib._errors import PluginError, RegistryError
+from corelib._text import describe_exception
 
-__all__ = ["KINDS", "LOCAL_PLUGIN", "Entry", "PluginRegistrar", "Registry"]
+__all__ = ["KINDS", "LOCAL_PLUGIN", "Entry", "PluginRegistrar", "Registry", "check_plugin_name"]
 
 LOCAL_PLUGIN = "local"
 """The plugin that registrations made in code (outside any plugin) belong to."""
@@ -69,10 +70,12 @@ class Entry:
             obj: object = importlib.import_module(module_name)
             for attr in attr_path.split("."):
                 obj = getattr(obj, attr)
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # SystemExit too: a component must not end the process
             raise RegistryError(
                 f"component {self.qualified_name!r} (group {self.group!r}) could not be "
-                f"loaded from {self.ref!r}: {type(exc).__name__}: {exc}"
+                f"loaded from {self.ref!r}: {describe_exception(exc)}"
             ) from exc
         return obj
 
@@ -109,7 +112,7 @@ class Registry:
     ) -> None:
         _check_identifier("group", group)
         _check_identifier("name", name)
-        _check_plugin_name(plugin)
+        check_plugin_name(plugin)
         ref = _check_ref(obj_or_ref) if isinstance(obj_or_ref, str) else None
         entry = Entry(group, name, plugin, ref, obj=None if ref is not None else obj_or_ref)
         if origin is None:
@@ -133,7 +136,7 @@ class Registry:
 
         ``origin`` says where they come from in error messages (plugin and distribution).
         """
-        _check_plugin_name(plugin)
+        check_plugin_name(plugin)
         return PluginRegistrar(self, plugin, origin)
 
     # -- lookups ------------------------------------------------------------------------------
@@ -216,12 +219,27 @@ class Registry:
 
     def _remove_plugin(self, plugin: str) -> None:
         """Forget every component of ``plugin`` (it failed half-way or was blocked)."""
-        for qualified_name in [q for q, e in self._entries.items() if e.plugin == plugin]:
+        self._forget([q for q, e in self._entries.items() if e.plugin == plugin])
+
+    def _forget(self, qualified_names: Iterable[str]) -> None:
+        """Forget the components called ``qualified_names``."""
+        for qualified_name in qualified_names:
             entry = self._entries.pop(qualified_name)
             del self._origins[qualified_name]
             self._by_short_name[entry.name].remove(qualified_name)
             if not self._by_short_name[entry.name]:
                 del self._by_short_name[entry.name]
+
+    def _names(self) -> set[str]:
+        """The qualified names registered now (no discovery)."""
+        return set(self._entries)
+
+    def _plugin_sizes(self) -> dict[str, int]:
+        """How many components each plugin registered (no discovery)."""
+        sizes: dict[str, int] = {}
+        for entry in self._entries.values():
+            sizes[entry.plugin] = sizes.get(entry.plugin, 0) + 1
+        return sizes
 
     def _mark_unavailable(self, plugin: str, error: PluginError) -> None:
         """Make lookups of ``plugin/...`` raise ``error`` instead of "unknown name"."""
@@ -278,7 +296,8 @@ def _check_identifier(kind: str, value: object) -> None:
         )
 
 
-def _check_plugin_name(plugin: object) -> None:
+def check_plugin_name(plugin: object) -> None:
+    """Raise a :class:`RegistryError` unless ``plugin`` is a usable plugin name."""
     if not isinstance(plugin, str) or not _PLUGIN_NAME.fullmatch(plugin):
         raise RegistryError(
             f"invalid plugin name {plugin!r}: expected a non-empty string without "

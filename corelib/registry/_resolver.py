@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from corelib._errors import RegistryError
+from corelib._errors import PluginError, RegistryError
 from corelib._typing import parameter_types
 from corelib.registry._global import get_plugin_manager, registry
 from corelib.registry._targets import (
@@ -88,7 +88,13 @@ class TargetResolver:
 
     def _resolve_string(self, spec: str) -> Any:
         if self._hook is not None:
-            claimed = self._hook(target=spec)
+            try:
+                claimed = self._hook(target=spec)
+            except KeyboardInterrupt:
+                raise
+            except BaseException as error:  # a plugin's bug, named: not the config's
+                failure = get_plugin_manager().hook_failure("corelib_resolve_target", error)
+                raise PluginError(failure) from error
             if claimed is not None:
                 if self.allowlist is not None:
                     self._check_object(claimed, spec)

@@ -41,7 +41,8 @@ class LabelModel:
         cardinality: number of classes k; votes are 0..k-1, -1 abstains.
         seed: seeds the EM restarts and the "random" tie break.
         restarts: EM runs (the first starts from a vote per group, the others perturb it);
-            the highest likelihood wins, the earliest on equal likelihood.
+            the highest likelihood wins, the earliest among those within 1e-9 of it (closer
+            likelihoods differ by rounding only, which varies between CPUs).
         max_group_size: largest group of voters modelled jointly.
         dependency_strength: smallest residual (correlation scale) that counts as a dependency.
         dependency_alpha: significance level of a dependency, Bonferroni-corrected over pairs.
@@ -151,7 +152,7 @@ class LabelModel:
             )
             for start in [anchor, *(0.5 * anchor + 0.5 * draw for draw in noise)]
         ]
-        best = max(fits, key=lambda fit: fit.log_likelihood)  # the earliest among equals
+        best = _earliest_best(fits)
         self._fit = _align(
             best, row_cells, anchor, patterns.counts, fixed_prior=balance is not None
         )
@@ -263,6 +264,21 @@ class LabelModel:
         correct = np.einsum("k,mkk->m", fit.prior, self.conditionals_[:, :, :-1])
         voting = fit.prior @ (1.0 - self.conditionals_[:, :, -1]).T
         self.accuracies_: np.ndarray = correct / np.maximum(voting, 1e-12)
+
+
+_EQUAL_LOG_LIKELIHOOD = 1e-9
+"""Mean log-likelihoods closer than this are equal: which one is higher is rounding noise."""
+
+
+def _earliest_best(fits: list[Fit]) -> Fit:
+    """The first fit whose likelihood equals the best one's up to rounding.
+
+    With fewer than 3 voters (and along any flat ridge) many fits explain the votes equally
+    well; the last bits of their likelihoods depend on the CPU's kernels. The first fit starts
+    from the group vote, so ties go to the model that follows the votes, on every machine.
+    """
+    top = max(fit.log_likelihood for fit in fits)
+    return next(fit for fit in fits if fit.log_likelihood >= top - _EQUAL_LOG_LIKELIHOOD)
 
 
 def _merge(n_voters: int, pairs: list[tuple[int, int, float]], max_size: int) -> Groups:

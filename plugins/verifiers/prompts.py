@@ -1,8 +1,10 @@
 """DiVeRSe's diverse prompts: M1 exemplar sets x M2 samples = M1*M2 reasoning paths per question.
 
 The M1 exemplar sets are drawn once (seeded) from a pool of worked examples and shared by every
-question, as the paper's fixed prompts are. Each prompt is sampled M2 times in one batched
-``llm.generate`` call per chunk of prompts.
+question, as the paper's fixed prompts are. A question never sees itself as an exemplar: where a
+set holds the query, that exemplar is swapped for the set's next spare from the pool (dropped
+when the pool has none). Each prompt is sampled M2 times in one batched ``llm.generate`` call
+per chunk of prompts.
 """
 
 from __future__ import annotations
@@ -87,7 +89,8 @@ class DiversePrompts:
     with ``seed``; each prompt is sampled ``samples_per_prompt`` times (M2). A prompt reads
     ``exemplar_format`` for each exemplar, then ``query_format`` for the question. ``answer``
     extracts a path's final answer (a ``RegexAnswer`` or any callable returning None when it
-    finds none). At most ``batch_size`` prompts go to the LLM per call.
+    finds none). At most ``batch_size`` prompts go to the LLM per call. A query that is itself
+    in an exemplar set gets that set with the exemplar replaced by a spare (see the module).
     """
 
     def __init__(
@@ -133,13 +136,14 @@ class DiversePrompts:
         self.batch_size = batch_size
         self.failures = 0
         rng = random.Random(seed)
-        self.exemplar_sets: list[list[WorkedExample]] = [
-            rng.sample(pool, shots) for _ in range(num_prompts)
-        ]
-        self._prefixes = [
-            "".join(_render("exemplar_format", exemplar_format, e.question, e.solution) for e in s)
-            for s in self.exemplar_sets
-        ]
+        self.exemplar_sets: list[list[WorkedExample]] = []
+        self._spares: list[list[WorkedExample]] = []
+        for _ in range(num_prompts):
+            chosen = rng.sample(pool, shots)  # the same draws as before spares existed
+            self.exemplar_sets.append(chosen)
+            self._spares.append([e for e in pool if all(e is not c for c in chosen)])
+        self.exemplar_format = exemplar_format
+        self._prefixes = [self._prefix(s) for s in self.exemplar_sets]
         _render("query_format", query_format, "", "")  # fail here, not on the first question
 
     @property
@@ -148,9 +152,33 @@ class DiversePrompts:
         return len(self._prefixes)
 
     def prompts(self, question: str) -> list[str]:
-        """The M1 prompts for ``question``, in prompt order."""
+        """The M1 prompts for ``question``, in prompt order (never with itself as exemplar)."""
         query = _render("query_format", self.query_format, question, "")
-        return [prefix + query for prefix in self._prefixes]
+        return [
+            (self._prefix(self._without(i, question)) if self._holds(i, question) else prefix)
+            + query
+            for i, prefix in enumerate(self._prefixes)
+        ]
+
+    def _holds(self, index: int, question: str) -> bool:
+        return any(e.question == question for e in self.exemplar_sets[index])
+
+    def _without(self, index: int, question: str) -> list[WorkedExample]:
+        """Exemplar set ``index`` with each exemplar of ``question`` swapped for a spare."""
+        spares = iter(e for e in self._spares[index] if e.question != question)
+        kept = []
+        for exemplar in self.exemplar_sets[index]:
+            if exemplar.question != question:
+                kept.append(exemplar)
+            elif (spare := next(spares, None)) is not None:
+                kept.append(spare)
+        return kept
+
+    def _prefix(self, exemplars: Sequence[WorkedExample]) -> str:
+        return "".join(
+            _render("exemplar_format", self.exemplar_format, e.question, e.solution)
+            for e in exemplars
+        )
 
     def generate(self, questions: Sequence[str]) -> list[QuestionPaths]:
         """Sample M1*M2 paths for each question (fewer where an LLM call failed).

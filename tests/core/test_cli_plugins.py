@@ -103,6 +103,7 @@ def test_plugins_json_is_a_list_of_reports(
         "components": 3,
         "module": by_name["acme"]["module"],
         "error": None,
+        "warning": None,
     }
     assert by_name["broken"]["status"] == "failed"
     assert by_name["broken"]["error"] == "ImportError: needs libfoo"

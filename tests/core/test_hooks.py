@@ -3,7 +3,15 @@
 import pytest
 from my_app import Net
 
-from corelib import ConfigError, InstantiationError, L, get_plugin_manager, hookimpl, instantiate
+from corelib import (
+    ConfigError,
+    InstantiationError,
+    L,
+    PluginError,
+    get_plugin_manager,
+    hookimpl,
+    instantiate,
+)
 
 
 class EnvTargets:
@@ -110,13 +118,18 @@ def test_new_style_wrapper_sees_the_result(plugin_manager):
     assert seen == [""]
 
 
-def test_a_raising_resolve_hook_is_an_instantiation_error(plugin_manager):
+def test_a_raising_resolve_hook_is_an_instantiation_error_naming_the_plugin(plugin_manager):
     class Broken:
         @hookimpl
         def corelib_resolve_target(self, target):
             raise RuntimeError("resolver bug")
 
     plugin_manager.register(Broken(), name="broken")
-    with pytest.raises(InstantiationError, match="resolver bug") as info:
+    with pytest.raises(InstantiationError) as info:
         instantiate({"a": {"_target_": "my_app.Net"}})
-    assert info.value.path == "a" and isinstance(info.value.__cause__, RuntimeError)
+    assert str(info.value) == (
+        "at 'a' (target 'my_app.Net'): plugin 'broken' (registered in code) "
+        "hook corelib_resolve_target raised RuntimeError: resolver bug"
+    )
+    assert info.value.path == "a" and isinstance(info.value.__cause__, PluginError)
+    assert isinstance(info.value.__cause__.__cause__, RuntimeError)

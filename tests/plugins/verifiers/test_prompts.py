@@ -47,6 +47,34 @@ def test_prompts_use_distinct_seeded_exemplar_sets(tiny_llm: TransformersLLM) ->
     assert all(len(s) == 2 for s in generator.exemplar_sets)
 
 
+def test_a_query_from_the_pool_never_sees_itself_as_an_exemplar(
+    tiny_llm: TransformersLLM,
+) -> None:
+    generator = DiversePrompts(tiny_llm, POOL, num_prompts=4, shots=3, seed=1)
+    outside = generator.prompts(QUESTIONS[0])  # not in the pool: every set as drawn
+    tail = f"Question: {QUESTIONS[0]}\nAnswer:\n"
+    swapped = 0
+    for item in POOL:
+        query = item["question"]
+        for prompt, as_drawn, exemplars in zip(
+            generator.prompts(query), outside, generator.exemplar_sets, strict=True
+        ):
+            assert prompt.count(f"Question: {query}\n") == 1  # the query only, at the end
+            assert prompt.count("Question: ") == 3 + 1  # the swapped exemplar has a stand-in
+            if any(e.question == query for e in exemplars):
+                swapped += 1
+            else:  # other sets are left as drawn
+                assert prompt == as_drawn.removesuffix(tail) + f"Question: {query}\nAnswer:\n"
+    assert swapped == 4 * 3  # each set held 3 pool questions
+
+
+def test_a_pool_without_spares_drops_the_query_exemplar(tiny_llm: TransformersLLM) -> None:
+    generator = DiversePrompts(tiny_llm, POOL[:2], num_prompts=1, shots=2, seed=0)
+    (prompt,) = generator.prompts(POOL[0]["question"])
+    assert prompt.count("Question: ") == 2
+    assert prompt.startswith(f"Question: {POOL[1]['question']}\n")
+
+
 def test_transformers_backend_end_to_end(tiny_llm: TransformersLLM) -> None:
     generator = DiversePrompts(tiny_llm, POOL, seed=1, batch_size=3, **FAST)
     results = generator.generate(QUESTIONS)
