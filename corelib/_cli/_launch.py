@@ -156,6 +156,10 @@ def launch(args: argparse.Namespace, worker_argv: list[str]) -> int:
         return 1
     except SignalException as stopped:  # torchrun's agent stopped the workers first
         raise Interrupted(stopped.sigval, workers=True) from None
+    except Exception as exc:  # torchrun's own machinery failed (rendezvous, backend): no user code
+        raise ConfigError(
+            f"torchrun could not start the workers: {type(exc).__name__}: {exc}"
+        ) from exc
     except KeyboardInterrupt:  # before torchrun's own handlers were in place
         raise Interrupted(signal.SIGINT, workers=True) from None
     except Interrupted as stopped:  # the same, for SIGTERM

@@ -4,6 +4,7 @@ and Ctrl-C / SIGTERM ending the launcher (and its workers) with one line, as a s
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import signal
@@ -115,6 +116,18 @@ def test_malformed_launch_flags_are_one_line_usage_errors_before_anything_is_rea
     assert len(errors) == 1 and message in errors[0], done.stderr
     assert "Traceback" not in done.stderr and "missing.yaml" not in done.stderr
     assert done.stdout == ""
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.skipif(importlib.util.find_spec("etcd") is not None, reason="etcd is installed")
+def test_torchrun_failing_to_start_the_workers_is_one_line(workdir: Path) -> None:
+    (workdir / "job.yaml").write_text("main: {_target_: workers.environment, port: 1}\n")
+    flags = ["--nproc-per-node", "1", "--rdzv-backend", "etcd", "--rdzv-endpoint", "127.0.0.1:1"]
+    done = corelib(workdir, "run", "job.yaml", "--unsafe", *flags)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.splitlines()[-1].startswith(
+        "corelib: error: torchrun could not start the workers: EtcdStubError:"
+    )
 
 
 def test_each_launch_flag_reaches_torchrun(
