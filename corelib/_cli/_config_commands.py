@@ -25,7 +25,7 @@ from corelib._cli._launch import (
     launch_requested,
 )
 from corelib._cli._seed import DEFAULT_SEED, parse_seed, seed_everything
-from corelib._errors import ConfigError, InstantiationError, a_type
+from corelib._errors import ConfigError, InstantiationError, a_type, quote
 from corelib._files import load_config
 from corelib._instantiate import instantiate
 from corelib._overrides import apply_overrides, split_path
@@ -181,13 +181,20 @@ def _entry(cfg: Any, args: argparse.Namespace) -> tuple[list[Any], Any]:
             node = node[key]
         except (KeyError, IndexError, TypeError):
             where = format_path(keys[:depth]) or "the top level"
-            known = ", ".join(map(str, node)) if isinstance(node, dict) else "(not a mapping)"
+            known = _some_keys(node) if isinstance(node, dict) else "(not a mapping)"
             hint = "" if args.entry else "; the root has no '_target_'; pick a node with --entry"
             raise ConfigError(
                 f"{args.config}: no node {format_path(keys)!r} to run{hint} "
                 f"(keys at {where}: {known or '(none)'})"
             ) from None
     return keys, node
+
+
+def _some_keys(node: dict[Any, Any], shown: int = 8) -> str:
+    """The first ``shown`` keys of ``node`` (each quoted short): a message stays small."""
+    listed = [str(key) if len(str(key)) <= 40 else quote(str(key), 40) for key in [*node][:shown]]
+    more = f", ... ({len(node) - shown} more)" if len(node) > shown else ""
+    return ", ".join(listed) + more
 
 
 def _under(keys: list[Any], path: str) -> str:

@@ -123,6 +123,15 @@ def test_check_fails_like_run_when_there_is_nothing_to_run(workdir: Path) -> Non
 
 
 @pytest.mark.timeout(60)
+def test_nothing_to_run_lists_a_few_keys_only(workdir: Path) -> None:
+    keys = "x" * 1000 + ": 1\n" + "".join(f"key{i}: {i}\n" for i in range(1000))
+    done = corelib(workdir, "run", write(workdir, "many.yaml", keys))
+    assert done.returncode == 2 and len(done.stderr) < 300, done.stderr
+    assert "(keys at the top level: 'xxxx" in done.stderr
+    assert done.stderr.endswith(", key5, key6, ... (993 more))\n")
+
+
+@pytest.mark.timeout(60)
 def test_errors_at_a_key_path_name_the_config_file_too(workdir: Path) -> None:
     config = write(workdir, "greet.yaml", "main: {_target_: draws.greet, name: world, size: 2}\n")
     done = corelib(workdir, "run", config, "--unsafe")
