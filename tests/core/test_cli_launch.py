@@ -137,6 +137,7 @@ def test_each_launch_flag_reaches_torchrun(
 
     received: list[argparse.Namespace] = []
     monkeypatch.setattr(torchrun, "run", received.append)
+    monkeypatch.setenv("TORCH_DISABLE_SHARE_RDZV_TCP_STORE", "1")  # the launcher sets it
     (workdir / "job.yaml").write_text("main: {_target_: workers.environment, port: 1}\n")
     monkeypatch.chdir(workdir)
     monkeypatch.syspath_prepend(str(workdir))
