@@ -43,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (KeyboardInterrupt, Interrupted) as stop:
         ignore_further(handlers)
         interrupted = stop if isinstance(stop, Interrupted) else Interrupted(signal.SIGINT)
-        print(f"corelib: {interrupted}", file=sys.stderr)
+        sys.stderr.write(f"corelib: {interrupted}\n")  # one write: workers share stderr
         return interrupted.exit_code
     finally:
         restore(handlers)
@@ -89,7 +89,8 @@ def _report(
     message = str(exc) if isinstance(exc, CorelibError) else describe_exception(exc)
     if where:
         message = f"{where}: {message}"
-    print(f"corelib: error: {printable(message, newlines=True)}", file=sys.stderr)
+    line = f"corelib: error: {printable(message, newlines=True)}\n"
+    sys.stderr.write(line)  # in one write: workers under torchrun share stderr
     return code
 
 
