@@ -185,6 +185,6 @@ def _check_leaf(value: Any, loc: Location, root: str) -> None:
             _check_text(value, loc, root)
     elif not isinstance(value, (*_SCALARS, dict, list)):
         raise ConfigError(
-            f"{_path(loc, root)}: a config file cannot hold a {type(value).__name__} "
+            f"{_path(loc, root)}: a config file cannot hold {a_type(value)} "
             f"({quote(value)}); it holds dicts, lists, strings, numbers, booleans and null"
         )

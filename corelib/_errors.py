@@ -12,6 +12,7 @@ __all__ = [
     "InstantiationError",
     "PluginError",
     "RegistryError",
+    "a_type",
     "quote",
 ]
 
@@ -45,6 +46,12 @@ def quote(value: object, limit: int = QUOTE_LIMIT) -> str:
     if len(text) > limit:
         text = text[: limit - 5] + "[...]"
     return text
+
+
+def a_type(value: object) -> str:
+    """The type of ``value`` with its article, for messages: ``"an int"``, ``"a Trainer"``."""
+    name = type(value).__name__
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
 
 
 class CorelibError(Exception):

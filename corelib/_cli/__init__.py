@@ -2,17 +2,24 @@
 
 Each command module has ``add_parsers(subparsers)``; every subparser sets ``func``, a handler
 ``(args) -> int``. Exit codes: 0 success; 2 a config or usage error (one line on stderr, the
-traceback only with ``--debug``); 1 an error raised by the user's code (with its traceback).
+traceback only with ``--debug``); 1 an error raised by the user's code (with its traceback);
+130 / 143 stopped by SIGINT / SIGTERM (one line); 141 stdout was closed early (quietly).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import select
+import signal
 import sys
 import traceback
 from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any, NoReturn, cast
 
 from corelib._cli import _config_commands, _plugin_commands
+from corelib._cli._signals import Interrupted, ignore_further, restore, stop_on_sigterm
 from corelib._errors import CorelibError, InstantiationError
 from corelib._text import describe_exception, printable
 from corelib.registry import get_plugin_manager
@@ -21,10 +28,28 @@ __all__ = ["main"]
 
 EXIT_USER_CODE = 1
 EXIT_USAGE = 2
+EXIT_BROKEN_PIPE = 128 + 13  # as if killed by SIGPIPE, like other Unix tools
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``corelib`` command line on ``argv`` (default: ``sys.argv[1:]``)."""
+    handlers = stop_on_sigterm()
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # here, where a closed pipe can still be caught
+        return code
+    except BrokenPipeError:
+        return _stdout_gone()
+    except (KeyboardInterrupt, Interrupted) as stop:
+        ignore_further(handlers)
+        interrupted = stop if isinstance(stop, Interrupted) else Interrupted(signal.SIGINT)
+        sys.stderr.write(f"corelib: {interrupted}\n")  # one write: workers share stderr
+        return interrupted.exit_code
+    finally:
+        restore(handlers)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = _build_parser()
     try:
         args, extra = parser.parse_known_args(argv)
@@ -41,37 +66,83 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.func(args)
         return code
     except CorelibError as exc:
+        # An InstantiationError names a key path; the CLI names the config file too.
+        where = getattr(args, "config", None) if isinstance(exc, InstantiationError) else None
         if isinstance(exc, InstantiationError) and exc.user_error:
-            return _report(exc, EXIT_USER_CODE, traceback_shown=True)
-        return _report(exc, EXIT_USAGE, traceback_shown=args.debug)
-    except KeyboardInterrupt:
-        print("corelib: interrupted", file=sys.stderr)
-        return 130
+            return _report(exc, EXIT_USER_CODE, traceback_shown=True, where=where)
+        return _report(exc, EXIT_USAGE, traceback_shown=args.debug, where=where)
+    except BrokenPipeError as exc:
+        if _stdout_closed():
+            raise
+        return _report(exc, EXIT_USER_CODE, traceback_shown=True)
     except Exception as exc:  # raised by the user's code (a constructor or run())
         return _report(exc, EXIT_USER_CODE, traceback_shown=True)
 
 
-def _report(exc: BaseException, code: int, *, traceback_shown: bool) -> int:
+def _report(
+    exc: BaseException, code: int, *, traceback_shown: bool, where: str | None = None
+) -> int:
     # Messages carry text that plugins and config files control: escape it (printable).
     if traceback_shown:
         text = "".join(traceback.format_exception(exc))
         print(printable(text, newlines=True), end="", file=sys.stderr)
     message = str(exc) if isinstance(exc, CorelibError) else describe_exception(exc)
-    print(f"corelib: error: {printable(message, newlines=True)}", file=sys.stderr)
+    if where:
+        message = f"{where}: {message}"
+    line = f"corelib: error: {printable(message, newlines=True)}\n"
+    sys.stderr.write(line)  # in one write: workers under torchrun share stderr
     return code
 
 
+def _stdout_closed() -> bool:
+    """Whether stdout is a pipe whose reader has gone (``corelib list | head``)."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no poll(), or no real stdout
+        return False
+
+
+def _stdout_gone() -> int:
+    """End quietly: point stdout at devnull so that the final flush at exit cannot fail."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no real stdout (an embedding, a test's capture)
+        pass
+    return EXIT_BROKEN_PIPE
+
+
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="corelib", description="Build objects from configs, with plugins."
-    )
+    parser = _Parser(prog="corelib", description="Build objects from configs, with plugins.")
+    parser.add_argument("--version", action="version", version=f"corelib {_version()}")
     _add_global_options(parser, defaults=True)
-    subparsers = parser.add_subparsers(title="commands", dest="command", required=True)
+    # Subparsers are _Parsers too (argparse uses the parent's class); typed as the base class.
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser] = cast(
+        Any, parser.add_subparsers(title="commands", dest="command", required=True)
+    )
     _config_commands.add_parsers(subparsers)
     _plugin_commands.add_parsers(subparsers)
     for subparser in subparsers.choices.values():
         _add_global_options(subparser, defaults=False)
     return parser
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors end in ``corelib: error: ...`` (after the usage), like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"corelib: error: {message}\n")
+
+
+def _version() -> str:
+    try:
+        return version("corelib")
+    except PackageNotFoundError:
+        return "(version unknown: not installed)"
 
 
 def _add_global_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:

@@ -11,7 +11,6 @@ may receive credentials; ``run`` builds and runs under that policy (``corelib.sa
 from __future__ import annotations
 
 import argparse
-import functools
 import inspect
 import os
 import sys
@@ -21,7 +20,14 @@ from typing import Any
 import attrs
 
 from corelib._check import check
-from corelib._errors import ConfigError, InstantiationError
+from corelib._cli._launch import (
+    add_launch_arguments,
+    check_launch_flags,
+    launch,
+    launch_requested,
+)
+from corelib._cli._seed import DEFAULT_SEED, parse_seed, seed_everything
+from corelib._errors import ConfigError, InstantiationError, a_type, quote
 from corelib._files import load_config
 from corelib._instantiate import instantiate
 from corelib._overrides import apply_overrides, set_paths, split_path
@@ -33,17 +39,6 @@ from corelib.registry import Allow
 
 __all__ = ["add_parsers"]
 
-# torchrun flags passed through unchanged: (our option, its destination).
-_LAUNCH_FLAGS = (
-    ("--nproc-per-node", "nproc_per_node"),
-    ("--nnodes", "nnodes"),
-    ("--node-rank", "node_rank"),
-    ("--rdzv-endpoint", "rdzv_endpoint"),
-    ("--rdzv-backend", "rdzv_backend"),
-    ("--rdzv-id", "rdzv_id"),
-    ("--max-restarts", "max_restarts"),
-)
-
 
 def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``run``, ``show`` and ``check`` commands."""
@@ -54,7 +49,7 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         "and call its run() (or the object itself); print the result unless it is None.",
     )
     _add_config_arguments(run)
-    run.add_argument("--entry", metavar="KEY", help="build this node instead (a key path)")
+    _add_entry_argument(run)
     run.add_argument(
         "--force",
         action="append",
@@ -62,16 +57,15 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         metavar="STAGE",
         help="redo STAGE: passed as run(force=[...]) (repeatable)",
     )
-    launch = run.add_argument_group(
-        "launching", "any of these starts the workers through torchrun (torch.distributed.run)"
+    run.add_argument(
+        "--seed",
+        type=parse_seed,
+        default=DEFAULT_SEED,
+        metavar="N",
+        help="seed Python's, numpy's and torch's generators before anything is built, in every "
+        f"worker (default {DEFAULT_SEED})",
     )
-    launch.add_argument("--nproc-per-node", type=int, metavar="N", help="workers per node")
-    launch.add_argument("--nnodes", metavar="N|MIN:MAX", help="number of nodes")
-    launch.add_argument("--node-rank", type=int, metavar="R", help="this node's rank")
-    launch.add_argument("--rdzv-endpoint", metavar="HOST:PORT", help="rendezvous endpoint")
-    launch.add_argument("--rdzv-backend", metavar="NAME", help="rendezvous backend (c10d)")
-    launch.add_argument("--rdzv-id", metavar="ID", help="job id shared by all nodes")
-    launch.add_argument("--max-restarts", type=int, metavar="N", help="restarts on failure")
+    add_launch_arguments(run)
     run.set_defaults(func=_run)
 
     show = subparsers.add_parser(
@@ -89,6 +83,7 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         "its signature, without building anything; report all problems (exit 2 if any).",
     )
     _add_config_arguments(check_)
+    _add_entry_argument(check_)
     check_.set_defaults(func=_check)
 
 
@@ -130,6 +125,12 @@ def _host(text: str) -> str:
     return text
 
 
+def _add_entry_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--entry", metavar="KEY", help="the entry node (a key path); default: the root or 'main'"
+    )
+
+
 def _load(args: argparse.Namespace) -> Any:
     return apply_overrides(load_config(args.config), args.overrides)
 
@@ -158,9 +159,11 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    problems = check(_load(args), allow=_allowlist(args), trusted=_trusted(args, []))
+    cfg = _load(args)
+    problems = check(cfg, allow=_allowlist(args), trusted=_trusted(args, []))
     for problem in problems:
-        print(problem)
+        print(f"{args.config}: {problem}")
+    _entry(cfg, args)  # a config with nothing to run fails here as it would in run
     if problems:
         print(f"{args.config}: {len(problems)} problem(s)", file=sys.stderr)
         return 2
@@ -169,10 +172,15 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    launching = launch_requested(args)
+    if launching:
+        check_launch_flags(args)
+    seed_everything(args.seed)  # before the config is loaded: a .py config may draw numbers
     cfg = _load(args)
     keys, entry = _entry(cfg, args)
-    if any(getattr(args, dest) is not None for _, dest in _LAUNCH_FLAGS):
-        return _launch(entry, keys, args)
+    if launching:
+        _check_before_launch(entry, keys, args)
+        return launch(args, _worker_argv(args))
     allow = _allowlist(args)
     policy = None if allow is None else SafeMode(allow=tuple(allow), hosts=tuple(args.allow_host))
     with applying(policy):  # what the built objects construct while running is untrusted too
@@ -180,15 +188,15 @@ def _run(args: argparse.Namespace) -> int:
             obj = instantiate(
                 entry, _allow_=allow, _trusted_=_trusted(args, keys), _allow_hosts_=args.allow_host
             )
-        except InstantiationError as error:  # spell the path from the config's root; name it
-            where = "" if error.user_error else f" (in {args.config})"
+        except InstantiationError as error:  # spell the path from the config's root
             raise InstantiationError(
-                error.message + where,
+                error.message,
                 path=_under(keys, error.path),
                 target=error.target,
                 user_error=error.user_error,
             ) from error.__cause__
-        result = _runner(obj, args.force)()
+        partial = isinstance(entry, dict) and bool(entry.get("_partial_"))
+        result = _result(obj, partial=partial, force=args.force)
     if result is not None and os.environ.get("RANK", "0") == "0":
         print(result)
     return 0
@@ -208,13 +216,20 @@ def _entry(cfg: Any, args: argparse.Namespace) -> tuple[list[Any], Any]:
             node = node[key]
         except (KeyError, IndexError, TypeError):
             where = format_path(keys[:depth]) or "the top level"
-            known = ", ".join(map(str, node)) if isinstance(node, dict) else "(not a mapping)"
+            known = _some_keys(node) if isinstance(node, dict) else "(not a mapping)"
             hint = "" if args.entry else "; the root has no '_target_'; pick a node with --entry"
             raise ConfigError(
                 f"{args.config}: no node {format_path(keys)!r} to run{hint} "
                 f"(keys at {where}: {known or '(none)'})"
             ) from None
     return keys, node
+
+
+def _some_keys(node: dict[Any, Any], shown: int = 8) -> str:
+    """The first ``shown`` keys of ``node`` (each quoted short): a message stays small."""
+    listed = [str(key) if len(str(key)) <= 40 else quote(str(key), 40) for key in [*node][:shown]]
+    more = f", ... ({len(node) - shown} more)" if len(node) > shown else ""
+    return ", ".join(listed) + more
 
 
 def _under(keys: list[Any], path: str) -> str:
@@ -225,20 +240,26 @@ def _under(keys: list[Any], path: str) -> str:
     return prefix + path if path.startswith("[") else f"{prefix}.{path}"
 
 
-def _runner(obj: Any, force: list[str]) -> Any:
-    """``obj.run`` (or ``obj``), with ``force=[...]`` bound when ``--force`` was given."""
+def _result(obj: Any, *, partial: bool, force: list[str]) -> Any:
+    """``obj.run()``, ``obj()`` for a ``_partial_`` entry node, else ``obj`` itself.
+
+    ``--force STAGE...`` is passed as ``force=[...]`` to what is called.
+    """
     run = getattr(obj, "run", None)
-    runner = run if callable(run) else obj
-    if not callable(runner):
-        raise ConfigError(
-            f"the entry node built a {type(obj).__name__}, which has no run() and is not callable"
-        )
+    runner = run if callable(run) else obj if partial and callable(obj) else None
+    if runner is None:
+        if force:
+            raise ConfigError(
+                f"--force {' '.join(force)}: the entry node built {a_type(obj)}, which has no "
+                "run() to take it"
+            )
+        return obj
     if not force:
-        return runner
+        return runner()
     if not _accepts_force(runner):
         called = f"{type(obj).__name__}.run()" if runner is run else f"calling {obj!r}"
         raise ConfigError(f"--force {' '.join(force)}: {called} takes no 'force' argument")
-    return functools.partial(runner, force=list(force))
+    return runner(force=list(force))
 
 
 def _accepts_force(runner: Any) -> bool:
@@ -252,46 +273,19 @@ def _accepts_force(runner: Any) -> bool:
     )
 
 
-def _launch(entry: Any, keys: list[Any], args: argparse.Namespace) -> int:
-    """Check the config here, then start ``python -m corelib run ...`` workers via torchrun."""
+def _check_before_launch(entry: Any, keys: list[Any], args: argparse.Namespace) -> None:
+    """Every problem of the entry node, as one error, before any worker starts."""
     problems = check(entry, allow=_allowlist(args), trusted=_trusted(args, keys))
     if problems:
         listed = "\n".join(
             f"  {attrs.evolve(problem, path=_under(keys, problem.path))}" for problem in problems
         )
         raise ConfigError(f"{args.config}: {len(problems)} problem(s) found:\n{listed}")
-    try:
-        from torch.distributed import run as torchrun
-        from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
-    except ImportError as exc:
-        raise ConfigError(
-            f"launching workers needs torch (pip install 'corelib[ddp]'): {exc}"
-        ) from exc
-
-    launcher: list[str] = []
-    for flag, dest in _LAUNCH_FLAGS:
-        value = getattr(args, dest)
-        if value is not None:
-            launcher += [flag, str(value)]
-    # torchrun's shared rendezvous TCP store intermittently fails to reconnect on restarts
-    # (pytorch/pytorch#135712); a store of its own per rendezvous avoids that.
-    os.environ.setdefault("TORCH_DISABLE_SHARE_RDZV_TCP_STORE", "1")
-    try:
-        torchrun.run(torchrun.parse_args([*launcher, "--module", "corelib", *_worker_argv(args)]))
-    except ChildFailedError as failed:
-        rank, failure = failed.get_first_failure()
-        print(
-            f"corelib: error: worker rank {rank} failed (exit code {failure.exitcode}); "
-            f"its error is printed above",
-            file=sys.stderr,
-        )
-        return 1
-    return 0
 
 
 def _worker_argv(args: argparse.Namespace) -> list[str]:
     """The ``corelib`` arguments each worker runs: this command without the launch flags."""
-    argv = ["run", args.config, *args.overrides]
+    argv = ["run", args.config, *args.overrides, "--seed", str(args.seed)]
     if args.entry is not None:
         argv += ["--entry", args.entry]
     for stage in args.force:

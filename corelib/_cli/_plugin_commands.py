@@ -14,10 +14,18 @@ from typing import Any
 
 import attrs
 
-from corelib._errors import quote
+from corelib._errors import RegistryError, a_type, quote
 from corelib._text import printable
 from corelib._typing import trusted_parameters
-from corelib.registry import ENV_DISABLE_AUTOLOAD, autoload_disabled, get_plugin_manager, registry
+from corelib.registry import (
+    ENV_DISABLE_AUTOLOAD,
+    TargetError,
+    TargetResolver,
+    autoload_disabled,
+    get_plugin_manager,
+    is_registry_name,
+    registry,
+)
 
 __all__ = ["add_parsers"]
 
@@ -49,9 +57,14 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     describe = subparsers.add_parser(
         "describe",
         help="one component's parameters, types and defaults",
-        description="Import one component and show its parameters, types and defaults.",
+        description="Import one component, or any callable by import path, and show its "
+        "parameters, types and defaults. The name is the user's own (not a config file's), so it "
+        "is not restricted by safe mode.",
     )
-    describe.add_argument("name", help="a qualified (plugin/name) or unique short name")
+    describe.add_argument(
+        "name",
+        help="a qualified (plugin/name) or unique short name, or an import path (torch.optim.SGD)",
+    )
     describe.set_defaults(func=_describe)
 
 
@@ -94,17 +107,24 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _describe(args: argparse.Namespace) -> int:
-    entry = registry.entry(args.name)
-    component = entry.load()
-    origin = registry.origin(entry.qualified_name)
-    print(printable(f"{entry.qualified_name}  (group {entry.group}; {origin})"))
-    print(printable(f"target: {entry.target}"))
+    if is_registry_name(args.name):
+        entry = registry.entry(args.name)
+        component = entry.load()
+        origin = registry.origin(entry.qualified_name)
+        print(printable(f"{entry.qualified_name}  (group {entry.group}; {origin})"))
+        print(printable(f"target: {entry.target}"))
+    else:  # an import path: the user typed it, so safe mode does not restrict it
+        try:
+            component = TargetResolver(None).resolve_object(args.name)
+        except TargetError as error:
+            raise RegistryError(f"describe {args.name!r}: {error}") from error
+        print(printable(f"{args.name}  (import path)"))
+    if not callable(component):  # a value's docstring would be its type's: left out
+        print(printable(f"\nnot callable: {a_type(component)} value", newlines=True))
+        return 0
     summary = (inspect.getdoc(component) or "").split("\n\n")[0]
     if summary:
         print(f"\n{printable(summary, newlines=True)}")
-    if not callable(component):
-        print(printable(f"\nnot callable: a {type(component).__name__} value", newlines=True))
-        return 0
     rows = _parameter_rows(component)
     if rows is None:
         print("\nparameters: (signature not available)")

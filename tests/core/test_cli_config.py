@@ -188,11 +188,14 @@ def test_user_code_errors_exit_1_with_traceback(workdir: Path) -> None:
             ["run", "nothing.yaml", "--unsafe"],
             "the root has no '_target_'; pick a node with --entry",
         ),
-        (["run", "value.yaml", "--unsafe"], "built a int, which has no run() and is not callable"),
+        (
+            ["run", "value.yaml", "--unsafe", "--force", "x"],
+            "--force x: the entry node built an int, which has no run() to take it",
+        ),
         (["run", "missing.yaml"], "missing.yaml: no such config file"),
         (["run", "job.ini"], "unknown config file type '.ini'"),
         (["show", "job.yaml", "--bogus"], "unrecognized arguments: --bogus"),
-        (["run"], "the following arguments are required: CONFIG\n"),  # overrides are optional
+        (["run"], "corelib: error: the following arguments are required: CONFIG\n"),
     ],
 )
 def test_config_errors_exit_2_with_one_message(
@@ -245,11 +248,12 @@ def test_check_reports_every_problem_at_once(workdir: Path) -> None:
     )
     done = corelib(workdir, "check", config, "--allow-import", "jobs")
     assert done.returncode == 2
-    lines = done.stdout.splitlines()
-    assert any(line.startswith("main.n (target 'jobs.Job'): expected int") for line in lines)
+    lines = done.stdout.splitlines()  # each names the file, as a compiler's messages do
+    expected_int = "cfg.yaml: main.n (target 'jobs.Job'): expected int"
+    assert any(line.startswith(expected_int) for line in lines)
     assert any("unexpected keyword argument 'size'" in line for line in lines)
-    assert any(line.startswith("other (target 'jobs.Missing')") for line in lines)
-    assert any(line.startswith("evil (target 'os.system'): refused") for line in lines)
+    assert any(line.startswith("cfg.yaml: other (target 'jobs.Missing')") for line in lines)
+    assert any(line.startswith("cfg.yaml: evil (target 'os.system'): refused") for line in lines)
     good = corelib(workdir, "check", write(workdir, "job.yaml", JOB_YAML), "--unsafe")
     assert (good.returncode, good.stdout) == (0, "job.yaml: no problems found\n")
 

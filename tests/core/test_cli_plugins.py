@@ -185,6 +185,23 @@ def test_describe_marks_positional_only_and_keyword_only_parameters(
     assert names == ["optimizer", "/", "steps", "*", "warmup"]
 
 
+def test_describe_an_import_path(installed: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # Like a registered name, but by import path (the user's own command: no safe mode).
+    code, out, _ = run(capsys, "describe", f"{installed}.make_optimizer")
+    assert code == 0
+    assert out.splitlines()[:3] == [
+        f"{installed}.make_optimizer  (import path)",
+        "",
+        "Build an optimizer.",
+    ]
+    assert rows(out.split("parameters:\n")[1])["lr"] == ["lr", "float", "0.01"]
+    code, out, _ = run(capsys, "describe", "math.pi")
+    assert (code, out) == (0, "math.pi  (import path)\n\nnot callable: a float value\n")
+    code, _, err = run(capsys, "describe", f"{installed}.missing")
+    assert code == 2
+    assert err.startswith(f"corelib: error: describe '{installed}.missing': cannot import")
+
+
 def test_describe_an_unknown_name_suggests_and_hides_the_traceback(
     installed: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -419,8 +419,9 @@ def test_cli_run_names_the_plugin_whose_hook_raised_and_block_plugin_is_the_way_
     config.write_text("_target_: greet\n")
     failed = corelib(fake_dists, "run", str(config))
     assert failed.returncode == 2
-    assert failed.stderr == (
-        "corelib: error: at the root (target 'greet'): plugin 'acme' (acme-dist 1.0) hook "
+    assert failed.stderr == (  # the CLI names the config file before the key path
+        f"corelib: error: {config}: at the root (target 'greet'): plugin 'acme' (acme-dist 1.0) "
+        "hook "
         "corelib_resolve_target raised ValueError: plugin bug; "
         "to run without it: --block-plugin acme\n"
     )
