@@ -17,7 +17,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any, Final
 
-from corelib._errors import ConfigError, quote
+from corelib._errors import ConfigError, a_type, quote
 from corelib._traversal import ROOT, CycleError, Location, fold, format_path
 
 __all__ = [
