@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from corelib._errors import CorelibError, InstantiationError
+from corelib._errors import CorelibError, InstantiationError, quote
 from corelib._signatures import describe_target, keyword_problem, positional_names
 from corelib._traversal import CycleError, Location, fold, is_container
 from corelib._typing import TypeMismatch, coerce
@@ -126,11 +126,13 @@ class _Builder:
             children.pop("_partial_", None)
             children.pop("_recursive_", None)
             if type(partial) is not bool:
-                raise _error(f"'_partial_' must be true or false, got {partial!r}", node, loc)
+                raise _error(f"'_partial_' must be true or false, got {quote(partial)}", node, loc)
             if type(recursive) is not bool:
-                raise _error(f"'_recursive_' must be true or false, got {recursive!r}", node, loc)
+                message = f"'_recursive_' must be true or false, got {quote(recursive)}"
+                raise _error(message, node, loc)
         if type(args) not in (list, tuple):
-            raise _error(f"'_args_' must be a list, got {type(args).__name__} {args!r}", node, loc)
+            message = f"'_args_' must be a list, got {type(args).__name__} {quote(args)}"
+            raise _error(message, node, loc)
         if hints:
             args, children = _fit_types(target, hints, args, children, node, loc, unbuilt=unbuilt)
         if partial:

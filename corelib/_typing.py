@@ -18,6 +18,8 @@ from typing import Any
 
 import attrs
 
+from corelib._errors import quote
+
 __all__ = ["TypeMismatch", "coerce", "describe_type", "parameter_types"]
 
 _NO_HINTS: dict[str, Any] = {}
@@ -32,9 +34,7 @@ class TypeMismatch(Exception):
         self.value = value
         self.keys = keys
         self.detail = detail
-        shown = repr(value)
-        if len(shown) > 80:
-            shown = shown[:77] + "..."
+        shown = quote(value, 80)
         message = f"expected {describe_type(expected)}, got {type(value).__name__} {shown}"
         super().__init__(f"{message} ({detail})" if detail else message)
 

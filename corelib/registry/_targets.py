@@ -224,7 +224,7 @@ def _import_longest_prefix(path: str) -> tuple[ModuleType, list[str]]:
                     raise TargetError(f"cannot import {quote(path)}: {error}") from error
                 continue
         return module, parts[end:]
-    raise TargetError(f"cannot import {path!r}: no module named {quote(parts[0])}")
+    raise TargetError(f"cannot import {quote(path)}: no module named {quote(parts[0])}")
 
 
 def _did_you_mean(word: str, candidates: Iterable[str]) -> str:
