@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from corelib import CorelibError, instantiate, load_config
-from corelib._check import check
+from corelib import CorelibError, check, instantiate, load_config
 
 MESSAGE_LIMIT = 1_000  # several quoted parts of at most ~200 characters each, plus the words
 MEMORY_LIMIT = 50 * 2**20

@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from corelib import InstantiationError, instantiate, load_config
-from corelib._check import check
+from corelib import InstantiationError, check, instantiate, load_config
+from corelib.registry._denylist import DENIED
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "safe-mode.md"
 
 
 def _double(x: int) -> int:
@@ -188,3 +190,8 @@ def test_logging_config_cannot_run_a_command_from_a_yaml(tmp_path: Path):
     assert result.returncode == 2, result.stderr
     assert "denied" in result.stderr and "Traceback" not in result.stderr
     assert not marker.exists()
+
+
+def test_the_docs_list_the_whole_deny_list():
+    documented = DOCS.read_text()
+    assert [name for name in DENIED if f"`{name}`" not in documented] == []
