@@ -7,6 +7,7 @@ prefix, by spelling, by real name and by identity (aliases).
 
 from __future__ import annotations
 
+import pickle
 import subprocess
 import sys
 import textwrap
@@ -195,3 +196,14 @@ def test_logging_config_cannot_run_a_command_from_a_yaml(tmp_path: Path):
 def test_the_docs_list_the_whole_deny_list():
     documented = DOCS.read_text()
     assert [name for name in DENIED if f"`{name}`" not in documented] == []
+
+
+def test_a_narrow_torch_prefix_does_not_reach_an_unpickling_decoder():
+    # torch.utils.data holds datapipe decoders that pickle.loads bytes (a YAML !!binary value).
+    pytest.importorskip("torch")
+    cfg = {
+        "_target_": "torch.utils.data.datapipes.utils.decoder.basichandlers",
+        "_args_": ["pickle", pickle.dumps("x")],
+    }
+    for message in _refusal(cfg, ["torch.utils.data"]):
+        assert "denied" in message
