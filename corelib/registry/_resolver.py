@@ -81,11 +81,12 @@ class TargetResolver:
         """Resolve an ``_import_`` reference (any object, callable or not)."""
         if self.allowlist is None:
             return _import_cached(path)
-        if self.allowlist.allows(path.replace(":", ".")):
+        try:
             return import_object(path, self.allowlist)
-        if self._is_registered_path(path):
-            return _import_cached(path)
-        return import_object(path, self.allowlist)  # raises the refusal
+        except TargetError:  # a registered path is trusted as installed, whatever the rules
+            if self._is_registered_path(path):
+                return _import_cached(path)
+            raise
 
     def _resolve_string(self, spec: str) -> Any:
         if self._hook is not None:

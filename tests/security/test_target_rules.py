@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from corelib import InstantiationError, check, instantiate, load_config
+from corelib import InstantiationError, check, instantiate, load_config, registry
 from corelib.registry._denylist import DENIED
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "safe-mode.md"
@@ -207,3 +207,11 @@ def test_a_narrow_torch_prefix_does_not_reach_an_unpickling_decoder():
     }
     for message in _refusal(cfg, ["torch.utils.data"]):
         assert "denied" in message
+
+
+def test_a_registered_import_path_is_trusted_under_an_allowed_prefix(fresh_registry):
+    registry.register("models", "private_double", "test_target_rules:_double")
+    for spelled in ("test_target_rules._double", "test_target_rules:_double"):
+        cfg = {"_target_": spelled, "x": 5}
+        assert check(cfg, allow=["test_target_rules"]) == []
+        assert instantiate(cfg, _allow_=["test_target_rules"]) == 10
