@@ -205,7 +205,7 @@ def _import_module(name: str, path: str) -> ModuleType:
     try:
         return importlib.import_module(name)
     except ModuleNotFoundError as error:
-        raise TargetError(f"cannot import {quote(path)}: {error}") from error
+        raise TargetError(_not_found(path, error)) from error
 
 
 def _import_longest_prefix(path: str) -> tuple[ModuleType, list[str]]:
@@ -221,10 +221,14 @@ def _import_longest_prefix(path: str) -> tuple[ModuleType, list[str]]:
             except ModuleNotFoundError as error:
                 missing = error.name or ""
                 if missing and not (name == missing or name.startswith(missing + ".")):
-                    raise TargetError(f"cannot import {quote(path)}: {error}") from error
+                    raise TargetError(_not_found(path, error)) from error
                 continue
         return module, parts[end:]
     raise TargetError(f"cannot import {quote(path)}: no module named {quote(parts[0])}")
+
+
+def _not_found(path: str, error: ModuleNotFoundError) -> str:
+    return f"cannot import {quote(path)}: no module named {quote(error.name)}"
 
 
 def _did_you_mean(word: str, candidates: Iterable[str]) -> str:

@@ -74,6 +74,8 @@ def test_an_alias_bomb_makes_short_messages_in_little_memory(kind, tmp_path: Pat
     [
         "nosuch/" + "x" * 100_000,  # a registry name
         "nosuchpackage." + "x" * 100_000,  # an import path
+        "y" * 100_000 + ".Name",  # an import path whose missing module is the long part
+        "y" * 100_000 + ":Name",
     ],
 )
 def test_a_huge_target_string_is_quoted_short(target):
