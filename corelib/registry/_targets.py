@@ -126,20 +126,21 @@ class ImportAllowlist:
 
     def refuse_object(self, obj: Any, spelled: str) -> str | None:
         """Why the resolved ``obj`` is refused: denied, or its real module is not allowed."""
-        return self.refuse_denied(obj, spelled) or self.refuse_reached(obj, spelled)
+        reason = self.denied_reason(obj) or self.outside_reason(obj)
+        return None if reason is None else f"refused {quote(spelled)}: {reason}"
 
-    def refuse_denied(self, obj: Any, spelled: str) -> str | None:
-        """Why the resolved ``obj`` is denied (by its real name or identity); None if it is not."""
+    def denied_reason(self, obj: Any) -> str | None:
+        """The "denied (...)" reason when ``obj`` is on the deny list (real name or identity)."""
         entry = denied_entry(None, obj, resolved=True)
-        return None if entry is None else f"refused {quote(spelled)}: {_denied(entry)}"
+        return None if entry is None else _denied(entry)
 
-    def refuse_reached(self, obj: Any, spelled: str) -> str | None:
-        """Why ``obj``, reached while resolving ``spelled``, is refused by its real module."""
+    def outside_reason(self, obj: Any) -> str | None:
+        """The "not allowed (...)" reason when the real module of ``obj`` is outside the list."""
         if self.allows(module_of(obj)):
             return None
         return (
-            f"refused {quote(spelled)}: not allowed (it reaches {quote(obj, 80)} defined in module "
-            f"{quote(module_of(obj))}, outside the allowed import prefixes {self._shown()})"
+            f"not allowed (it reaches {quote(obj, 80)} defined in module {quote(module_of(obj))}, "
+            f"outside the allowed import prefixes {self._shown()})"
         )
 
     def _shown(self) -> str:
@@ -181,7 +182,12 @@ def import_object(path: str, allowlist: ImportAllowlist | None = None) -> Any:
     obj: Any = module
     for index, attr in enumerate(attrs):
         if allowlist is not None:  # the module and every attribute on the way
-            _refuse(allowlist.refuse_reached(obj, path))
+            outside = allowlist.outside_reason(obj)
+            if outside is not None:  # an alias: say so too when it leads to a denied object
+                aliased = _peek(obj, attrs[index:])
+                denied = None if aliased is None else allowlist.denied_reason(aliased)
+                reasons = [denied, outside] if denied else [outside]
+                raise TargetError(f"refused {quote(path)}: {'; and '.join(reasons)}")
         try:
             obj = getattr(obj, attr)
         except AttributeError:
@@ -193,6 +199,16 @@ def import_object(path: str, allowlist: ImportAllowlist | None = None) -> Any:
             ) from None
     if allowlist is not None:  # the object itself: denied (it names the alias), then its module
         _refuse(allowlist.refuse_object(obj, path))
+    return obj
+
+
+def _peek(obj: Any, attrs: list[str]) -> Any:
+    """The object ``attrs`` lead to from ``obj`` through module namespaces only (no import, no
+    module ``__getattr__``); None where the path leaves modules or leads nowhere."""
+    for attr in attrs:
+        if not isinstance(obj, ModuleType):
+            return None
+        obj = vars(obj).get(attr)
     return obj
 
 

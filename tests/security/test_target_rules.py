@@ -215,3 +215,16 @@ def test_a_registered_import_path_is_trusted_under_an_allowed_prefix(fresh_regis
         cfg = {"_target_": spelled, "x": 5}
         assert check(cfg, allow=["test_target_rules"]) == []
         assert instantiate(cfg, _allow_=["test_target_rules"]) == 10
+
+
+@pytest.mark.parametrize(
+    ("target", "allow"),
+    [
+        ("logging.os.system", ["logging"]),  # logging does `import os`
+        ("dataclasses.builtins.eval", ["dataclasses"]),
+        ("typing.sys.settrace", ["typing"]),
+    ],
+)
+def test_an_alias_through_an_allowed_module_is_both_denied_and_not_allowed(target, allow):
+    for message in _refusal({"_target_": target, "_args_": ["x"]}, allow):
+        assert "denied" in message and "not allowed" in message
