@@ -17,7 +17,7 @@ import sys
 from types import MethodType, ModuleType
 from typing import Any
 
-__all__ = ["DENIED", "denied_entry"]
+__all__ = ["DENIED", "denied_name", "denied_object"]
 
 DENIED: tuple[str, ...] = (
     # Evaluators of strings (Python source, annotations, expressions, templates).
@@ -223,36 +223,25 @@ DENIED: tuple[str, ...] = (
 """Dotted names safe mode refuses under any allowed prefix (see the module docstring)."""
 
 
-def denied_entry(path: str | None, obj: Any = None, *, resolved: bool = False) -> str | None:
-    """The deny-list entry that refuses ``path`` (spelled) or ``obj`` (resolved), else None.
-
-    With ``resolved=True`` the object is matched too: by its real name and by identity with
-    each entry whose module is already imported (nothing is imported here).
-    """
-    names = [path] if path else []
-    if resolved:
-        names.append(_real_name(obj))
-    for name in names:
-        for entry in DENIED:
-            if name == entry or name.startswith(entry + "."):
-                return entry
-    if resolved:
-        for entry in DENIED:
-            denied = _loaded(entry)
-            if denied is not None and _same(obj, denied):
-                return entry
+def denied_name(dotted: str) -> str | None:
+    """The entry that denies the dotted name ``dotted`` (spelled, or an object's real name)."""
+    for entry in DENIED:
+        if dotted == entry or dotted.startswith(entry + "."):
+            return entry
     return None
 
 
-def _real_name(obj: Any) -> str:
-    """``module.qualname`` where the object defines them; else the module (its class's)."""
-    if isinstance(obj, ModuleType):
-        return obj.__name__
-    module = getattr(obj, "__module__", None)
-    if not isinstance(module, str):
-        module = type(obj).__module__
-    qualname = getattr(obj, "__qualname__", None)
-    return f"{module}.{qualname}" if isinstance(qualname, str) else module
+def denied_object(obj: Any, real_name: str) -> str | None:
+    """The entry that denies ``obj``: by its ``real_name`` (``module.qualname``), or by identity
+    with an entry whose module is already imported (nothing is imported here)."""
+    entry = denied_name(real_name)
+    if entry is not None:
+        return entry
+    for entry in DENIED:
+        denied = _loaded(entry)
+        if denied is not None and _same(obj, denied):
+            return entry
+    return None
 
 
 def _loaded(entry: str) -> Any:

@@ -16,7 +16,7 @@ from types import ModuleType
 from typing import Any
 
 from corelib._errors import quote
-from corelib.registry._denylist import denied_entry
+from corelib.registry._denylist import denied_name, denied_object
 
 __all__ = [
     "ImportAllowlist",
@@ -25,6 +25,7 @@ __all__ = [
     "import_path_of",
     "is_registry_name",
     "module_of",
+    "real_name",
 ]
 
 
@@ -45,6 +46,14 @@ def module_of(obj: Any) -> str:
     if not isinstance(module, str):
         module = type(obj).__module__
     return module
+
+
+def real_name(obj: Any) -> str:
+    """Where ``obj`` is really defined: ``module.qualname``, or the module alone for modules and
+    objects without a qualified name."""
+    qualname = None if isinstance(obj, ModuleType) else getattr(obj, "__qualname__", None)
+    module = module_of(obj)
+    return f"{module}.{qualname}" if isinstance(qualname, str) else module
 
 
 def import_path_of(obj: Any) -> str:
@@ -103,7 +112,7 @@ class ImportAllowlist:
         """Why the spelled ``path`` is refused before anything is imported; None if it is not."""
         dotted = _spelled_module(path)
         reasons = []
-        entry = denied_entry(dotted)
+        entry = denied_name(dotted)
         if entry is not None:
             reasons.append(_denied(entry))
         private = [s for s in dotted.split(".") if s.startswith("_")]
@@ -131,7 +140,7 @@ class ImportAllowlist:
 
     def denied_reason(self, obj: Any) -> str | None:
         """The "denied (...)" reason when ``obj`` is on the deny list (real name or identity)."""
-        entry = denied_entry(None, obj, resolved=True)
+        entry = denied_object(obj, real_name(obj))
         return None if entry is None else _denied(entry)
 
     def outside_reason(self, obj: Any) -> str | None:
