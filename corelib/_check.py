@@ -69,9 +69,11 @@ class _Checker:
             return self._check_target(node, children, loc)
         if isinstance(node, dict) and "_import_" in node:
             path = node["_import_"]
+            if not isinstance(path, str):
+                message = f"'_import_' must be an import path string, got {quote(path)}"
+                self.report(loc, None, message)
+                return None
             try:
-                if not isinstance(path, str):
-                    raise TypeError(f"'_import_' must be an import path string, got {quote(path)}")
                 return self.resolver.resolve_object(path)
             except Exception as error:  # report every failure, whatever raised it
                 self.report(loc, path, str(error))
