@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from corelib._errors import CorelibError
+from corelib._errors import CorelibError, quote
 from corelib._instantiate import SPECIAL_KEYS, _descend
 from corelib._signatures import (
     describe_target,
@@ -39,7 +39,7 @@ class Problem:
 
     def __str__(self) -> str:
         where = self.path or "<root>"
-        what = f" (target {self.target!r})" if self.target else ""
+        what = f" (target {quote(self.target)})" if self.target else ""
         return f"{where}{what}: {self.message}"
 
 
@@ -86,10 +86,15 @@ class _Checker:
         if isinstance(node, dict) and "_target_" in node:
             return self._check_target(node, children, loc)
         if isinstance(node, dict) and "_import_" in node:
+            path = node["_import_"]
+            if not isinstance(path, str):
+                message = f"'_import_' must be an import path string, got {quote(path)}"
+                self.report(loc, None, message)
+                return None
             try:
-                return self.resolver.resolve_object(str(node["_import_"]))
+                return self.resolver.resolve_object(path)
             except Exception as error:  # report every failure, whatever raised it
-                self.report(loc, node["_import_"], str(error))
+                self.report(loc, path, str(error))
                 return None
         values = children.values() if isinstance(children, dict) else children
         if any(isinstance(v, _Unbuilt) or id(v) in self._holds_unbuilt for v in values):
@@ -112,9 +117,10 @@ class _Checker:
         partial = node.get("_partial_", False)
         for key in ("_partial_", "_recursive_"):
             if type(node.get(key, False)) is not bool:
-                self.report(loc, spec, f"{key!r} must be true or false, got {node[key]!r}")
+                self.report(loc, spec, f"{key!r} must be true or false, got {quote(node[key])}")
         if type(args) not in (list, tuple):
-            self.report(loc, spec, f"'_args_' must be a list, got {type(args).__name__} {args!r}")
+            shown = f"{type(args).__name__} {quote(args)}"
+            self.report(loc, spec, f"'_args_' must be a list, got {shown}")
             args = []
         problem = keyword_problem(target, args, kwargs, partial=partial is True)
         if problem:

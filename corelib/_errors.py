@@ -96,7 +96,7 @@ class InstantiationError(CorelibError):
 
     def _render(self) -> str:
         where = f"at {self.path!r}" if self.path else "at the root"
-        what = f" (target {self.target!r})" if self.target is not None else ""
+        what = f" (target {quote(self.target)})" if self.target is not None else ""
         return f"{where}{what}: {self.message}"
 
     def __reduce__(self) -> tuple[Any, ...]:

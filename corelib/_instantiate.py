@@ -8,7 +8,7 @@ from typing import Any
 
 import attrs
 
-from corelib._errors import CorelibError, InstantiationError
+from corelib._errors import CorelibError, InstantiationError, quote
 from corelib._signatures import (
     describe_target,
     keyword_problem,
@@ -160,11 +160,13 @@ class _Builder:
             children.pop("_partial_", None)
             children.pop("_recursive_", None)
             if type(partial) is not bool:
-                raise _error(f"'_partial_' must be true or false, got {partial!r}", node, loc)
+                raise _error(f"'_partial_' must be true or false, got {quote(partial)}", node, loc)
             if type(recursive) is not bool:
-                raise _error(f"'_recursive_' must be true or false, got {recursive!r}", node, loc)
+                message = f"'_recursive_' must be true or false, got {quote(recursive)}"
+                raise _error(message, node, loc)
         if type(args) not in (list, tuple):
-            raise _error(f"'_args_' must be a list, got {type(args).__name__} {args!r}", node, loc)
+            message = f"'_args_' must be a list, got {type(args).__name__} {quote(args)}"
+            raise _error(message, node, loc)
         policy = None
         if self.policy is not None:  # before _fit_types structures what the file wrote
             policy = self._node_policy(target, args, children, node, loc)

@@ -6,6 +6,7 @@ import difflib
 import functools
 from typing import TYPE_CHECKING, Any
 
+from corelib._errors import quote
 from corelib._traversal import Location
 from corelib._trust import trusted_fields
 from corelib._typing import parameter_types, trusted_parameters
@@ -74,7 +75,7 @@ def keyword_problem(
         for key in unknown:
             close = difflib.get_close_matches(key, accepted, n=1, cutoff=0.6)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            parts.append(f"{key!r}{hint}")
+            parts.append(f"{quote(key)}{hint}")
         noun = "keyword argument" if len(unknown) == 1 else "keyword arguments"
         return (
             f"unexpected {noun} {', '.join(parts)} for {describe_target(target)}; "
@@ -135,5 +136,5 @@ def describe_target(target: Any) -> str | None:
         return import_path_of(target)
     except TargetError:
         module = getattr(target, "__module__", None)
-        qualname = getattr(target, "__qualname__", None) or repr(target)
+        qualname = getattr(target, "__qualname__", None) or quote(target)
         return f"{module}.{qualname}" if module else str(qualname)

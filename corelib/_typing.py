@@ -18,6 +18,7 @@ from typing import Any
 
 import attrs
 
+from corelib._errors import quote
 from corelib._trust import is_trusted_only
 
 __all__ = [
@@ -42,9 +43,7 @@ class TypeMismatch(Exception):
         self.value = value
         self.keys = keys
         self.detail = detail
-        shown = repr(value)
-        if len(shown) > 80:
-            shown = shown[:77] + "..."
+        shown = quote(value, 80)
         message = f"expected {describe_type(expected)}, got {type(value).__name__} {shown}"
         super().__init__(f"{message} ({detail})" if detail else message)
 

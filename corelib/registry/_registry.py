@@ -16,7 +16,7 @@ from typing import Any
 
 import attrs
 
-from corelib._errors import PluginError, RegistryError
+from corelib._errors import PluginError, RegistryError, quote
 from corelib._text import describe_exception
 
 __all__ = ["KINDS", "LOCAL_PLUGIN", "Entry", "PluginRegistrar", "Registry", "check_plugin_name"]
@@ -155,7 +155,7 @@ class Registry:
                 return entry
             if plugin in self._unavailable:
                 failure = self._unavailable[plugin]
-                raise PluginError(f"{name!r} is unavailable: {failure}") from failure.__cause__
+                raise PluginError(f"{quote(name)} is unavailable: {failure}") from failure.__cause__
             raise self._unknown(name)
         candidates = self._by_short_name.get(name, [])
         if len(candidates) == 1:
@@ -163,7 +163,7 @@ class Registry:
         if candidates:
             listed = ", ".join(repr(c) for c in sorted(candidates))
             raise RegistryError(
-                f"short name {name!r} is ambiguous: use one of the qualified names {listed}"
+                f"short name {quote(name)} is ambiguous: use one of the qualified names {listed}"
             )
         if self._unavailable:
             failures = "; ".join(str(err) for err in self._unavailable.values())
@@ -208,7 +208,8 @@ class Registry:
 
     def _unknown(self, name: str) -> RegistryError:
         known = [*self._entries, *self._by_short_name]
-        return RegistryError(f"no component named {name!r} in the registry{_suggest(name, known)}")
+        suggestion = _suggest(name, known)
+        return RegistryError(f"no component named {quote(name)} in the registry{suggestion}")
 
     def _ensure_discovered(self) -> None:
         if not self._discovered and self._discover is not None:

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from types import ModuleType
 from typing import Any
 
-from corelib._errors import PluginError, RegistryError
+from corelib._errors import PluginError, RegistryError, quote
 from corelib._typing import parameter_types
 from corelib.registry._global import get_plugin_manager, registry
 from corelib.registry._targets import (
@@ -60,14 +60,15 @@ class TargetResolver:
         elif callable(spec):
             obj = spec
             if self.allowlist is not None:
-                self._check_object(obj, repr(spec))
+                name = getattr(spec, "__qualname__", type(spec).__qualname__)
+                self._check_object(obj, f"{module_of(spec)}.{name}")
         else:
             raise TargetError(
                 f"_target_ must be a callable or a target string, got {type(spec).__name__} "
-                f"{spec!r}"
+                f"{quote(spec)}"
             )
         if not callable(obj):
-            raise TargetError(f"{spec!r} resolved to {obj!r}, which is not callable")
+            raise TargetError(f"{quote(spec)} resolved to {quote(obj)}, which is not callable")
         return obj
 
     def resolve_with_types(self, spec: Any) -> tuple[Any, dict[str, Any]]:
@@ -85,11 +86,12 @@ class TargetResolver:
         """Resolve an ``_import_`` reference (any object, callable or not)."""
         if self.allowlist is None:
             return _import_cached(path)
-        if self.allowlist.allows(path.replace(":", ".")):
+        try:
             return import_object(path, self.allowlist)
-        if self._is_registered_path(path):
-            return _import_cached(path)
-        return import_object(path, self.allowlist)  # raises the refusal
+        except TargetError:  # a registered path is trusted as installed, whatever the rules
+            if self._is_registered_path(path):
+                return _import_cached(path)
+            raise
 
     def _resolve_string(self, spec: str) -> Any:
         if self._hook is not None:
@@ -121,17 +123,15 @@ class TargetResolver:
             return False
 
     def _check_object(self, obj: Any, spelled: str) -> None:
+        """A callable given in the tree, or claimed by a hook: registered, or allowed and not
+        denied (the same rules as an import path, applied to the object's real name)."""
         assert self.allowlist is not None
-        if self.allowlist.allows(module_of(obj)):
-            return
         qualname = getattr(obj, "__qualname__", None)
         if isinstance(qualname, str) and self._is_registered_path(f"{module_of(obj)}:{qualname}"):
             return
-        raise TargetError(
-            f"refused {spelled}: {obj!r} is defined in module {module_of(obj)!r}, which is "
-            f"neither registered nor under the allowed import prefixes "
-            f"{list(self.allowlist.prefixes)}"
-        )
+        refusal = self.allowlist.refuse_object(obj, spelled)
+        if refusal is not None:
+            raise TargetError(refusal)
 
 
 def _import_cached(path: str) -> Any:

@@ -15,6 +15,9 @@ from collections.abc import Iterable
 from types import ModuleType
 from typing import Any
 
+from corelib._errors import quote
+from corelib.registry._denylist import denied_name, denied_object
+
 __all__ = [
     "ImportAllowlist",
     "TargetError",
@@ -22,6 +25,7 @@ __all__ = [
     "import_path_of",
     "is_registry_name",
     "module_of",
+    "real_name",
 ]
 
 
@@ -44,6 +48,14 @@ def module_of(obj: Any) -> str:
     return module
 
 
+def real_name(obj: Any) -> str:
+    """Where ``obj`` is really defined: ``module.qualname``, or the module alone for modules and
+    objects without a qualified name."""
+    qualname = None if isinstance(obj, ModuleType) else getattr(obj, "__qualname__", None)
+    module = module_of(obj)
+    return f"{module}.{qualname}" if isinstance(qualname, str) else module
+
+
 def import_path_of(obj: Any) -> str:
     """The dotted import path that loads back ``obj`` (``"my_app.Trainer"``).
 
@@ -53,9 +65,13 @@ def import_path_of(obj: Any) -> str:
     qualname = getattr(obj, "__qualname__", None)
     module = getattr(obj, "__module__", None)
     if not isinstance(qualname, str) or not isinstance(module, str):
-        raise TargetError(f"{obj!r} has no importable name (not a module-level class or function)")
+        raise TargetError(
+            f"{quote(obj)} has no importable name (not a module-level class or function)"
+        )
     if "<lambda>" in qualname or "<locals>" in qualname:
-        raise TargetError(f"{obj!r} is a lambda or a local object and cannot be imported by name")
+        raise TargetError(
+            f"{quote(obj)} is a lambda or a local object and cannot be imported by name"
+        )
     name = getattr(obj, "__name__", None)
     candidates = [f"{module}.{qualname}"]
     if isinstance(name, str) and name != qualname:  # e.g. builtins exposed on a module
@@ -65,18 +81,21 @@ def import_path_of(obj: Any) -> str:
         try:
             if import_object(path) is obj:
                 return path
-            problems.append(f"{path!r} loads another object")
+            problems.append(f"{quote(path)} loads another object")
         except TargetError as error:
             problems.append(str(error))
-    raise TargetError(f"{obj!r} is not importable by name: {'; '.join(problems)}")
+    raise TargetError(f"{quote(obj)} is not importable by name: {'; '.join(problems)}")
 
 
 class ImportAllowlist:
-    """Import prefixes an untrusted config may reach, besides registered components.
+    """The import prefixes an untrusted config may reach, besides registered components.
 
     A prefix allows itself and its submodules on dotted boundaries (``"torch.optim"`` allows
-    ``"torch.optim.adamw"``, not ``"torch.optimx"``). Both the spelled path and the real module of
-    the resolved object must be allowed.
+    ``"torch.optim.adamw"``, not ``"torch.optimx"``). Three rules refuse a target, each named in
+    the refusal: "not allowed" (the spelled path, a module or attribute reached on the way, or
+    the resolved object's real module is outside every prefix), "private name" (a dotted segment
+    starts with ``_``, unless the exact path is allowed) and "denied" (the deny list, whatever
+    the prefix).
     """
 
     __slots__ = ("prefixes",)
@@ -89,8 +108,62 @@ class ImportAllowlist:
     def allows(self, dotted: str) -> bool:
         return any(dotted == p or dotted.startswith(p + ".") for p in self.prefixes)
 
+    def refuse_spelling(self, path: str) -> str | None:
+        """Why the spelled ``path`` is refused before anything is imported; None if it is not."""
+        dotted = _spelled_module(path)
+        reasons = []
+        entry = denied_name(dotted)
+        if entry is not None:
+            reasons.append(_denied(entry))
+        private = [s for s in dotted.split(".") if s.startswith("_")]
+        if private and dotted not in self.prefixes:
+            reasons.append(
+                f"private name (the segment {quote(private[0])} starts with '_'; only a path "
+                "allowed exactly reaches a private name)"
+            )
+        if not self.allows(dotted):
+            hint = (
+                ""
+                if reasons
+                else "; allow more with --allow-import PREFIX, or trust the file with --unsafe"
+            )
+            reasons.append(
+                "not allowed (safe mode allows registered components and the import prefixes "
+                f"{self._shown()} only{hint})"
+            )
+        return f"refused {quote(path)}: {'; and '.join(reasons)}" if reasons else None
+
+    def refuse_object(self, obj: Any, spelled: str) -> str | None:
+        """Why the resolved ``obj`` is refused: denied, or its real module is not allowed."""
+        reason = self.denied_reason(obj) or self.outside_reason(obj)
+        return None if reason is None else f"refused {quote(spelled)}: {reason}"
+
+    def denied_reason(self, obj: Any) -> str | None:
+        """The "denied (...)" reason when ``obj`` is on the deny list (real name or identity)."""
+        entry = denied_object(obj, real_name(obj))
+        return None if entry is None else _denied(entry)
+
+    def outside_reason(self, obj: Any) -> str | None:
+        """The "not allowed (...)" reason when the real module of ``obj`` is outside the list."""
+        if self.allows(module_of(obj)):
+            return None
+        return (
+            f"not allowed (it reaches {quote(obj, 80)} defined in module {quote(module_of(obj))}, "
+            f"outside the allowed import prefixes {self._shown()})"
+        )
+
+    def _shown(self) -> str:
+        return quote(list(self.prefixes), 400)
+
     def __repr__(self) -> str:
         return f"ImportAllowlist({list(self.prefixes)!r})"
+
+
+def _denied(entry: str) -> str:
+    return (
+        f"denied (on the deny list as {entry!r}: it can load code or pickles, run commands or "
+        "evaluate strings, so no allowed prefix reaches it; build a file you trust with --unsafe)"
+    )
 
 
 def _spelled_module(path: str) -> str:
@@ -100,50 +173,70 @@ def _spelled_module(path: str) -> str:
 def import_object(path: str, allowlist: ImportAllowlist | None = None) -> Any:
     """Import ``"pkg.mod.Name"`` or ``"pkg.mod:Name.attr"``.
 
-    With an allowlist, a path outside it is refused before anything is imported, and every
-    module reached on the way and the object's real module must be inside it too.
+    With an allowlist, the spelled path is checked before anything is imported (see
+    :class:`ImportAllowlist`), then the module, every attribute reached on the way and the
+    resolved object: a module reached under another name (``os.path`` is ``posixpath``) is
+    judged by its real name like everything else.
     """
-    if allowlist is not None and not allowlist.allows(_spelled_module(path)):
-        raise TargetError(_refusal(path, allowlist))
+    if allowlist is not None:
+        _refuse(allowlist.refuse_spelling(path))
     if ":" in path:
         module_name, _, attr_path = path.partition(":")
         attrs = attr_path.split(".")
         if not all(module_name.split(".")) or not all(attrs) or ":" in attr_path:
-            raise TargetError(f"malformed import path {path!r}; expected 'pkg.mod:Name'")
+            raise TargetError(f"malformed import path {quote(path)}; expected 'pkg.mod:Name'")
         module = _import_module(module_name, path)
     else:
         module, attrs = _import_longest_prefix(path)
     obj: Any = module
     for index, attr in enumerate(attrs):
+        if allowlist is not None:  # the module and every attribute on the way
+            outside = allowlist.outside_reason(obj)
+            if outside is not None:  # an alias: say so too when it leads to a denied object
+                aliased = _peek(obj, attrs[index:])
+                denied = None if aliased is None else allowlist.denied_reason(aliased)
+                reasons = [denied, outside] if denied else [outside]
+                raise TargetError(f"refused {quote(path)}: {'; and '.join(reasons)}")
         try:
             obj = getattr(obj, attr)
         except AttributeError:
             owner = ".".join([module.__name__, *attrs[:index]])
             names = [n for n in dir(obj) if not n.startswith("_")]
             raise TargetError(
-                f"cannot import {path!r}: {owner!r} has no attribute {attr!r}"
+                f"cannot import {quote(path)}: {quote(owner)} has no attribute {quote(attr)}"
                 + _did_you_mean(attr, names)
             ) from None
-        if allowlist is not None and not allowlist.allows(module_of(obj)):
-            raise TargetError(
-                f"refused {path!r}: it resolves to {obj!r} defined in module "
-                f"{module_of(obj)!r}, outside the allowed import prefixes "
-                f"{list(allowlist.prefixes)}"
-            )
+    if allowlist is not None:  # the object itself: denied (it names the alias), then its module
+        _refuse(allowlist.refuse_object(obj, path))
     return obj
+
+
+def _peek(obj: Any, attrs: list[str]) -> Any:
+    """The object ``attrs`` lead to from ``obj`` through module namespaces only (no import, no
+    module ``__getattr__``); None where the path leaves modules or leads nowhere."""
+    for attr in attrs:
+        if not isinstance(obj, ModuleType):
+            return None
+        obj = vars(obj).get(attr)
+    return obj
+
+
+def _refuse(refusal: str | None) -> None:
+    if refusal:
+        raise TargetError(refusal)
 
 
 def _import_module(name: str, path: str) -> ModuleType:
     try:
         return importlib.import_module(name)
     except ModuleNotFoundError as error:
-        raise TargetError(f"cannot import {path!r}: {error}") from error
+        raise TargetError(_not_found(path, error)) from error
 
 
 def _import_longest_prefix(path: str) -> tuple[ModuleType, list[str]]:
     parts = path.split(".")
     if not all(parts):
-        raise TargetError(f"malformed import path {path!r}")
+        raise TargetError(f"malformed import path {quote(path)}")
     for end in range(len(parts), 0, -1):
         name = ".".join(parts[:end])
         module = sys.modules.get(name)
@@ -153,19 +246,14 @@ def _import_longest_prefix(path: str) -> tuple[ModuleType, list[str]]:
             except ModuleNotFoundError as error:
                 missing = error.name or ""
                 if missing and not (name == missing or name.startswith(missing + ".")):
-                    raise TargetError(f"cannot import {path!r}: {error}") from error
+                    raise TargetError(_not_found(path, error)) from error
                 continue
         return module, parts[end:]
-    raise TargetError(f"cannot import {path!r}: no module named {parts[0]!r}")
+    raise TargetError(f"cannot import {quote(path)}: no module named {quote(parts[0])}")
 
 
-def _refusal(path: str, allowlist: ImportAllowlist) -> str:
-    allowed = ", ".join(repr(p) for p in allowlist.prefixes) or "none"
-    return (
-        f"refused {path!r}: safe mode allows registered components and the import prefixes "
-        f"[{allowed}] only (allow more with --allow-import PREFIX, or trust the file with "
-        f"--unsafe)"
-    )
+def _not_found(path: str, error: ModuleNotFoundError) -> str:
+    return f"cannot import {quote(path)}: no module named {quote(error.name)}"
 
 
 def _did_you_mean(word: str, candidates: Iterable[str]) -> str:

@@ -12,7 +12,7 @@ from corelib import apply_overrides, check, instantiate, load_config
 from plugins.ddp.strategies._tp_plan import TPPlanError
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "transformer_lm"
-ALLOW = ("torch",)  # the models and data are registered ddp components
+ALLOW = ("torch.optim",)  # the models, data and loss are registered ddp components
 SHORT_RUN = ["max_steps=3", "train_data.n_sequences=64"]
 ONE_PROCESS = {"tp.yaml": [], "pipeline.yaml": ["strategy.cuts=[]"]}  # the model stays whole
 
