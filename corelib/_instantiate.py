@@ -192,7 +192,9 @@ class _Builder:
                 )
                 if problem:
                     raise _error(problem, node, loc) from error
-                raise _error(_cause(error), node, loc, user_error=True) from error
+                # A CorelibError is the component refusing a setting (exit 2), not a crash.
+                user_error = not isinstance(error, CorelibError)
+                raise _error(_cause(error), node, loc, user_error=user_error) from error
         if self._after is not None:
             try:
                 for replacement in self._after(obj=obj, node=node, path=str(loc)):
@@ -274,6 +276,12 @@ def _error(
     )
 
 
+_CAUSE_LIMIT = 2000
+
+
 def _cause(error: BaseException) -> str:
+    """The cause's type and message, cut to a bounded length (the full text stays on it)."""
     text = str(error)
+    if len(text) > _CAUSE_LIMIT:
+        text = text[: _CAUSE_LIMIT - 5] + "[...]"
     return f"{type(error).__name__}: {text}" if text else type(error).__name__

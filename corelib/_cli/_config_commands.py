@@ -32,6 +32,7 @@ from corelib._files import load_config
 from corelib._instantiate import instantiate
 from corelib._overrides import apply_overrides, set_paths, split_path
 from corelib._plain import to_dict
+from corelib._text import printable
 from corelib._traversal import format_path
 from corelib._trust import SafeMode, applying, parse_host
 from corelib._yaml import dump_yaml
@@ -154,7 +155,12 @@ def _trusted(args: argparse.Namespace, keys: list[Any]) -> list[list[Any]]:
 
 
 def _show(args: argparse.Namespace) -> int:
-    print(dump_yaml(to_dict(_load(args))), end="")
+    cfg = _load(args)
+    try:
+        text = dump_yaml(to_dict(cfg))
+    except ConfigError as error:  # e.g. a .py config holding an object no file can hold
+        raise ConfigError(f"{args.config}: {error}") from error
+    print(text, end="")
     return 0
 
 
@@ -162,12 +168,12 @@ def _check(args: argparse.Namespace) -> int:
     cfg = _load(args)
     problems = check(cfg, allow=_allowlist(args), trusted=_trusted(args, []))
     for problem in problems:
-        print(f"{args.config}: {problem}")
+        print(printable(f"{args.config}: {problem}"))  # plugin and file text, escaped
     _entry(cfg, args)  # a config with nothing to run fails here as it would in run
     if problems:
-        print(f"{args.config}: {len(problems)} problem(s)", file=sys.stderr)
+        print(printable(f"{args.config}: {len(problems)} problem(s)"), file=sys.stderr)
         return 2
-    print(f"{args.config}: no problems found")
+    print(printable(f"{args.config}: no problems found"))
     return 0
 
 
@@ -257,7 +263,7 @@ def _result(obj: Any, *, partial: bool, force: list[str]) -> Any:
     if not force:
         return runner()
     if not _accepts_force(runner):
-        called = f"{type(obj).__name__}.run()" if runner is run else f"calling {obj!r}"
+        called = f"{type(obj).__name__}.run()" if runner is run else f"calling {quote(obj)}"
         raise ConfigError(f"--force {' '.join(force)}: {called} takes no 'force' argument")
     return runner(force=list(force))
 

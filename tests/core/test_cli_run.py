@@ -36,6 +36,16 @@ DRAWS = """
 
     def greet(name: str) -> str:
         return f"hello {name}"
+
+
+    def refuse(setting: str) -> None:
+        from corelib import ConfigError
+
+        raise ConfigError(f"refuse: setting {setting!r} is not supported")
+
+
+    def crash(setting: str) -> None:
+        raise RuntimeError(f"crash on {setting!r}")
 """
 
 
@@ -187,3 +197,32 @@ def test_a_stdout_closed_early_ends_quietly_with_141(workdir: Path, command: lis
     finally:
         os.close(write_end)
     assert (done.returncode, done.stderr) == (141, "")
+
+
+def test_a_component_refusing_a_setting_with_a_corelib_error_exits_2(workdir: Path) -> None:
+    (workdir / "refuse.yaml").write_text("_target_: draws.refuse\nsetting: bf17\n")
+    refused = corelib(workdir, "run", "refuse.yaml", "--allow-import", "draws")
+    assert refused.returncode == 2, refused.stderr
+    assert refused.stderr.startswith("corelib: error: refuse.yaml: at the root")
+    assert "setting 'bf17' is not supported" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    (workdir / "crash.yaml").write_text("_target_: draws.crash\nsetting: x\n")
+    crashed = corelib(workdir, "run", "crash.yaml", "--allow-import", "draws")
+    assert crashed.returncode == 1 and "Traceback" in crashed.stderr  # other errors: user code
+
+
+def test_show_names_the_file_of_a_config_no_file_can_hold(workdir: Path) -> None:
+    (workdir / "holds.py").write_text("import threading\nlock = {'value': threading.Lock()}\n")
+    shown = corelib(workdir, "show", "holds.py")
+    assert shown.returncode == 2, shown.stderr
+    assert shown.stderr.startswith("corelib: error: holds.py: ")
+    assert "Traceback" not in shown.stderr
+
+
+def test_check_prints_problems_with_terminal_escapes_made_visible(workdir: Path) -> None:
+    name = "odd\x1b[2J.yaml"  # a file name is text from elsewhere too
+    (workdir / name).write_text("_target_: draws.greet\nnam: 1\n")
+    checked = corelib(workdir, "check", name, "--allow-import", "draws")
+    assert checked.returncode == 2, checked.stderr
+    assert "\x1b" not in checked.stdout
+    assert "odd\\x1b[2J.yaml: " in checked.stdout and "unexpected keyword" in checked.stdout
