@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from _corelib_cli import run_corelib
 
 from corelib import load_config
 
@@ -59,18 +58,7 @@ def write(directory: Path, name: str, text: str) -> str:
 def corelib(
     cwd: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE")}
-    environment["PYTHONPATH"] = os.pathsep.join([str(cwd), str(REPO)])
-    environment["CORELIB_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-    environment.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "corelib", *args],
-        cwd=cwd,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return run_corelib(cwd, *args, env=env, timeout=timeout)
 
 
 JOB_YAML = """

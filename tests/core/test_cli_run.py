@@ -10,6 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from _corelib_cli import run_corelib
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -56,17 +57,7 @@ def workdir(tmp_path: Path) -> Path:
 
 
 def corelib(cwd: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE")}
-    env["PYTHONPATH"] = os.pathsep.join([str(cwd), str(REPO)])
-    env["CORELIB_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-    return subprocess.run(
-        [sys.executable, "-m", "corelib", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return run_corelib(cwd, *args, timeout=timeout)
 
 
 def write(directory: Path, name: str, text: str) -> str:

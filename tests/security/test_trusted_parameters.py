@@ -8,16 +8,15 @@ overrides. Python without safe mode, a ``.py`` config and defaults are fine.
 
 from __future__ import annotations
 
-import os
 import pickle
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from typing import Annotated
 
 import attrs
 import pytest
+from _corelib_cli import run_corelib
 
 import corelib
 from corelib import (
@@ -171,16 +170,7 @@ def test_policy_allows_hosts_by_host_and_port() -> None:
 
 
 def corelib_cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE")}
-    env["PYTHONPATH"] = os.pathsep.join([str(cwd), str(REPO)])
-    return subprocess.run(
-        [sys.executable, "-m", "corelib", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_corelib(cwd, *args, plugins=True)
 
 
 VAULT = """
