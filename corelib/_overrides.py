@@ -13,7 +13,7 @@ import difflib
 import re
 from typing import Any
 
-from corelib._errors import QUOTE_LIMIT, ConfigError, quote
+from corelib._errors import QUOTE_LIMIT, ConfigError, a_type, quote
 from corelib._lazy import LazyConfig
 from corelib._traversal import CycleError, Location, fold, format_path
 
@@ -193,8 +193,8 @@ def _child(node: Any, key: str | int, where: list[str | int], override: str) -> 
         index = int(key)
         return index, node[index] if -len(node) <= index < len(node) else _MISSING
     raise ConfigError(
-        f"override {quote(override)}: {quote(format_path(where) or 'the root')} is a "
-        f"{type(node).__name__} ({quote(node)}), not a mapping or a list"
+        f"override {quote(override)}: {quote(format_path(where) or 'the root')} is "
+        f"{a_type(node)} ({quote(node)}), not a mapping or a list"
     )
 
 

@@ -19,7 +19,7 @@ from typing import Any, Final
 
 import attrs
 
-from corelib._errors import ConfigError
+from corelib._errors import ConfigError, quote
 from corelib._overrides import split_path
 from corelib._traversal import Location
 
@@ -161,14 +161,19 @@ def parse_host(text: str) -> tuple[str, int | None]:
     """
     host, port = text, ""
     if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        if rest and not rest.startswith(":"):
+        host, closed, rest = text[1:].partition("]")
+        if not closed or (rest and not rest.startswith(":")):
             host = ""
         port = rest[1:]
     elif text.count(":") == 1:
         host, port = text.split(":")
-    if not host or any(c in host for c in "/@?# ") or (port and not port.isdigit()):
-        raise ConfigError(f"bad host {text!r}: expected HOST or HOST:PORT (e.g. 127.0.0.1:8000)")
+        port = port or "-"  # "host:" names no port: refused
+    bad_port = port != "" and not (port.isdigit() and 0 < int(port) < 65536)
+    if not host or any(c in host for c in "/@?#[] ") or bad_port:
+        raise ConfigError(
+            f"bad host {quote(text)}: expected HOST or HOST:PORT with a port from 1 to 65535 "
+            "(e.g. 127.0.0.1:8000)"
+        )
     return host.lower(), int(port) if port else None
 
 

@@ -23,6 +23,7 @@ from corelib.registry import (
     TargetResolver,
     autoload_disabled,
     get_plugin_manager,
+    import_path_of,
     is_registry_name,
     registry,
 )
@@ -170,7 +171,7 @@ def _parameter_rows(component: Any) -> list[list[str]] | None:
         prefix = _STARS.get(param.kind, "")
         annotation = None if param.annotation is param.empty else param.annotation
         if param.default is not param.empty:
-            default = quote(param.default)
+            default = _default_text(param.default)
         elif prefix:
             default = ""
         else:
@@ -193,6 +194,16 @@ def _attrs_default(default: Any) -> str:
     if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
         factory = default.factory
         return f"{getattr(factory, '__qualname__', quote(factory))}()"
+    return _default_text(default)
+
+
+def _default_text(default: Any) -> str:
+    """A default as a config would write it: a function or class by its import path."""
+    if callable(default):
+        try:
+            return import_path_of(default)
+        except TargetError:
+            pass
     return quote(default)
 
 

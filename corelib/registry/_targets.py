@@ -145,11 +145,13 @@ class ImportAllowlist:
 
     def outside_reason(self, obj: Any) -> str | None:
         """The "not allowed (...)" reason when the real module of ``obj`` is outside the list."""
-        if self.allows(module_of(obj)):
+        module = module_of(obj)
+        if self.allows(module):
             return None
         return (
-            f"not allowed (it reaches {quote(obj, 80)} defined in module {quote(module_of(obj))}, "
-            f"outside the allowed import prefixes {self._shown()})"
+            f"not allowed (it reaches {quote(obj, 80)} defined in module {quote(module)}, "
+            f"outside the allowed import prefixes {self._shown()}; to reach it, allow the "
+            f"prefix {quote(module.partition('.')[0])} too, if you trust that package)"
         )
 
     def _shown(self) -> str:

@@ -38,7 +38,7 @@ COMPONENTS = """
     def make_optimizer(params, lr: float = 0.01, *extra, nesterov: bool = False, **options):
         '''Build an optimizer.'''
 
-    def make_scheduler(optimizer, /, steps: int, *, warmup: int = 0):
+    def make_scheduler(optimizer, /, steps: int, *, warmup: int = 0, decay=make_optimizer):
         '''Build a scheduler.'''
 """
 
@@ -182,7 +182,9 @@ def test_describe_marks_positional_only_and_keyword_only_parameters(
     code, out, _ = run(capsys, "describe", "warmup")
     assert code == 0
     names = [line.split()[0] for line in out.split("parameters:\n")[1].splitlines()[1:]]
-    assert names == ["optimizer", "/", "steps", "*", "warmup"]
+    assert names == ["optimizer", "/", "steps", "*", "warmup", "decay"]
+    decay = rows(out)["decay"]  # a function default, by its import path as a config writes it
+    assert decay == ["decay", "-", f"{installed}.make_optimizer"]
 
 
 def test_describe_an_import_path(installed: str, capsys: pytest.CaptureFixture[str]) -> None:

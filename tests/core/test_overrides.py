@@ -140,6 +140,7 @@ def test_no_overrides_returns_the_config() -> None:
         ("model.layers.5.width=1", r"item 5 is out of range for 'model\.layers' \(2 items\)"),
         ("model.layers.first.width=1", r"'model\.layers' is a list; expected an item number"),
         ("model.name.x=1", r"'model\.name' is a str \('net'\), not a mapping or a list"),
+        ("trainer.seed.x=1", r"'trainer\.seed' is an int \(\d+\), not a mapping or a list"),
         ("trainer.seed", r"malformed override 'trainer\.seed': expected KEY=VALUE"),
         ("~trainer.seed=1", r"malformed override '~trainer\.seed=1': '~' deletes a key"),
         ("trainer..seed=1", r"malformed override 'trainer\.\.seed=1': bad key path .* position 8"),

@@ -165,8 +165,9 @@ def test_policy_allows_hosts_by_host_and_port() -> None:
     assert not policy.allows_host("https://example.org.evil.com/v1")
     assert not policy.allows_host("https://example.org@evil.com/v1")
     assert policy.allows_host("http://[::1]:9/v1")
-    with pytest.raises(corelib.ConfigError, match="HOST:PORT"):
-        SafeMode(hosts=("http://example.org",))
+    for bad in ("http://example.org", "[::1", "[::1]x", "a:99999999", "a:0", "a:", "a b"):
+        with pytest.raises(corelib.ConfigError, match="HOST:PORT"):
+            SafeMode(hosts=(bad,))
 
 
 def corelib_cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
