@@ -44,6 +44,11 @@ class MetalLabelModel:
     Without `class_balance` the prior is uniform and stays so (metal does not learn it; AMA
     passes the empirical balance of its labelled training split).
 
+    After `fit`: `dependencies_` ([(i, j, |S_ij|)], the modelled pair or []), `structure_` (the
+    sparse and low-rank parts, None where skipped), `accuracies_`, `conditionals_` and
+    `class_balance_` (as `ama/label_model`'s). See docs/ama.md for where this follows AMA and
+    where it differs.
+
     Args:
         cardinality: number of classes k; votes are 0..k-1, -1 abstains.
         seed: seeds metal's random start (a scale of mu's start, Z) and the "random" tie break.
