@@ -1,12 +1,17 @@
-"""Label models side by side: majority vote, `ama/label_model` and snorkel's LabelModel.
+"""Label models side by side: majority vote, ama/label_model, AMA's aggregator, snorkel.
+
+AMA's aggregator is `ama/metal_label_model` (metal's label model with one learned dependency).
 
     PYTHONPATH=. .venv/bin/python benchmarks/bench_aggregators.py [--n 2000] [--seeds 5]
         [--skip-speed] [--flyingsquid-only]
 
 Four synthetic settings drawn from known generative models (accuracy on all items, the models
 fitted on the same unlabeled votes), the FlyingSquid video votes (fit on L_train without labels,
-score on L_dev), and the time to fit a 1,000,000 x 10 vote matrix. The synthetic generators
-live here only; the label model never sees them.
+score on L_dev), and the time to fit a 1,000,000 x 10 vote matrix. Each cell is the mean and
+standard deviation over `--seeds` runs (synthetic: a fresh draw and model seed per run;
+FlyingSquid: the same votes, model seeds 0..seeds-1). "LM - metal" is the paired difference
+per run, `ama/label_model` minus AMA's aggregator, without and with the true class balance.
+The synthetic generators live here only; the label model never sees them.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import numpy as np
 
 from plugins.ama.label_model import LabelModel
 from plugins.ama.majority import MajorityVote
+from plugins.ama.metal import MetalLabelModel
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "flyingsquid_video"
 
@@ -133,8 +139,15 @@ def _snorkel(votes: np.ndarray, k: int, seed: int, balance: np.ndarray | None) -
     return model
 
 
-def _models(k: int, seed: int) -> dict[str, LabelModel | MajorityVote]:
-    return {"majority": MajorityVote(k, seed=seed), "ama/label_model": LabelModel(k, seed=seed)}
+Model = LabelModel | MajorityVote | MetalLabelModel
+
+
+def _models(k: int, seed: int) -> dict[str, Model]:
+    return {
+        "majority": MajorityVote(k, seed=seed),
+        "ama/label_model": LabelModel(k, seed=seed),
+        "metal (AMA)": MetalLabelModel(k, seed=seed),
+    }
 
 
 def _accuracies(
@@ -144,17 +157,22 @@ def _accuracies(
     scores = {}
     for name, model in _models(k, seed).items():
         scores[name] = 100 * np.mean(model.fit(train).predict(test) == y)
-    scores["ama/label_model +balance"] = 100 * np.mean(
-        LabelModel(k, seed=seed).fit(train, class_balance=balance).predict(test) == y
-    )
+    for name, model in (
+        ("ama/label_model +balance", LabelModel(k, seed=seed)),
+        ("metal +balance", MetalLabelModel(k, seed=seed)),
+    ):
+        scores[name] = 100 * np.mean(model.fit(train, class_balance=balance).predict(test) == y)
     for name, given in (("snorkel", None), ("snorkel +balance", balance)):
         model = _snorkel(train, k, seed, given)
         scores[name] = 100 * np.mean(model.predict(test, tie_break_policy="random") == y)
     return scores
 
 
-def synthetic(n: int, seeds: int) -> list[tuple[str, dict[str, float]]]:
-    """Mean accuracy over `seeds` draws of each synthetic setting, oracle included."""
+Row = tuple[str, dict[str, list[float]]]
+
+
+def synthetic(n: int, seeds: int) -> list[Row]:
+    """Accuracy per draw (seeds 0..seeds-1) of each synthetic setting, oracle included."""
     table = []
     for setting in SETTINGS:
         runs = []
@@ -164,17 +182,16 @@ def synthetic(n: int, seeds: int) -> list[tuple[str, dict[str, float]]]:
             scores = _accuracies(votes, votes, y, setting.cardinality, seed, balance)
             scores["oracle"] = 100 * np.mean(setting.oracle(votes) == y)
             runs.append(scores)
-        table.append(
-            (setting.name, {key: float(np.mean([r[key] for r in runs])) for key in runs[0]})
-        )
+        table.append((setting.name, {key: [r[key] for r in runs] for key in runs[0]}))
     return table
 
 
-def flyingsquid() -> list[tuple[str, dict[str, float]]]:
+def flyingsquid(seeds: int) -> list[Row]:
     """Fit on L_train (no labels), score on L_dev; values mapped 0 -> abstain, -1 -> class 0.
 
-    Two rows: frames as independent items, and frames in order (`sequential=True`: the class
-    follows a Markov chain; L_train and L_dev are each one run of consecutive frames).
+    Two rows: frames as independent items (model seeds 0..seeds-1), and frames in order
+    (`sequential=True`, seed 0 only: the class follows a Markov chain; L_train and L_dev are
+    each one run of consecutive frames).
     """
 
     def load(name: str) -> np.ndarray:
@@ -184,13 +201,14 @@ def flyingsquid() -> list[tuple[str, dict[str, float]]]:
     train, dev = load("L_train_video.npy"), load("L_dev_video.npy")
     y = (np.load(DATA / "Y_dev_video.npy") == 1).astype(np.int64)
     balance = np.array([1 - y.mean(), y.mean()])
+    runs = [_accuracies(train, dev, y, 2, seed, balance) for seed in range(seeds)]
     sequential = LabelModel(2, sequential=True).fit(train)
     in_order = {
-        "majority": 100 * np.mean(MajorityVote(2).fit(train).predict(dev) == y),
-        "ama/label_model": 100 * np.mean(sequential.predict(dev) == y),
+        "majority": [100 * np.mean(MajorityVote(2).fit(train).predict(dev) == y)],
+        "ama/label_model": [100 * np.mean(sequential.predict(dev) == y)],
     }
     return [
-        ("flyingsquid video (dev)", _accuracies(train, dev, y, 2, 0, balance)),
+        ("flyingsquid video (dev)", {key: [r[key] for r in runs] for key in runs[0]}),
         ("flyingsquid, frames in order", in_order),
     ]
 
@@ -207,26 +225,45 @@ def speed(n: int = 1_000_000, m: int = 10) -> dict[str, tuple[float, float]]:
     return times
 
 
+def _derive(runs: dict[str, list[float]]) -> None:
+    """Add the per-run gap closed (to the oracle) and the paired differences to AMA's model."""
+    mine, base = np.array(runs["ama/label_model"]), np.array(runs["majority"])
+    if "oracle" in runs:
+        runs["gap closed"] = list(100 * (mine - base) / (np.array(runs["oracle"]) - base))
+    if "metal (AMA)" in runs:
+        runs["LM - metal"] = list(mine - np.array(runs["metal (AMA)"]))
+        runs["LM - metal +bal"] = list(
+            np.array(runs["ama/label_model +balance"]) - np.array(runs["metal +balance"])
+        )
+
+
+def _cell(values: list[float]) -> str:
+    """Mean and (over 2 or more runs) the sample standard deviation."""
+    if len(values) < 2:
+        return f"{values[0]:.1f}"
+    return f"{np.mean(values):.1f}±{np.std(values, ddof=1):.1f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=2000, help="items per synthetic matrix")
-    parser.add_argument("--seeds", type=int, default=5, help="draws per synthetic setting")
+    parser.add_argument(
+        "--seeds", type=int, default=5, help="runs (synthetic: draws; FlyingSquid: model seeds)"
+    )
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--flyingsquid-only", action="store_true", help="real votes only")
     args = parser.parse_args()
     synthetic_rows = [] if args.flyingsquid_only else synthetic(args.n, args.seeds)
-    rows = [*synthetic_rows, *flyingsquid()]
-    columns = [*rows[0][1], "oracle", "gap closed"]
-    columns = list(dict.fromkeys(columns))
-    for _, scores in rows:
-        if "oracle" in scores:
-            gap = scores["oracle"] - scores["majority"]
-            scores["gap closed"] = 100 * (scores["ama/label_model"] - scores["majority"]) / gap
-    widths = [max(len(c), 6) + 2 for c in columns]
-    print(f"{'accuracy %':30}" + "".join(f"{c:>{w}}" for c, w in zip(columns, widths, strict=True)))
-    for name, scores in rows:
+    rows = [*synthetic_rows, *flyingsquid(args.seeds)]
+    for _, runs in rows:
+        _derive(runs)
+    columns = list(dict.fromkeys(key for _, runs in rows for key in runs))
+    widths = [max(len(c), 9) + 2 for c in columns]
+    header = "".join(f"{c:>{w}}" for c, w in zip(columns, widths, strict=True))
+    print(f"{'accuracy %, mean±sd':30}{header}")
+    for name, runs in rows:
         cells = (
-            f"{scores[c]:>{w}.1f}" if c in scores else " " * w
+            f"{_cell(runs[c]):>{w}}" if c in runs else " " * w
             for c, w in zip(columns, widths, strict=True)
         )
         print(f"{name:30}" + "".join(cells))

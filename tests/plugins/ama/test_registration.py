@@ -12,6 +12,7 @@ from corelib import registry
 COMPONENTS = {
     "ama/label_model": ("aggregators", "plugins.ama.label_model:LabelModel"),
     "ama/majority": ("aggregators", "plugins.ama.majority:MajorityVote"),
+    "ama/metal_label_model": ("aggregators", "plugins.ama.metal:MetalLabelModel"),
     "ama/chain": ("prompt_generators", "plugins.ama.chains:PromptChain"),
     "ama/task": ("prompt_generators", "plugins.ama.task:ChainTask"),
     "ama/reformulations": ("prompt_generators", "plugins.ama.reformulate:Reformulations"),
