@@ -8,8 +8,9 @@ with ``torch.load(weights_only=True)``). It is written under a hidden temporary 
 renamed by rank 0 once every rank has finished, so a checkpoint is complete or absent: a kill
 during a save leaves the previous one as the latest. ``root`` must be visible to all ranks (one
 filesystem shared by every node). Folders and files are written without group or other write
-permission, and a folder that others could have written is refused before anything in it is
-read (:mod:`plugins.ddp._ownership`).
+permission, a folder that others could have written is refused before anything in it is
+read (:mod:`plugins.ddp._ownership`), and the DCP part is read without unpickling anything but
+DCP's own metadata classes and plain values (:mod:`plugins.ddp._dcp_reading`).
 """
 
 from __future__ import annotations
