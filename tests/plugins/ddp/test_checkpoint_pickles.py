@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 import torch
+from _corelib_cli import run_corelib
 from _dist import run_ranks
 from _training import FinalState, make_model, make_trainer
 
@@ -90,6 +91,30 @@ def test_a_metadata_that_would_run_a_command_stops_the_resume_without_running_it
         "by torch.distributed.checkpoint, or was changed since); not falling back to an older "
         f"checkpoint in {tmp_path}: it came with this one, so check where the folder came from"
     )
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_corelib_run_refuses_a_checkpoint_that_came_with_the_config(tmp_path: Path) -> None:
+    example = Path(__file__).resolve().parents[3] / "examples" / "mlp" / "single.yaml"
+    args = [
+        "run", str(example), "checkpoint_dir=ck", "checkpoint_every=2",
+        "callbacks.1.directory=logs", "--allow-import", "torch.nn", "--allow-import", "torch.optim",
+    ]  # fmt: skip
+    options: dict[str, Any] = {"plugins": True, "env": {"OMP_NUM_THREADS": "1"}, "timeout": 80}
+    first = run_corelib(tmp_path, *args, "max_steps=2", **options)
+    assert first.returncode == 0, first.stderr[-2000:]
+    _poison_metadata(tmp_path / "ck" / "step_000000002", Path("PWNED"))  # relative: as reported
+    second = run_corelib(tmp_path, *args, "max_steps=4", **options)
+    assert not (tmp_path / "PWNED").exists()
+    assert second.returncode == 2, second.stderr[-2000:]
+    assert second.stderr.splitlines() == [
+        "corelib: error: refusing to load checkpoint ck/step_000000002: .metadata holds a "
+        f"reference to {os.system.__module__}.system, which a DCP checkpoint never does (it was "
+        "not written by torch.distributed.checkpoint, or was changed since); not falling back "
+        "to an older checkpoint in ck: it came with this one, so check where the folder came "
+        "from"
+    ]
 
 
 def test_every_reader_refuses_a_metadata_that_would_run_a_command(tmp_path: Path) -> None:
