@@ -8,6 +8,7 @@ unpickler that knows only the classes DCP's metadata is made of, and the reader 
 object (no second read of the file, so nothing can change in between); a non-tensor value is
 unpickled only after it read as plain values under ``weights_only=True``. Anything else is a
 :class:`~plugins.ddp._errors.RefusedPickleError` naming the folder, the file and what it held.
+A ``.metadata`` that names a data file outside its folder is unreadable.
 
 This module imports DCP: :mod:`plugins.ddp._dcp` imports it on first use.
 """
@@ -30,7 +31,12 @@ from torch.distributed.checkpoint.default_planner import (
 from torch.distributed.checkpoint.metadata import Metadata, StorageMeta
 from torch.distributed.checkpoint.planner import LoadPlanner, ReadItem
 
-from plugins.ddp._errors import CheckpointError, RefusedPickleError, refused_pickle_reason
+from plugins.ddp._errors import (
+    CheckpointError,
+    RefusedPickleError,
+    describe,
+    refused_pickle_reason,
+)
 
 __all__ = ["SafeReader", "load_planner", "read_metadata"]
 
@@ -91,16 +97,27 @@ def read_metadata(directory: Path) -> Metadata:
             "written by torch.distributed.checkpoint, or was changed since)"
         ) from None
     except Exception as error:
-        raise CheckpointError(
-            f"checkpoint {directory} is unreadable: {METADATA_FILE}: "
-            f"{type(error).__name__}: {str(error)[:300]}"
-        ) from error
-    if not isinstance(metadata, Metadata):
-        raise CheckpointError(
-            f"checkpoint {directory} is unreadable: {METADATA_FILE}: expected DCP's Metadata, "
-            f"found {type(metadata).__name__}"
-        )
+        problem: str | None = describe(error)
+    else:
+        problem = _metadata_problem(metadata)
+    if problem:
+        raise CheckpointError(f"checkpoint {directory} is unreadable: {METADATA_FILE}: {problem}")
     return metadata
+
+
+def _metadata_problem(metadata: Any) -> str | None:
+    """What is wrong with an unpickled ``.metadata``; a data file it names must lie directly in
+    the checkpoint folder (DCP would read ``../x`` or ``/x`` as given)."""
+    if not isinstance(metadata, Metadata):
+        return f"expected DCP's Metadata, found {type(metadata).__name__}"
+    if not isinstance(metadata.storage_data, dict):
+        return f"expected a dict of data files, found {type(metadata.storage_data).__name__}"
+    for info in metadata.storage_data.values():
+        name = getattr(info, "relative_path", None)
+        if not isinstance(name, str) or name in ("", ".", "..") or Path(name).name != name:
+            shown = repr(name)[:200]
+            return f"it names the data file {shown}, which is not a file in the checkpoint folder"
+    return None
 
 
 class SafeReader(FileSystemReader):

@@ -146,6 +146,22 @@ def test_a_metadata_of_anything_but_dcp_classes_is_refused(tmp_path: Path) -> No
         load_model_weights(make_model(), poisoned)
 
 
+def test_a_metadata_that_points_outside_its_folder_is_unreadable(tmp_path: Path) -> None:
+    _fit(tmp_path, 2)
+    step = checkpoint_path(tmp_path, 2)
+    metadata = pickle.loads((step / ".metadata").read_bytes())  # a real one, read as torch does
+    for info in metadata.storage_data.values():
+        (tmp_path / info.relative_path).write_bytes((step / info.relative_path).read_bytes())
+        info.relative_path = f"../{info.relative_path}"  # DCP would read it from tmp_path
+    (step / ".metadata").write_bytes(pickle.dumps(metadata))
+    with pytest.raises(CheckpointError) as refused:
+        SingleDevice().load(step)
+    assert str(refused.value) == (
+        f"checkpoint {step} is unreadable: .metadata: it names the data file '../__0_0.distcp', "
+        "which is not a file in the checkpoint folder"
+    )
+
+
 def test_a_value_that_would_run_code_stops_the_resume_without_running_it(tmp_path: Path) -> None:
     _fit(tmp_path, 4)
     marker, poisoned = _marker(tmp_path), checkpoint_path(tmp_path, 4)
