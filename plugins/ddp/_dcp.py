@@ -2,7 +2,8 @@
 
 Importing it pulls in DTensor and its sharding rules (a second or more of startup), which a run
 that never saves or loads a checkpoint should not pay. Every reader here first refuses a folder
-that someone else could have written (:mod:`plugins.ddp._ownership`): DCP unpickles ``.metadata``.
+that someone else could have written (:mod:`plugins.ddp._ownership`), then reads it through
+:mod:`plugins.ddp._dcp_reading`, which unpickles nothing that could run code.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from plugins.ddp._errors import CheckpointError
+from plugins.ddp._errors import CheckpointError, RefusedPickleError, describe
 from plugins.ddp._ownership import require_private
 
 __all__ = [
@@ -41,30 +42,39 @@ def save(state: dict[str, Any], directory: str | os.PathLike[str]) -> None:
 
 
 def load(state: dict[str, Any], directory: str | os.PathLike[str], *, alone: bool = False) -> None:
-    """Fill ``state`` in place from ``directory`` (collective unless ``alone``, or no group)."""
+    """Fill ``state`` in place from ``directory`` (collective unless ``alone``, or no group);
+    :class:`CheckpointError` when it cannot, on every rank that took part."""
     import torch.distributed.checkpoint as dcp
 
-    require_private(Path(directory))
-    no_dist = alone or not dist.is_initialized()
-    with _single_process_quiet():
-        dcp.load(state, checkpoint_id=os.fspath(directory), no_dist=no_dist)
+    from plugins.ddp._dcp_reading import SafeReader, load_planner
+
+    directory = Path(directory)
+    require_private(directory)
+    with _single_process_quiet(), _failures_as_errors(directory):
+        dcp.load(
+            state,
+            storage_reader=SafeReader(directory),
+            planner=load_planner(directory, whole=False),
+            no_dist=alone or not dist.is_initialized(),
+        )
 
 
 def load_whole(directory: str | os.PathLike[str]) -> dict[str, Any]:
     """The whole checkpoint in ``directory``, nested as saved, with full tensors on the CPU
     (this process reads it alone: no template, no collective)."""
-    import torch.distributed.checkpoint as dcp
-    from torch.distributed.checkpoint.default_planner import _EmptyStateDictLoadPlanner
     from torch.distributed.checkpoint.state_dict_loader import _load_state_dict
 
-    require_private(Path(directory))
+    from plugins.ddp._dcp_reading import SafeReader, load_planner
+
+    directory = Path(directory)
+    require_private(directory)
     # What torch's own dcp_to_torch_save does: dcp.load() only fills the keys it is given.
     state: dict[str, Any] = {}
-    with _single_process_quiet():
+    with _single_process_quiet(), _failures_as_errors(directory):
         _load_state_dict(
             state,
-            storage_reader=dcp.FileSystemReader(os.fspath(directory)),
-            planner=_EmptyStateDictLoadPlanner(),
+            storage_reader=SafeReader(directory),
+            planner=load_planner(directory, whole=True),
             no_dist=True,
         )
     return state
@@ -122,16 +132,29 @@ def check_complete(directory: str | os.PathLike[str]) -> None:
 
 
 def _read_metadata(directory: Path) -> Any:
-    import torch.distributed.checkpoint as dcp
+    from plugins.ddp._dcp_reading import read_metadata
 
     require_private(directory)
-    if not (directory / ".metadata").is_file():
-        raise CheckpointError(f"{directory} is not a complete checkpoint (no .metadata file)")
+    return read_metadata(directory)
+
+
+@contextlib.contextmanager
+def _failures_as_errors(directory: Path) -> Iterator[None]:
+    """DCP's CheckpointException (a BaseException that gathers every rank's failure) as a
+    :class:`CheckpointError`, the same on every rank: a refused pickle as itself, anything else
+    as a checkpoint that could not be loaded, with the first rank's cause."""
+    from torch.distributed.checkpoint.api import CheckpointException
+
     try:
-        return dcp.FileSystemReader(os.fspath(directory)).read_metadata()
-    except Exception as error:
+        yield
+    except CheckpointException as error:
+        causes = [cause for cause, _ in error.failures.values()]
+        refused = next((cause for cause in causes if isinstance(cause, RefusedPickleError)), None)
+        if refused is not None:
+            raise refused from None
+        cause = causes[0] if causes else error
         raise CheckpointError(
-            f"checkpoint {directory} is unreadable: .metadata: {type(error).__name__}: {error}"
+            f"checkpoint {directory} could not be loaded: {describe(cause)}"
         ) from error
 
 

@@ -8,8 +8,9 @@ with ``torch.load(weights_only=True)``). It is written under a hidden temporary 
 renamed by rank 0 once every rank has finished, so a checkpoint is complete or absent: a kill
 during a save leaves the previous one as the latest. ``root`` must be visible to all ranks (one
 filesystem shared by every node). Folders and files are written without group or other write
-permission, and a folder that others could have written is refused before anything in it is
-read (:mod:`plugins.ddp._ownership`).
+permission, a folder that others could have written is refused before anything in it is
+read (:mod:`plugins.ddp._ownership`), and the DCP part is read without unpickling anything but
+DCP's own metadata classes and plain values (:mod:`plugins.ddp._dcp_reading`).
 """
 
 from __future__ import annotations
@@ -21,14 +22,19 @@ import shutil
 import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
 from plugins.ddp import _dcp
-from plugins.ddp._errors import CheckpointError
+from plugins.ddp._errors import (
+    CheckpointError,
+    RefusedPickleError,
+    describe,
+    refused_pickle_reason,
+)
 from plugins.ddp._ownership import private_mode, require_private
 from plugins.ddp.strategies import Strategy
 
@@ -139,8 +145,9 @@ def resume_latest(
 
     A checkpoint that any rank cannot read (a truncated shard, a garbled trainer state) is
     skipped on every rank alike, with a warning naming the folder and file; when none can be
-    read, :class:`CheckpointError` lists why. A folder that others could have written, or a
-    checkpoint of another model, is an error at once.
+    read, :class:`CheckpointError` lists why. A folder that others could have written, a
+    checkpoint of another model, or one holding a pickle that corelib never writes (someone
+    crafted it: the older ones in the same folder are no better) is an error at once.
     """
     root = Path(root)
     candidates = _complete_checkpoints(root)
@@ -153,12 +160,12 @@ def resume_latest(
     for path in reversed(candidates):
         require_private(path)
         rank_state, problem = _attempt(_read_complete, path, strategy.rank)
-        problems = _agree(strategy, problem)
-        if not problems:
+        problem = _agree(strategy, problem)
+        if problem is None:
             check_fits(path, held)
             _, problem = _attempt(_load_into, strategy, path, state, model, optimizer)
-            problems = _agree(strategy, problem)
-        if not problems and rank_state is not None:
+            problem = _agree(strategy, problem)
+        if problem is None and rank_state is not None:
             if skipped and strategy.is_main:
                 warnings.warn(
                     f"skipped unreadable checkpoint(s) in {root}: {'; '.join(skipped)}; "
@@ -166,21 +173,33 @@ def resume_latest(
                     stacklevel=2,
                 )
             return path, rank_state
-        skipped.append(f"{path.name}: {problems}")
+        if problem is not None and problem.refused:
+            raise RefusedPickleError(
+                f"{problem.text}; not falling back to an older checkpoint in {root}: it came "
+                "with this one, so check where the folder came from"
+            )
+        skipped.append(f"{path.name}: {problem.text if problem else ''}")
     raise CheckpointError(
         f"no readable checkpoint in {root}: {'; '.join(skipped)}; delete the broken ones, "
         "or pick another checkpoint folder"
     )
 
 
-def _attempt(action: Callable[..., _T], *args: Any) -> tuple[_T | None, str | None]:
-    """``action(*args)`` and None, or None and what went wrong (one line)."""
+class _Problem(NamedTuple):
+    """What went wrong with a checkpoint (one line), and whether it was a refused pickle."""
+
+    text: str
+    refused: bool = False
+
+
+def _attempt(action: Callable[..., _T], *args: Any) -> tuple[_T | None, _Problem | None]:
+    """``action(*args)`` and None, or None and what went wrong."""
     try:
         return action(*args), None
     except CheckpointError as error:
-        return None, str(error)
+        return None, _Problem(str(error), isinstance(error, RefusedPickleError))
     except Exception as error:
-        return None, _describe(error)
+        return None, _Problem(describe(error))
 
 
 def _read_complete(path: Path, rank: int) -> dict[str, Any]:
@@ -199,24 +218,21 @@ def _load_into(
     strategy.load_state_dict(model, optimizer, state)
 
 
-def _describe(error: BaseException) -> str:
-    failures = getattr(error, "failures", None)  # DCP's CheckpointException: {rank: (error, tb)}
-    if isinstance(failures, dict) and failures:
-        return "; ".join(_describe(cause) for cause, _ in list(failures.values())[:1])
-    lines = [line for line in str(error).splitlines() if line.strip()]
-    return f"{type(error).__name__}: {lines[0][:300] if lines else ''}".rstrip(": ")
-
-
-def _agree(strategy: Strategy, problem: str | None) -> str:
-    """Every rank's problem with a checkpoint, the same on all ranks ('' when none had one)."""
+def _agree(strategy: Strategy, problem: _Problem | None) -> _Problem | None:
+    """Every rank's problem with a checkpoint, the same on all ranks (None when none had one);
+    refused when any rank refused a pickle."""
     if not strategy.is_distributed:
-        return problem or ""
+        return problem
     problems: list[Any] = [None] * strategy.world_size
-    dist.all_gather_object(problems, problem)
-    found = {rank: text for rank, text in enumerate(problems) if text}
-    if len(found) == strategy.world_size and len(set(found.values())) == 1:
-        return problems[0]  # the same on every rank
-    return "; ".join(f"rank {rank}: {text}" for rank, text in found.items())
+    dist.all_gather_object(problems, tuple(problem) if problem else None)
+    found = {rank: _Problem(*each) for rank, each in enumerate(problems) if each}
+    if not found:
+        return None
+    refused = any(each.refused for each in found.values())
+    texts = {each.text for each in found.values()}
+    if len(found) == strategy.world_size and len(texts) == 1:
+        return _Problem(texts.pop(), refused)  # the same on every rank
+    return _Problem("; ".join(f"rank {r}: {p.text}" for r, p in found.items()), refused)
 
 
 def _save_rank_state(rank_state: dict[str, Any], file: Path) -> None:
@@ -229,7 +245,7 @@ def _save_rank_state(rank_state: dict[str, Any], file: Path) -> None:
     except pickle.UnpicklingError as error:
         raise CheckpointError(
             f"the trainer state for {file.name} holds objects that a resume could only read "
-            f"with an unpickler that runs code ({_unsafe_reason(error)}); a scheduler's "
+            f"with an unpickler that runs code ({refused_pickle_reason(error)}); a scheduler's "
             "state_dict() must hold only tensors and plain values"
         ) from error
 
@@ -251,26 +267,17 @@ def _read_rank_state(path: Path, rank: int) -> dict[str, Any]:
             warnings.simplefilter("ignore")  # "Detected pickle protocol 4": the error says more
             state = torch.load(file, weights_only=True)
     except Exception as error:
-        detail = _describe(error)
+        detail = describe(error)
         if isinstance(error, pickle.UnpicklingError):
             detail = (
                 "not a trainer state that corelib wrote: it does not read as tensors and plain "
-                f"values alone ({_unsafe_reason(error)})"
+                f"values alone ({refused_pickle_reason(error)})"
             )
         raise CheckpointError(f"checkpoint {path} is unreadable: {file.name}: {detail}") from error
     problem = _rank_state_problem(state, _step_of(path))
     if problem:
         raise CheckpointError(f"checkpoint {path} is unreadable: {file.name}: {problem}")
     return state
-
-
-def _unsafe_reason(error: pickle.UnpicklingError) -> str:
-    """What ``torch.load(weights_only=True)`` refused, without its advice to load unsafely."""
-    text = str(error)
-    if "WeightsUnpickler error:" in text:
-        text = text.split("WeightsUnpickler error:", 1)[1]
-    line = next((line.strip() for line in text.splitlines() if line.strip()), "unreadable")
-    return line.split(". ", 1)[0].rstrip(".")  # not the advice on allow-listing that follows
 
 
 def _rank_state_problem(state: Any, step: int) -> str | None:

@@ -84,6 +84,17 @@ def test_a_truncated_shard_falls_back_to_the_newest_readable_checkpoint(tmp_path
     assert message.endswith("resuming from step_000000004, the newest readable one")
 
 
+def test_a_shard_of_full_size_but_garbled_falls_back_too(tmp_path: Path) -> None:
+    _fit(tmp_path, 6)
+    shard = next(checkpoint_path(tmp_path, 6).glob("*.distcp"))
+    shard.write_bytes(bytes(shard.stat().st_size))  # complete by size: DCP itself fails on it
+    with pytest.warns(UserWarning) as warned:
+        assert _fit(tmp_path, 8).steps == [5, 6, 7, 8]  # from step 4
+    assert (
+        f"step_000000006: checkpoint {checkpoint_path(tmp_path, 6)} could not be loaded: "
+    ) in str(warned[0].message)
+
+
 def test_a_garbled_trainer_state_names_the_folder_and_file_and_falls_back(tmp_path: Path) -> None:
     _fit(tmp_path, 6)
     garbled = checkpoint_path(tmp_path, 6) / "trainer_rank0.pt"
