@@ -212,3 +212,26 @@ def test_the_cli_neither_passes_nor_runs_a_deferred_gadget(tmp_path: Path) -> No
     assert ran.returncode == 2, ran.stdout + ran.stderr
     assert "denied" in ran.stderr and "Traceback" not in ran.stderr
     assert not marker.exists()
+
+
+def test_the_cli_keeps_the_policy_for_a_partial_entry_that_builds_its_children_when_called(
+    tmp_path: Path,
+) -> None:
+    # corelib run calls a _partial_ entry node after instantiate returned: still under the policy
+    (tmp_path / "deferred_targets.py").write_text(TARGETS)
+    marker = tmp_path / "PWNED"
+    job = tmp_path / "job.yaml"
+    job.write_text(
+        textwrap.dedent(
+            f"""\
+            _target_: deferred_targets.BuildsNow
+            _partial_: true
+            _recursive_: false
+            children: {{evil: {{_target_: os.system, _args_: ["touch {marker}"]}}}}
+            """
+        )
+    )
+    ran = run_corelib(tmp_path, "run", str(job), "--allow-import", "deferred_targets")
+    assert ran.returncode == 2, ran.stdout + ran.stderr
+    assert "denied" in ran.stderr and "Traceback" not in ran.stderr
+    assert not marker.exists()
