@@ -76,10 +76,6 @@ def check(cfg: Any, *, allow: Allow = None, trusted: KeyPaths = None) -> list[Pr
 _NOTHING_TRUSTED = TrustedPaths(None)
 
 
-def _keys(loc: Location) -> tuple[str, ...]:
-    return tuple(map(str, loc.keys()))
-
-
 class _Checker:
     def __init__(self, resolver: TargetResolver, trusted: TrustedPaths, *, safe: bool) -> None:
         self.resolver = resolver
@@ -87,20 +83,16 @@ class _Checker:
         self.safe = safe
         self.problems: list[Problem] = []
         self._holds_unbuilt: set[int] = set()
-        self._deferred: set[tuple[str, ...]] = set()  # the key paths of _recursive_: false nodes
+        self._deferred: set[int] = set()  # the ids of nodes below a _recursive_: false node
 
     def enter(self, node: Any, loc: Location) -> None:
-        if isinstance(node, dict) and "_target_" in node and not _descend(node):
-            self._deferred.add(_keys(loc))
-
-    def _is_deferred(self, loc: Location) -> bool:
-        """Whether the node at ``loc`` is below a ``_recursive_: false`` node: the component
-        builds it later (``instantiate`` under the same policy, with nothing trusted), and may
-        fill in arguments first."""
-        if not self._deferred:
-            return False
-        keys = _keys(loc)
-        return any(keys[:depth] in self._deferred for depth in range(len(keys)))
+        """Mark the children of a ``_recursive_: false`` node, and theirs, as deferred: the
+        component builds them later (``instantiate`` under the same policy, with nothing
+        trusted), and may fill in arguments first."""
+        is_dict = isinstance(node, dict)
+        if id(node) in self._deferred or (is_dict and "_target_" in node and not _descend(node)):
+            values = node.values() if is_dict else node
+            self._deferred.update(id(value) for value in values if is_container(value))
 
     def report(self, loc: Location, target: Any, message: str) -> None:
         self.problems.append(Problem(str(loc), describe_target(target), message))
@@ -138,7 +130,7 @@ class _Checker:
         values = children if recursive else node
         kwargs = {k: v for k, v in values.items() if k not in SPECIAL_KEYS}
         args = values.get("_args_", [])
-        deferred = self._is_deferred(loc)
+        deferred = id(node) in self._deferred
         partial = node.get("_partial_", False) is True or deferred
         for key in ("_partial_", "_recursive_"):
             if type(node.get(key, False)) is not bool:
