@@ -56,12 +56,14 @@ def check(cfg: Any, *, allow: Allow = None, trusted: KeyPaths = None) -> list[Pr
 
     ``allow`` and ``trusted`` have the meaning of ``instantiate``'s ``_allow_`` (None:
     unrestricted) and ``_trusted_``. Nothing is built; only ``corelib_resolve_target`` hooks
-    are asked (to resolve targets as ``instantiate`` would).
+    are asked (to resolve targets as ``instantiate`` would). The children of a
+    ``_recursive_: false`` node are checked too, as the component will build them: under the
+    same rules, with nothing trusted, and with missing arguments allowed (it may fill them in).
     """
     allowlist = make_allowlist(allow)
     checker = _Checker(TargetResolver(allowlist), TrustedPaths(trusted), safe=allowlist is not None)
     try:
-        fold(cfg, checker.visit, descend=_descend)
+        fold(cfg, checker.visit, enter=checker.enter)
     except CycleError as cycle:
         checker.report(
             cycle.location,
@@ -71,6 +73,9 @@ def check(cfg: Any, *, allow: Allow = None, trusted: KeyPaths = None) -> list[Pr
     return checker.problems
 
 
+_NOTHING_TRUSTED = TrustedPaths(None)
+
+
 class _Checker:
     def __init__(self, resolver: TargetResolver, trusted: TrustedPaths, *, safe: bool) -> None:
         self.resolver = resolver
@@ -78,6 +83,16 @@ class _Checker:
         self.safe = safe
         self.problems: list[Problem] = []
         self._holds_unbuilt: set[int] = set()
+        self._deferred: set[int] = set()  # the ids of nodes below a _recursive_: false node
+
+    def enter(self, node: Any, loc: Location) -> None:
+        """Mark the children of a ``_recursive_: false`` node, and theirs, as deferred: the
+        component builds them later (``instantiate`` under the same policy, with nothing
+        trusted), and may fill in arguments first."""
+        is_dict = isinstance(node, dict)
+        if id(node) in self._deferred or (is_dict and "_target_" in node and not _descend(node)):
+            values = node.values() if is_dict else node
+            self._deferred.update(id(value) for value in values if is_container(value))
 
     def report(self, loc: Location, target: Any, message: str) -> None:
         self.problems.append(Problem(str(loc), describe_target(target), message))
@@ -111,10 +126,12 @@ class _Checker:
         except Exception as error:  # a module's import-time code or a resolve hook raised
             self.report(loc, spec, f"resolving the target raised {type(error).__name__}: {error}")
             return _Unbuilt(None)
-        values = children if children is not None else node
+        recursive = _descend(node)  # children of a _recursive_: false node reach it as written
+        values = children if recursive else node
         kwargs = {k: v for k, v in values.items() if k not in SPECIAL_KEYS}
         args = values.get("_args_", [])
-        partial = node.get("_partial_", False)
+        deferred = id(node) in self._deferred
+        partial = node.get("_partial_", False) is True or deferred
         for key in ("_partial_", "_recursive_"):
             if type(node.get(key, False)) is not bool:
                 self.report(loc, spec, f"{key!r} must be true or false, got {quote(node[key])}")
@@ -122,17 +139,18 @@ class _Checker:
             shown = f"{type(args).__name__} {quote(args)}"
             self.report(loc, spec, f"'_args_' must be a list, got {shown}")
             args = []
-        problem = keyword_problem(target, args, kwargs, partial=partial is True)
+        problem = keyword_problem(target, args, kwargs, partial=partial)
         if problem:
             self.report(loc, spec, problem)
         if self.safe:
-            for where, message in untrusted_settings(target, args, kwargs, loc, self.trusted):
+            trusted = _NOTHING_TRUSTED if deferred else self.trusted
+            for where, message in untrusted_settings(target, args, kwargs, loc, trusted):
                 self.report(where, spec, message)
         hints = parameter_types(target)
         if hints:
             named = list(zip(positional_names(target), args, strict=False))
             for name, value in [*named, *kwargs.items()]:
-                unbuilt = children is None and is_container(value)
+                unbuilt = not recursive and is_container(value)
                 if name in hints and not unbuilt:  # an unbuilt node is not the object yet
                     self._check_type(value, hints[name], loc.child(name), spec)
         return _Unbuilt(target)

@@ -16,9 +16,16 @@ from corelib._signatures import (
     untrusted_settings,
 )
 from corelib._traversal import CycleError, Location, fold, is_container
-from corelib._trust import KeyPaths, SafeMode, TrustedPaths, applying
+from corelib._trust import KeyPaths, SafeMode, TrustedPaths, applying, parse_host, safe_mode
 from corelib._typing import TypeMismatch, coerce
-from corelib.registry import Allow, TargetError, TargetResolver, get_plugin_manager, make_allowlist
+from corelib.registry import (
+    Allow,
+    ImportAllowlist,
+    TargetError,
+    TargetResolver,
+    get_plugin_manager,
+    make_allowlist,
+)
 
 __all__ = ["SPECIAL_KEYS", "instantiate"]
 
@@ -45,9 +52,13 @@ def instantiate(
     from outside the untrusted file, e.g. command-line overrides; ``""`` is the root) and by
     keyword ``overrides``. ``_allow_hosts_`` (``HOST`` or ``HOST:PORT``) are the hosts the
     caller names as fit to receive credentials; components read them with
-    :func:`corelib.safe_mode`. Every failure is an :class:`InstantiationError` naming the path
-    and the target.
+    :func:`corelib.safe_mode`. Called while a safe-mode policy is in force (by a component
+    that builds its ``_recursive_: false`` children), it builds under that policy with nothing
+    trusted but ``_trusted_`` and keyword ``overrides``; ``_allow_=None`` cannot leave it, and
+    ``_allow_`` / ``_allow_hosts_`` may only narrow it. Every failure is an
+    :class:`InstantiationError` naming the path and the target.
     """
+    allowlist, policy = _policy(_allow_, _allow_hosts_)
     trusted = TrustedPaths(_trusted_)
     if overrides:
         if not isinstance(cfg, dict):
@@ -55,12 +66,8 @@ def instantiate(
                 f"keyword overrides {sorted(overrides)} need a dict root, got {type(cfg).__name__}"
             )
         cfg = {**cfg, **overrides}
-        if _allow_ is not None:  # keyword overrides come from Python: trusted
+        if policy is not None:  # keyword overrides come from Python: trusted
             trusted = TrustedPaths([*(_trusted_ or ()), *((key,) for key in overrides)])
-    allowlist = make_allowlist(_allow_)
-    policy = None
-    if allowlist is not None:
-        policy = SafeMode(allow=allowlist.prefixes, hosts=_allow_hosts_)
     builder = _Builder(TargetResolver(allowlist), policy, trusted)
     try:
         with applying(policy):
@@ -71,6 +78,41 @@ def instantiate(
             f"{str(cycle.node_location) or '<root>'}",
             path=str(cycle.location),
         ) from None
+
+
+def _policy(allow: Allow, hosts: Iterable[str]) -> tuple[ImportAllowlist | None, SafeMode | None]:
+    """The allowlist and policy of one build: the caller's, within the policy in force if any.
+
+    Inside a build or run in safe mode (a component constructing its unbuilt children) the
+    policy in force is a ceiling: ``_allow_=None`` builds under it, and an explicit ``_allow_``
+    or ``_allow_hosts_`` may narrow it, never widen it. The new policy trusts no keyword.
+    """
+    outer = safe_mode()
+    if outer is None:
+        allowlist = make_allowlist(allow)
+        if allowlist is None:
+            return None, None
+        return allowlist, SafeMode(allow=allowlist.prefixes, hosts=tuple(hosts))
+    ceiling = ImportAllowlist(outer.allow)
+    allowlist = ceiling if allow is None else make_allowlist(allow)
+    assert allowlist is not None
+    hosts = tuple(hosts)
+    wider = [p for p in allowlist.prefixes if not ceiling.allows(p)]
+    wider += [h for h in hosts if not outer.allows_host(_as_url(h))]
+    if wider:
+        raise InstantiationError(
+            f"{', '.join(map(quote, wider))}: a build inside safe mode may narrow the policy "
+            f"in force, not widen it (allowed prefixes: {', '.join(outer.allow) or 'none'}; "
+            f"hosts: {', '.join(outer.hosts) or 'none'})"
+        )
+    return allowlist, SafeMode(allow=allowlist.prefixes, hosts=hosts or outer.hosts)
+
+
+def _as_url(host: str) -> str:
+    """``HOST[:PORT]`` as a URL that :meth:`SafeMode.allows_host` reads (no port: any)."""
+    name, port = parse_host(host)
+    name = f"[{name}]" if ":" in name else name
+    return f"//{name}:{port}" if port is not None else f"//{name}"
 
 
 def _descend(node: Any) -> bool:
