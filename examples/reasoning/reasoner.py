@@ -138,7 +138,9 @@ class TrainReasoner:
             **os.environ,
             "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
             "OMP_NUM_THREADS": str(self.threads),
-            # as `corelib run --nproc-per-node` sets it (pytorch/pytorch#135712)
+            # as `corelib run --nproc-per-node` sets them: no module from the current folder
+            # (`python -m` would put it first on sys.path), and pytorch/pytorch#135712
+            "PYTHONSAFEPATH": "1",
             "TORCH_DISABLE_SHARE_RDZV_TCP_STORE": "1",
         }
         completed = subprocess.run(command, env=env, stdout=subprocess.DEVNULL, check=False)

@@ -136,8 +136,16 @@ def test_each_launch_flag_reaches_torchrun(
     from torch.distributed import run as torchrun
 
     received: list[argparse.Namespace] = []
-    monkeypatch.setattr(torchrun, "run", received.append)
+    inherited: list[dict[str, str]] = []  # what the workers would inherit
+
+    def run(args: argparse.Namespace) -> None:
+        received.append(args)
+        inherited.append(dict(os.environ))
+
+    monkeypatch.setattr(torchrun, "run", run)
     monkeypatch.setenv("TORCH_DISABLE_SHARE_RDZV_TCP_STORE", "1")  # the launcher sets it
+    monkeypatch.delenv("PYTHONSAFEPATH", raising=False)
+    monkeypatch.setenv("PYTHONPATH", str(REPO))
     (workdir / "job.yaml").write_text("main: {_target_: workers.environment, port: 1}\n")
     monkeypatch.chdir(workdir)
     monkeypatch.syspath_prepend(str(workdir))
@@ -177,6 +185,11 @@ def test_each_launch_flag_reaches_torchrun(
     assert worker[worker.index("--seed") + 1] == "11"
     launch_flags = ("--nproc", "--nnodes", "--rdzv", "--node", "--max")
     assert not any(arg.startswith(launch_flags) for arg in worker)
+    # workers import what the launcher could (workdir is on its sys.path), and nothing more
+    [env] = inherited
+    assert env["PYTHONSAFEPATH"] == "1"
+    assert env["PYTHONPATH"] == os.pathsep.join([str(workdir), str(REPO)])
+    assert "PYTHONSAFEPATH" not in os.environ and os.environ["PYTHONPATH"] == str(REPO)
 
 
 @pytest.mark.slow
