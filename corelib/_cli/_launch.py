@@ -5,10 +5,10 @@ malformed one is a usage error (exit 2) and no process starts. The launcher turn
 outcomes into the CLI's: a failed worker is exit 1 naming its rank, and SIGINT or SIGTERM stops
 the workers and exits 128 + the signal's number with one line, as a single process does.
 
-Workers import exactly what the launcher could: they start as ``python -m corelib`` with
-``PYTHONSAFEPATH=1`` (so no folder is put first on their ``sys.path``), and the current folder
-is put on their ``PYTHONPATH`` only when the launcher's own ``sys.path`` held it. A recipe's
-``yaml.py`` in the folder a job is started from cannot shadow a module in a worker.
+Workers import exactly what the launcher could: they start as ``python -P -m corelib`` (``-P``:
+no folder is put first on their ``sys.path``), and the current folder is put on their
+``PYTHONPATH`` only when the launcher's own ``sys.path`` held it. A recipe's ``yaml.py`` in the
+folder a job is started from cannot shadow a module in a worker.
 """
 
 from __future__ import annotations
@@ -140,16 +140,15 @@ def torchrun_argv(args: argparse.Namespace) -> list[str]:
 def worker_environment(environ: Mapping[str, str], path: list[str], cwd: str) -> dict[str, str]:
     """The variables that give workers the launcher's import path (``path``, its ``sys.path``).
 
-    ``python -m corelib`` would put the worker's current folder first on its ``sys.path``;
-    ``PYTHONSAFEPATH=1`` stops that, and ``cwd`` goes first on ``PYTHONPATH`` instead when (and
-    only when) ``path`` holds it, as the launcher's does when it ran as ``python -m corelib``.
+    Workers run ``python -P``, which puts no folder first on their ``sys.path``; ``cwd`` goes
+    first on their ``PYTHONPATH`` when (and only when) ``path`` holds it, as the launcher's does
+    when it ran as ``python -m corelib``.
     """
     here = os.path.realpath(cwd)
-    updates = {"PYTHONSAFEPATH": "1"}
-    if any(os.path.realpath(os.path.join(cwd, entry)) == here for entry in path):
-        inherited = environ.get("PYTHONPATH")
-        updates["PYTHONPATH"] = os.pathsep.join([cwd, inherited] if inherited else [cwd])
-    return updates
+    if not any(os.path.realpath(os.path.join(cwd, entry)) == here for entry in path):
+        return {}
+    inherited = environ.get("PYTHONPATH")
+    return {"PYTHONPATH": os.pathsep.join([cwd, inherited] if inherited else [cwd])}
 
 
 @contextmanager
@@ -168,7 +167,7 @@ def _environment(updates: Mapping[str, str]) -> Iterator[None]:
 
 
 def launch(args: argparse.Namespace, worker_argv: list[str]) -> int:
-    """Run ``python -m corelib WORKER_ARGV`` in every worker through torchrun; the exit code."""
+    """Run ``python -P -m corelib WORKER_ARGV`` in every worker through torchrun; the exit code."""
     try:
         from torch.distributed import run as torchrun
         from torch.distributed.elastic.multiprocessing.api import SignalException
@@ -180,7 +179,9 @@ def launch(args: argparse.Namespace, worker_argv: list[str]) -> int:
     # torchrun's shared rendezvous TCP store intermittently fails to reconnect on restarts
     # (pytorch/pytorch#135712); a store of its own per rendezvous avoids that.
     os.environ.setdefault("TORCH_DISABLE_SHARE_RDZV_TCP_STORE", "1")
-    config = torchrun.parse_args([*torchrun_argv(args), "--module", "corelib", *worker_argv])
+    python = os.environ.get("PYTHON_EXEC", sys.executable)  # the interpreter torchrun would use
+    worker = [python, "-P", "-u", "-m", "corelib", *worker_argv]  # -P: not the cwd's modules
+    config = torchrun.parse_args([*torchrun_argv(args), "--no-python", *worker])
     updates = worker_environment(os.environ, sys.path, os.getcwd())
     try:
         with _environment(updates):

@@ -131,16 +131,16 @@ class TrainReasoner:
         if problems:
             listed = "\n".join(f"  {problem}" for problem in problems)
             raise ConfigError(f"reasoner: {path} has problems:\n{listed}")
-        command = [sys.executable, "-m", "torch.distributed.run"]
-        command += ["--nproc-per-node", str(self.processes()), "--module", "corelib", "run"]
+        # as `corelib run --nproc-per-node` starts them: -P, no module from the current folder
+        command = [sys.executable, "-P", "-m", "torch.distributed.run"]
+        command += ["--nproc-per-node", str(self.processes()), "--no-python", sys.executable]
+        command += ["-P", "-u", "-m", "corelib", "run"]
         command += [str(path), *(arg for prefix in ALLOWED for arg in ("--allow-import", prefix))]
         env = {
             **os.environ,
             "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
             "OMP_NUM_THREADS": str(self.threads),
-            # as `corelib run --nproc-per-node` sets them: no module from the current folder
-            # (`python -m` would put it first on sys.path), and pytorch/pytorch#135712
-            "PYTHONSAFEPATH": "1",
+            # as `corelib run --nproc-per-node` sets it (pytorch/pytorch#135712)
             "TORCH_DISABLE_SHARE_RDZV_TCP_STORE": "1",
         }
         completed = subprocess.run(command, env=env, stdout=subprocess.DEVNULL, check=False)

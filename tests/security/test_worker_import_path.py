@@ -1,6 +1,6 @@
 """Workers started by ``corelib run --nproc-per-node`` import exactly what the launcher could.
 
-torchrun starts each worker as ``python -m corelib``, which would put the current folder first
+torchrun started each worker as ``python -m corelib``, which puts the current folder first
 on the worker's ``sys.path``: a ``yaml.py`` in a downloaded recipe's folder would then run in
 every worker, though the launcher (the ``corelib`` console script) never looks there. Workers get
 the current folder only when the launcher's own ``sys.path`` held it.
@@ -81,8 +81,8 @@ def test_a_module_beside_the_config_still_works_when_the_launcher_could_import_i
 def test_workers_get_the_current_folder_only_when_the_launcher_had_it(tmp_path: Path) -> None:
     here = str(tmp_path)
     elsewhere = str(tmp_path.parent)
-    assert worker_environment({}, ["/venv/bin", elsewhere], here) == {"PYTHONSAFEPATH": "1"}
+    assert worker_environment({}, ["/venv/bin", elsewhere], here) == {}
     for spelling in (here, "", ".", here + os.sep):  # python -m, python -c, PYTHONPATH=.
         updates = worker_environment({"PYTHONPATH": "/repo"}, ["/venv/bin", spelling], here)
-        assert updates == {"PYTHONSAFEPATH": "1", "PYTHONPATH": os.pathsep.join([here, "/repo"])}
+        assert updates == {"PYTHONPATH": os.pathsep.join([here, "/repo"])}
     assert worker_environment({}, [here], here)["PYTHONPATH"] == here
