@@ -271,7 +271,7 @@ def _with_refs(data: Any, *, none_as: Any = None) -> Any:
 
     def revisit(node: Any, value: Any, first: Location, location: Location) -> Any:
         keys = first.keys()
-        path = format_path(keys)
+        path = format_path(keys, exact=True)
         return {REF_KEY: path if _splits_back(path, keys) else keys}
 
     return fold(data, visit, revisit=revisit)

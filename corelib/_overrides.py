@@ -222,7 +222,8 @@ def _missing(
         if close
         else f"keys there: {_listing(sorted(names))}"
     )
-    add = f" (use '+{path}=...' to add it)" if adding and len(path) <= QUOTE_LIMIT else ""
+    spelled = format_path([*where, key], exact=True)  # a hint to copy must be exact
+    add = f" (use '+{spelled}=...' to add it)" if adding and len(spelled) <= QUOTE_LIMIT else ""
     return f"override {quote(override)}: unknown key {quote(path)}; {hint}{add}"
 
 

@@ -9,10 +9,21 @@ cheap linked records that are only spelled out (``model.blocks[3].width``) when 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
-__all__ = ["ROOT", "CycleError", "Location", "fold", "is_container"]
+from corelib._errors import quote
+
+__all__ = [
+    "KEY_LIMIT",
+    "PATH_LIMIT",
+    "ROOT",
+    "CycleError",
+    "Location",
+    "fold",
+    "format_path",
+    "is_container",
+]
 
 
 class Location:
@@ -47,17 +58,54 @@ class Location:
 ROOT: Final = Location(None, None)
 
 
-def format_path(keys: list[Any]) -> str:
-    """Spell keys as a path: ``["model", "blocks", 3, "width"]`` -> ``model.blocks[3].width``."""
-    out: list[str] = []
-    for key in keys:
-        if isinstance(key, int) and not isinstance(key, bool):
-            out.append(f"[{key}]")
-        elif isinstance(key, str) and key:
-            out.append(f".{key}" if out else key)
-        else:
-            out.append(f"[{key!r}]")
-    return "".join(out)
+KEY_LIMIT: Final = 40
+"""The most characters of one key a spelled path shows (then ``…[+N chars]``)."""
+PATH_LIMIT: Final = 500
+"""About the most characters a spelled path has: its start and end, with the middle left out."""
+
+
+def format_path(keys: Sequence[Any], *, exact: bool = False) -> str:
+    """Spell keys as a path: ``["model", "blocks", 3, "width"]`` -> ``model.blocks[3].width``.
+
+    For messages, a key longer than ``KEY_LIMIT`` characters is cut (``…[+N chars]``) and a path
+    longer than ``PATH_LIMIT`` keeps its first and last keys around ``…[+N keys]…``, so a huge or
+    deep key costs little. ``exact=True`` spells every key in full (a file that must read back).
+    """
+    if exact:
+        return "".join(_spell(key, index == 0, exact=True) for index, key in enumerate(keys))
+    half = PATH_LIMIT // 2
+    head: list[str] = []
+    size = start = 0
+    while start < len(keys):  # the first keys, up to half the limit
+        part = _spell(keys[start], start == 0, exact=False)
+        if size + len(part) > half:
+            break
+        head.append(part)
+        size += len(part)
+        start += 1
+    tail: list[str] = []
+    size = 0
+    end = len(keys)
+    while end > start:  # the last keys, up to the other half
+        part = _spell(keys[end - 1], end == 1, exact=False)
+        if size + len(part) > half:
+            break
+        tail.append(part)
+        size += len(part)
+        end -= 1
+    skipped = f"…[+{end - start} keys]…" if end > start else ""
+    return "".join(head) + skipped + "".join(reversed(tail))
+
+
+def _spell(key: Any, first: bool, *, exact: bool) -> str:
+    """One key of a path: ``name`` (``.name`` after the first), ``[3]``, or ``[repr]``."""
+    if isinstance(key, int) and not isinstance(key, bool):
+        return f"[{key}]" if exact or key.bit_length() <= 128 else f"[{quote(key, KEY_LIMIT)}]"
+    if isinstance(key, str) and key:
+        if not exact and len(key) > KEY_LIMIT:
+            key = f"{key[:KEY_LIMIT]}…[+{len(key) - KEY_LIMIT} chars]"
+        return key if first else f".{key}"
+    return f"[{key!r}]" if exact else f"[{quote(key, KEY_LIMIT)}]"
 
 
 class CycleError(Exception):

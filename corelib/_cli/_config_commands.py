@@ -215,7 +215,7 @@ def _entry(cfg: Any, args: argparse.Namespace) -> tuple[list[Any], Any]:
     try:
         keys = split_path(args.entry or "main")
     except ValueError as exc:
-        raise ConfigError(f"--entry {args.entry!r}: {exc}") from None
+        raise ConfigError(f"--entry {quote(args.entry)}: {exc}") from None
     node = cfg
     for depth, key in enumerate(keys):
         try:

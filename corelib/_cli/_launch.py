@@ -4,6 +4,11 @@ Every flag is checked before the config is read (most while the command line is 
 malformed one is a usage error (exit 2) and no process starts. The launcher turns torchrun's
 outcomes into the CLI's: a failed worker is exit 1 naming its rank, and SIGINT or SIGTERM stops
 the workers and exits 128 + the signal's number with one line, as a single process does.
+
+Workers import exactly what the launcher could: they start as ``python -P -m corelib`` (``-P``:
+no folder is put first on their ``sys.path``), and the current folder is put on their
+``PYTHONPATH`` only when the launcher's own ``sys.path`` held it. A recipe's ``yaml.py`` in the
+folder a job is started from cannot shadow a module in a worker.
 """
 
 from __future__ import annotations
@@ -12,7 +17,8 @@ import argparse
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from importlib.metadata import entry_points
 
 from corelib._cli._signals import Interrupted
@@ -24,6 +30,7 @@ __all__ = [
     "launch",
     "launch_requested",
     "torchrun_argv",
+    "worker_environment",
 ]
 
 _RDZV_BACKENDS = ("c10d", "static", "etcd", "etcd-v2")  # torchrun's own; more by entry point
@@ -130,8 +137,37 @@ def torchrun_argv(args: argparse.Namespace) -> list[str]:
     return argv
 
 
+def worker_environment(environ: Mapping[str, str], path: list[str], cwd: str) -> dict[str, str]:
+    """The variables that give workers the launcher's import path (``path``, its ``sys.path``).
+
+    Workers run ``python -P``, which puts no folder first on their ``sys.path``; ``cwd`` goes
+    first on their ``PYTHONPATH`` when (and only when) ``path`` holds it, as the launcher's does
+    when it ran as ``python -m corelib``.
+    """
+    here = os.path.realpath(cwd)
+    if not any(os.path.realpath(os.path.join(cwd, entry)) == here for entry in path):
+        return {}
+    inherited = environ.get("PYTHONPATH")
+    return {"PYTHONPATH": os.pathsep.join([cwd, inherited] if inherited else [cwd])}
+
+
+@contextmanager
+def _environment(updates: Mapping[str, str]) -> Iterator[None]:
+    """``os.environ`` with ``updates`` (what torchrun's workers inherit), restored afterwards."""
+    saved = {name: os.environ.get(name) for name in updates}
+    os.environ.update(updates)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def launch(args: argparse.Namespace, worker_argv: list[str]) -> int:
-    """Run ``python -m corelib WORKER_ARGV`` in every worker through torchrun; the exit code."""
+    """Run ``python -P -m corelib WORKER_ARGV`` in every worker through torchrun; the exit code."""
     try:
         from torch.distributed import run as torchrun
         from torch.distributed.elastic.multiprocessing.api import SignalException
@@ -143,9 +179,13 @@ def launch(args: argparse.Namespace, worker_argv: list[str]) -> int:
     # torchrun's shared rendezvous TCP store intermittently fails to reconnect on restarts
     # (pytorch/pytorch#135712); a store of its own per rendezvous avoids that.
     os.environ.setdefault("TORCH_DISABLE_SHARE_RDZV_TCP_STORE", "1")
-    config = torchrun.parse_args([*torchrun_argv(args), "--module", "corelib", *worker_argv])
+    python = os.environ.get("PYTHON_EXEC", sys.executable)  # the interpreter torchrun would use
+    worker = [python, "-P", "-u", "-m", "corelib", *worker_argv]  # -P: not the cwd's modules
+    config = torchrun.parse_args([*torchrun_argv(args), "--no-python", *worker])
+    updates = worker_environment(os.environ, sys.path, os.getcwd())
     try:
-        torchrun.run(config)
+        with _environment(updates):
+            torchrun.run(config)
     except ChildFailedError as failed:
         rank, failure = failed.get_first_failure()
         print(

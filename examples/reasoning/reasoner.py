@@ -131,8 +131,10 @@ class TrainReasoner:
         if problems:
             listed = "\n".join(f"  {problem}" for problem in problems)
             raise ConfigError(f"reasoner: {path} has problems:\n{listed}")
-        command = [sys.executable, "-m", "torch.distributed.run"]
-        command += ["--nproc-per-node", str(self.processes()), "--module", "corelib", "run"]
+        # as `corelib run --nproc-per-node` starts them: -P, no module from the current folder
+        command = [sys.executable, "-P", "-m", "torch.distributed.run"]
+        command += ["--nproc-per-node", str(self.processes()), "--no-python", sys.executable]
+        command += ["-P", "-u", "-m", "corelib", "run"]
         command += [str(path), *(arg for prefix in ALLOWED for arg in ("--allow-import", prefix))]
         env = {
             **os.environ,

@@ -136,8 +136,15 @@ def test_each_launch_flag_reaches_torchrun(
     from torch.distributed import run as torchrun
 
     received: list[argparse.Namespace] = []
-    monkeypatch.setattr(torchrun, "run", received.append)
+    inherited: list[dict[str, str]] = []  # what the workers would inherit
+
+    def run(args: argparse.Namespace) -> None:
+        received.append(args)
+        inherited.append(dict(os.environ))
+
+    monkeypatch.setattr(torchrun, "run", run)
     monkeypatch.setenv("TORCH_DISABLE_SHARE_RDZV_TCP_STORE", "1")  # the launcher sets it
+    monkeypatch.setenv("PYTHONPATH", str(REPO))
     (workdir / "job.yaml").write_text("main: {_target_: workers.environment, port: 1}\n")
     monkeypatch.chdir(workdir)
     monkeypatch.syspath_prepend(str(workdir))
@@ -167,16 +174,22 @@ def test_each_launch_flag_reaches_torchrun(
     )
     assert code == 0, capsys.readouterr().err
     [args] = received
-    config, _, command_args = torchrun.config_from_args(args)
+    config, command, command_args = torchrun.config_from_args(args)
     assert (config.min_nodes, config.max_nodes, config.nproc_per_node) == (2, 4, 3)
     assert (config.rdzv_backend, config.rdzv_endpoint) == ("static", "node0:29411")
     assert (config.run_id, config.max_restarts) == ("job-7", 5)
     assert config.rdzv_configs["rank"] == 1
-    worker = [arg for arg in command_args if arg not in ("-u", "-m", "corelib")]
+    # -P: the worker's current folder is not put first on its sys.path
+    assert [command, *command_args[:4]] == [sys.executable, "-P", "-u", "-m", "corelib"]
+    worker = command_args[4:]
     assert worker[:2] == ["run", "job.yaml"]
     assert worker[worker.index("--seed") + 1] == "11"
     launch_flags = ("--nproc", "--nnodes", "--rdzv", "--node", "--max")
     assert not any(arg.startswith(launch_flags) for arg in worker)
+    # workers import what the launcher could (workdir is on its sys.path), and nothing more
+    [env] = inherited
+    assert env["PYTHONPATH"] == os.pathsep.join([str(workdir), str(REPO)])
+    assert os.environ["PYTHONPATH"] == str(REPO)  # the launcher's own is left as it was
 
 
 @pytest.mark.slow

@@ -148,6 +148,12 @@ def test_no_overrides_returns_the_config() -> None:
         ("trainer.seed=[1, 2", r"malformed override 'trainer\.seed=\[1, 2'.*not a YAML scalar"),
         ("trainer.seed=- 1", r"block collection"),
         ("+model.layers.2={width: 1}", r"out of range.*replaced whole"),
+        (  # a long key is cut in the path, but a hint to copy spells it exactly
+            f"trainer.{'s' * 60}=1",
+            rf"unknown key 'trainer\.{'s' * 40}…\[\+20 chars\]'.*"
+            rf"\(use '\+trainer\.{'s' * 60}=\.\.\.' to add it\)$",
+        ),
+        (f"trainer.{'s' * 300}=1", rf"unknown key 'trainer\.{'s' * 40}…\[\+260 chars\]'; [^(]*$"),
     ],
 )
 def test_bad_overrides_quote_the_override_and_say_what_is_wrong(

@@ -2,7 +2,7 @@
 
 import pytest
 
-from corelib._traversal import ROOT, CycleError, Location, fold
+from corelib._traversal import ROOT, CycleError, Location, fold, format_path
 
 
 def _count(node, children, loc):
@@ -69,3 +69,15 @@ def test_descend_false_passes_none_and_enter_sees_preorder():
         enter=lambda node, loc: entered.append(str(loc)),
     )
     assert entered == ["", "keep"]
+
+
+def test_paths_spell_normal_keys_in_full_and_bound_long_keys_and_deep_paths() -> None:
+    normal = ["model", "blocks", 3, "width", None, ""]
+    assert format_path(normal) == "model.blocks[3].width[None]['']"
+    long = "k" * 1_000
+    assert format_path(["a", long, 0]) == f"a.{'k' * 40}…[+960 chars][0]"
+    assert format_path(["a", long], exact=True) == f"a.{long}"  # what a file writes
+    deep = format_path(["top", *range(1_000), "leaf"])
+    assert deep.startswith("top[0][1][2]") and deep.endswith("[998][999].leaf")
+    assert "…[+" in deep and " keys]…" in deep and len(deep) <= 530
+    assert str(Location(ROOT, long)) == format_path([long])
