@@ -17,7 +17,7 @@ from corelib._errors import quote
 
 __all__ = ["dumps_toml"]
 
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _ESCAPES = {
     '"': '\\"',
     "\\": "\\\\",
@@ -104,7 +104,7 @@ def _value(value: Any, path: tuple[str, ...]) -> str:
 
 
 def _key(key: str) -> str:
-    return key if _BARE_KEY.match(key) else _string(key)
+    return key if _BARE_KEY.fullmatch(key) else _string(key)
 
 
 def _dotted(path: tuple[str, ...]) -> str:
