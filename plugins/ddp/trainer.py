@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -163,6 +164,9 @@ class Trainer:
                     file=sys.stderr,
                     flush=True,
                 )
+            # The traceback's frames hold the wrapped model and its state: alive at
+            # destroy_process_group() (in teardown) they can deadlock it. Their lines stay.
+            traceback.clear_frames(error.__traceback__)
             raise
         finally:
             self.model = self.optimizer = self.scheduler = self._stream = self._hook = None
