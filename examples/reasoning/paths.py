@@ -87,7 +87,9 @@ class SamplePaths:
         """The greedy completion of each question's first prompt, and its answer."""
         llm = self.prompts.llm
         out: list[dict[str, Any]] = []
-        for start in tqdm(range(0, len(questions), self.chunk * 4), desc="greedy", unit="chunk"):
+        for start in tqdm(
+            range(0, len(questions), self.chunk * 4), desc="greedy", unit="chunk", disable=None
+        ):
             chunk = [self.prompts.prompts(q)[0] for q in questions[start : start + self.chunk * 4]]
             results = llm.generate(
                 chunk,
@@ -103,7 +105,9 @@ class SamplePaths:
     def sample(self, problems: Sequence[Problem], desc: str) -> list[list[list[Any]]]:
         """Each problem's paths as ``[text, answer, prompt index]`` triples."""
         out: list[list[list[Any]]] = []
-        for start in tqdm(range(0, len(problems), self.chunk), desc=desc, unit="chunk"):
+        for start in tqdm(
+            range(0, len(problems), self.chunk), desc=desc, unit="chunk", disable=None
+        ):
             chunk = [p.question for p in problems[start : start + self.chunk]]
             for question_paths in self.prompts.generate(chunk):
                 out.append([[p.text, p.answer, p.prompt_index] for p in question_paths.paths])
