@@ -21,6 +21,7 @@ from corelib._signatures import (
     positional_names,
     untrusted_settings,
 )
+from corelib._text import CAUSE_LIMIT, describe_exception
 from corelib._traversal import CycleError, Location, fold, is_container
 from corelib._trust import KeyPaths, TrustedPaths
 from corelib._typing import TypeMismatch, describe_type, parameter_types, validate
@@ -124,7 +125,9 @@ class _Checker:
             self.report(loc, spec, str(error))
             return _Unbuilt(None)
         except Exception as error:  # a module's import-time code or a resolve hook raised
-            self.report(loc, spec, f"resolving the target raised {type(error).__name__}: {error}")
+            self.report(
+                loc, spec, f"resolving the target raised {describe_exception(error, CAUSE_LIMIT)}"
+            )
             return _Unbuilt(None)
         recursive = _descend(node)  # children of a _recursive_: false node reach it as written
         values = children if recursive else node

@@ -15,6 +15,7 @@ from corelib._signatures import (
     positional_names,
     untrusted_settings,
 )
+from corelib._text import CAUSE_LIMIT, describe_exception
 from corelib._traversal import CycleError, Location, fold, is_container
 from corelib._trust import KeyPaths, SafeMode, TrustedPaths, applying, parse_host, safe_mode
 from corelib._typing import TypeMismatch, coerce
@@ -318,12 +319,6 @@ def _error(
     )
 
 
-_CAUSE_LIMIT = 2000
-
-
 def _cause(error: BaseException) -> str:
     """The cause's type and message, cut to a bounded length (the full text stays on it)."""
-    text = str(error)
-    if len(text) > _CAUSE_LIMIT:
-        text = text[: _CAUSE_LIMIT - 5] + "[...]"
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+    return describe_exception(error, CAUSE_LIMIT)

@@ -9,10 +9,12 @@ up as text; :func:`describe_exception` is ``"TypeName: message"`` for an excepti
 
 from __future__ import annotations
 
-__all__ = ["MESSAGE_LIMIT", "describe_exception", "printable"]
+__all__ = ["CAUSE_LIMIT", "MESSAGE_LIMIT", "describe_exception", "printable"]
 
 MESSAGE_LIMIT = 500
 """The most characters of a foreign exception's message that corelib repeats."""
+CAUSE_LIMIT = 2000
+"""The same for the cause of a failed build (the user's own code: room for its detail)."""
 
 
 def printable(text: str, *, newlines: bool = False) -> str:
