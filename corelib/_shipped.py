@@ -6,7 +6,7 @@ carries as package data. A file outside any package (a repository's examples, re
 editable install) may be registered as an absolute :class:`pathlib.Path`. Finding the file
 imports the package (the plugin's own, light by contract) and nothing else.
 
-:func:`find_config` turns what the user typed into a file: a path that exists wins, then a
+:func:`find_config` turns what the user typed into a file: a file that exists wins, then a
 registered config name (qualified, or short where unique). :func:`copy_config` is ``corelib cp``.
 """
 
@@ -71,9 +71,12 @@ def config_file(entry: Entry) -> Path:
 
 
 def find_config(spec: str) -> Path:
-    """The config file ``spec`` names: an existing path, else a registered config name."""
+    """The config file ``spec`` names: an existing file, else a registered config's name.
+
+    A folder never shadows a name: ``examples/reasoning`` is the main job even in the checkout.
+    """
     path = Path(spec)
-    if path.exists() or (path.suffix and path.suffix.lower() not in _SUFFIXES):
+    if path.is_file() or (path.suffix and path.suffix.lower() not in _SUFFIXES):
         return path  # load_config reads it, or names the unknown file type
     configs = shipped_configs()
     matches = [e for e in configs if spec in (e.qualified_name, e.name)]
@@ -115,7 +118,7 @@ def copy_config(spec: str, dest: str, *, force: bool = False) -> list[tuple[Path
     target = Path(dest)
     if target.is_dir():
         target = target / source.name
-    elif target.suffix.lower() != source.suffix.lower():
+    elif _format(target) != _format(source):
         raise ConfigError(
             f"cp: {quote(dest)} must end in {source.suffix} like {source.name} (cp does not "
             "convert formats; corelib show prints any config as YAML)"
@@ -133,6 +136,11 @@ def copy_config(spec: str, dest: str, *, force: bool = False) -> list[tuple[Path
         except OSError as exc:
             raise ConfigError(f"cp: cannot copy {original} to {copy}: {exc}") from exc
     return pairs
+
+
+def _format(file: Path) -> str:
+    suffix = file.suffix.lower()
+    return ".yaml" if suffix == ".yml" else suffix
 
 
 def _imported_siblings(source: Path) -> list[Path]:
