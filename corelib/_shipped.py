@@ -15,7 +15,10 @@ from __future__ import annotations
 import ast
 import difflib
 import importlib.resources
+import itertools
+import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
 from corelib._errors import ConfigError, RegistryError, quote
@@ -76,7 +79,7 @@ def find_config(spec: str) -> Path:
     A folder never shadows a name: ``examples/reasoning`` is the main job even in the checkout.
     """
     path = Path(spec)
-    if path.is_file() or (path.suffix and path.suffix.lower() not in _SUFFIXES):
+    if _is(Path.is_file, path) or (path.suffix and path.suffix.lower() not in _SUFFIXES):
         return path  # load_config reads it, or names the unknown file type
     configs = shipped_configs()
     matches = [e for e in configs if spec in (e.qualified_name, e.name)]
@@ -87,18 +90,40 @@ def find_config(spec: str) -> Path:
         listed = ", ".join(sorted(repr(e.qualified_name) for e in matches))
         raise ConfigError(f"config name {quote(spec)} is ambiguous: use one of {listed}")
     known = [e.qualified_name for e in configs] + [e.name for e in configs]
-    if path.parent.is_dir():
-        known += [str(f) for f in path.parent.iterdir() if f.suffix.lower() in _SUFFIXES]
-    close = difflib.get_close_matches(spec, sorted(set(known)), n=3, cutoff=0.6)
+    known += _config_files(path.parent)
+    close = difflib.get_close_matches(spec, sorted(set(known)), n=3) if len(spec) < 200 else []
     hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
     component = _component(spec)
     if component is not None:
         hint = f"; {component.qualified_name!r} is a component (group {component.group!r}){hint}"
     raise ConfigError(
-        f"{spec if len(spec) <= 200 else quote(spec)}: no such config file, and no registered "
+        f"{_shown(spec)}: no such config file, and no registered "
         f"config of that name{hint} "
         "(corelib list configs shows the registered ones)"
     )
+
+
+def _shown(path: str | Path) -> str:
+    """A path as typed, or quoted short when it is long (a message stays small)."""
+    text = str(path)
+    return text if len(text) <= 200 else quote(text)
+
+
+def _is(test: Callable[[Path], bool], path: Path) -> bool:
+    """``test(path)`` (``Path.is_file``...), False where the path cannot even be looked at."""
+    try:
+        return test(path)
+    except (OSError, ValueError):  # a name too long for the file system, a NUL byte
+        return False
+
+
+def _config_files(folder: Path, most: int = 1000) -> list[str]:
+    """Up to ``most`` config files in ``folder`` (none if it cannot be listed)."""
+    try:
+        files = (str(f) for f in folder.iterdir() if f.suffix.lower() in _SUFFIXES)
+        return list(itertools.islice(files, most))
+    except (OSError, ValueError):
+        return []
 
 
 def _component(name: str) -> Entry | None:
@@ -116,7 +141,7 @@ def copy_config(spec: str, dest: str, *, force: bool = False) -> list[tuple[Path
     """
     source = find_config(spec)
     target = Path(dest)
-    if target.is_dir():
+    if _is(Path.is_dir, target):
         target = target / source.name
     elif _format(target) != _format(source):
         raise ConfigError(
@@ -125,16 +150,18 @@ def copy_config(spec: str, dest: str, *, force: bool = False) -> list[tuple[Path
         )
     pairs = [(source, target)]
     pairs += [(module, target.parent / module.name) for module in _imported_siblings(source)]
-    taken = [str(copy) for _, copy in pairs if copy.exists() or copy.is_symlink()]
+    taken = [_shown(copy) for _, copy in pairs if os.path.lexists(copy)]  # a dangling link too
     if taken and not force:
         raise ConfigError(f"cp: {', '.join(taken)} already exist(s); --force overwrites")
     for original, copy in pairs:
-        if copy.resolve() == original.resolve():
-            raise ConfigError(f"cp: {copy} is the config itself")
         try:
+            if copy.resolve() == original.resolve():
+                raise ConfigError(f"cp: {_shown(copy)} is the config itself")
             shutil.copyfile(original, copy)  # the copy gets the umask's mode, not a read-only one
-        except OSError as exc:
-            raise ConfigError(f"cp: cannot copy {original} to {copy}: {exc}") from exc
+        except (OSError, ValueError) as exc:
+            raise ConfigError(
+                f"cp: cannot copy {original} to {_shown(copy)}: {describe_exception(exc)}"
+            ) from exc
     return pairs
 
 
@@ -152,7 +179,7 @@ def _imported_siblings(source: Path) -> list[Path]:
         try:
             tree = ast.parse(module.read_text(encoding="utf-8"), str(module))
         except (OSError, UnicodeDecodeError, SyntaxError, ValueError) as exc:
-            raise ConfigError(f"cp: cannot read {module}: {exc}") from exc
+            raise ConfigError(f"cp: cannot read {module}: {describe_exception(exc)}") from exc
         for node in ast.walk(tree):
             if not isinstance(node, ast.ImportFrom) or node.level != 1:
                 continue

@@ -96,6 +96,15 @@ def test_a_name_that_is_neither_a_file_nor_registered_lists_close_matches(
         find_config("helpp.yaml")
 
 
+@pytest.mark.parametrize("spec", ["a" * 5000, "a/" * 3000 + "x.yaml"])
+def test_a_name_too_long_for_the_file_system_is_a_short_config_error(
+    fresh_registry: Registry, package: Path, spec: str
+) -> None:
+    with pytest.raises(ConfigError, match="no such config file") as caught:
+        find_config(spec)
+    assert len(str(caught.value)) < 500
+
+
 def test_an_ambiguous_short_name_asks_for_a_qualified_one(
     fresh_registry: Registry, package: Path
 ) -> None:
@@ -156,6 +165,10 @@ def test_cp_copies_into_a_folder_or_to_a_file_and_refuses_to_overwrite(
     assert copied.read_text() == "edited: true\n"
     copy_config("hello", str(folder), force=True)
     assert copied.read_text() == HELLO
+    (tmp_path / "link.yaml").symlink_to(tmp_path / "nowhere")  # a dangling link is taken too
+    with pytest.raises(ConfigError, match=r"link\.yaml already exist"):
+        copy_config("hello", str(tmp_path / "link.yaml"))
+    assert not (tmp_path / "nowhere").exists()
     copy_config("demo/hello", str(tmp_path / "renamed.yml"))
     assert (tmp_path / "renamed.yml").read_text() == HELLO
     with pytest.raises(ConfigError, match=r"must end in \.yaml"):
