@@ -83,6 +83,13 @@ def test_an_absolute_path_can_be_registered_for_a_file_outside_any_package(
         find_config("demo/relative")
 
 
+def test_a_registered_path_is_listed_by_its_text(fresh_registry: Registry, package: Path) -> None:
+    file = package / "configs" / "hello.yaml"
+    register(fresh_registry, "hello", file)
+    [entry] = shipped_configs()
+    assert entry.target == str(file)  # corelib list's TARGET column, not 'pathlib:PosixPath'
+
+
 def test_a_name_that_is_neither_a_file_nor_registered_lists_close_matches(
     fresh_registry: Registry, package: Path
 ) -> None:
