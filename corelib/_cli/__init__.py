@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, NoReturn, cast
 
-from corelib._cli import _config_commands, _plugin_commands
+from corelib._cli import _config_commands, _plugin_commands, _shipped_commands
 from corelib._cli._signals import Interrupted, ignore_further, restore, stop_on_sigterm
 from corelib._errors import CorelibError, InstantiationError
 from corelib._text import describe_exception, printable
@@ -125,6 +125,7 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     _config_commands.add_parsers(subparsers)
     _plugin_commands.add_parsers(subparsers)
+    _shipped_commands.add_parsers(subparsers)
     for subparser in subparsers.choices.values():
         _add_global_options(subparser, defaults=False)
     return parser

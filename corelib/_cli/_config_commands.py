@@ -29,9 +29,11 @@ from corelib._cli._launch import (
 from corelib._cli._seed import DEFAULT_SEED, parse_seed, seed_everything
 from corelib._errors import ConfigError, InstantiationError, a_type, quote
 from corelib._files import load_config
+from corelib._graph import FORMATS, graph
 from corelib._instantiate import instantiate
 from corelib._overrides import apply_overrides, set_paths, split_path
 from corelib._plain import to_dict
+from corelib._shipped import find_config
 from corelib._text import printable
 from corelib._traversal import format_path
 from corelib._trust import SafeMode, applying, parse_host
@@ -75,6 +77,13 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         description="Print the config after overrides as YAML (shared nodes as anchors).",
     )
     _add_config_arguments(show)
+    show.add_argument(
+        "--graph",
+        nargs="?",
+        const="mermaid",
+        choices=FORMATS,
+        help="print the object graph (default mermaid; after the overrides, or --graph=dot)",
+    )
     show.set_defaults(func=_show)
 
     check_ = subparsers.add_parser(
@@ -89,7 +98,11 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
 
 
 def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("config", metavar="CONFIG", help="a .py, .yaml/.yml, .json or .toml file")
+    parser.add_argument(
+        "config",
+        metavar="CONFIG",
+        help="a .py, .yaml/.yml, .json or .toml file, or a registered config (list configs)",
+    )
     parser.add_argument(
         "overrides",
         nargs="*",
@@ -133,6 +146,7 @@ def _add_entry_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def _load(args: argparse.Namespace) -> Any:
+    args.config = str(find_config(args.config))  # a registered config's name becomes its file
     return apply_overrides(load_config(args.config), args.overrides)
 
 
@@ -156,6 +170,9 @@ def _trusted(args: argparse.Namespace, keys: list[Any]) -> list[list[Any]]:
 
 def _show(args: argparse.Namespace) -> int:
     cfg = _load(args)
+    if args.graph:
+        print(graph(cfg, args.graph), end="")
+        return 0
     try:
         text = dump_yaml(to_dict(cfg))
     except ConfigError as error:  # e.g. a .py config holding an object no file can hold

@@ -9,12 +9,14 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
-from collections.abc import Sequence
 from typing import Any
 
 import attrs
 
+from corelib._cli._shipped_commands import list_configs
+from corelib._cli._table import table as _table
 from corelib._errors import RegistryError, a_type, quote
+from corelib._shipped import CONFIGS
 from corelib._text import printable
 from corelib._typing import trusted_parameters
 from corelib.registry import (
@@ -98,6 +100,8 @@ def _plugins(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
+    if args.group == CONFIGS:
+        return list_configs()
     entries = registry.entries(args.group)
     if not entries:
         print("no components registered")
@@ -205,14 +209,3 @@ def _default_text(default: Any) -> str:
         except TargetError:
             pass
     return quote(default)
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, indent: str = "") -> str:
-    rows = [[printable(cell) for cell in row] for row in [headers, *rows]]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(headers))]
-    lines = [
-        indent
-        + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in rows
-    ]
-    return "\n".join(lines)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import os
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -54,9 +55,11 @@ class Entry:
 
     @property
     def target(self) -> str:
-        """Where the component lives: its ref, or the object's ``module:qualname``."""
+        """Where the component lives: its ref, a path, or the object's ``module:qualname``."""
         if self.ref is not None:
             return self.ref
+        if isinstance(self._obj, os.PathLike):  # a config file (group "configs")
+            return os.fspath(self._obj)
         module = getattr(self._obj, "__module__", None) or "?"
         qualname = getattr(self._obj, "__qualname__", None) or type(self._obj).__qualname__
         return f"{module}:{qualname}"

@@ -2,7 +2,8 @@
 (``ddp/single``, ``ddp/ddp``, ``ddp/fsdp2``, ``ddp/tp``, ``ddp/fsdp2_tp``, ``ddp/pipeline``) and
 callbacks (``ddp/progress``, ``ddp/metrics_logger``, ``ddp/checkpointer``), and the small models
 and synthetic data the examples train (``ddp/mlp``, ``ddp/transformer_lm``, ``ddp/gaussian_blobs``,
-``ddp/markov_tokens``, ``ddp/lm_loss``).
+``ddp/markov_tokens``, ``ddp/lm_loss``), and one small training config per strategy
+(``ddp/train_single``, ``ddp/train_ddp``, ... in the group ``configs``).
 
 This module is light: components are registered by reference and import torch only when used.
 The trainer's events are hookspecs in :mod:`plugins.ddp.hookspecs`. A worker stopped by SIGINT
@@ -43,6 +44,10 @@ _COMPONENTS = {
         "markov_tokens": "plugins.ddp.models:markov_tokens",
     },
     "losses": {"lm_loss": "plugins.ddp.models:lm_loss"},
+    "configs": {  # one smoke-sized training run per strategy: corelib run ddp/train_ddp
+        f"train_{strategy}": f"plugins.ddp:configs/train_{strategy}.yaml"
+        for strategy in ("single", "ddp", "fsdp2", "tp", "fsdp2_tp", "pipeline")
+    },
 }
 
 
