@@ -1,4 +1,4 @@
-"""``corelib plugins``, ``corelib list [GROUP]`` and ``corelib describe NAME``.
+"""``corelib plugins [new NAME]``, ``corelib list [GROUP]`` and ``corelib describe NAME``.
 
 Everything printed here may come from a plugin (names, versions, errors, refs, docstrings,
 reprs of defaults): it goes out through :func:`~corelib._text.printable`, as escaped text.
@@ -14,6 +14,7 @@ from typing import Any
 
 import attrs
 
+from corelib._cli._scaffold import write_plugin_project
 from corelib._errors import RegistryError, a_type, quote
 from corelib._text import printable
 from corelib._typing import trusted_parameters
@@ -46,6 +47,18 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     )
     plugins.add_argument("--json", action="store_true", help="print a JSON list for tools")
     plugins.set_defaults(func=_plugins)
+    actions = plugins.add_subparsers(title="actions", dest="action", metavar="{new}")
+    new = actions.add_parser(
+        "new",
+        help="write a new plugin project",
+        description="Write a complete plugin project into ./NAME (or DIR): pyproject.toml with "
+        "the entry point, a light entry module, one component, a config, a test that "
+        "pip-installs the project and runs the component through 'corelib run', and a README.",
+    )
+    new.add_argument("project", metavar="NAME", help="the distribution name, e.g. acme-tools")
+    new.add_argument("--dir", metavar="DIR", help="write into DIR instead of ./NAME")
+    new.add_argument("--force", action="store_true", help="write into a folder that is not empty")
+    new.set_defaults(func=_new)
 
     list_ = subparsers.add_parser(
         "list",
@@ -63,7 +76,8 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         "is not restricted by safe mode.",
     )
     describe.add_argument(
-        "name",
+        "component",
+        metavar="NAME",
         help="a qualified (plugin/name) or unique short name, or an import path (torch.optim.SGD)",
     )
     describe.set_defaults(func=_describe)
@@ -97,6 +111,13 @@ def _plugins(args: argparse.Namespace) -> int:
     return 0
 
 
+def _new(args: argparse.Namespace) -> int:
+    folder = write_plugin_project(args.project, args.dir, force=args.force)
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        print(printable(str(path)))
+    return 0
+
+
 def _list(args: argparse.Namespace) -> int:
     entries = registry.entries(args.group)
     if not entries:
@@ -108,18 +129,19 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _describe(args: argparse.Namespace) -> int:
-    if is_registry_name(args.name):
-        entry = registry.entry(args.name)
+    name = args.component
+    if is_registry_name(name):
+        entry = registry.entry(name)
         component = entry.load()
         origin = registry.origin(entry.qualified_name)
         print(printable(f"{entry.qualified_name}  (group {entry.group}; {origin})"))
         print(printable(f"target: {entry.target}"))
     else:  # an import path: the user typed it, so safe mode does not restrict it
         try:
-            component = TargetResolver(None).resolve_object(args.name)
+            component = TargetResolver(None).resolve_object(name)
         except TargetError as error:
-            raise RegistryError(f"describe {args.name!r}: {error}") from error
-        print(printable(f"{args.name}  (import path)"))
+            raise RegistryError(f"describe {name!r}: {error}") from error
+        print(printable(f"{name}  (import path)"))
     if not callable(component):  # a value's docstring would be its type's: left out
         print(printable(f"\nnot callable: {a_type(component)} value", newlines=True))
         return 0
