@@ -23,7 +23,7 @@ from corelib._errors import ConfigError, quote
 __all__ = ["write_plugin_project"]
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
-_TAKEN = frozenset({"corelib", "plugins", "tests"})  # corelib's own and the project's folders
+_TAKEN = {"corelib": "corelib", "plugins": "corelib's plugins", "tests": "the project's tests"}
 
 
 def write_plugin_project(name: str, directory: str | None, *, force: bool = False) -> Path:
@@ -36,10 +36,11 @@ def write_plugin_project(name: str, directory: str | None, *, force: bool = Fals
     folder = Path(name if directory is None else directory)
     _check_folder(folder, force=force)
     values = {"dist": name, "package": package, "corelib_version": _corelib_version()}
-    for relative, template in TEMPLATES.items():
-        path = folder / Template(relative).substitute(values)
-        if path.is_symlink():
-            raise ConfigError(f"plugins new: {path} is a symlink: not writing through it")
+    files = {folder / Template(path).substitute(values): text for path, text in TEMPLATES.items()}
+    for path in files:  # all checked before anything is written
+        for link in (p for p in [path, *path.parents] if folder in p.parents and p.is_symlink()):
+            raise ConfigError(f"plugins new: {link} is a symlink: not writing through it")
+    for path, template in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(Template(template).substitute(values), encoding="utf-8")
     return folder
@@ -53,11 +54,16 @@ def _package_name(name: str) -> str:
             "(at most 64 characters), e.g. acme-tools"
         )
     package = name.replace("-", "_").lower()
-    if keyword.iskeyword(package) or package in _TAKEN or package in sys.stdlib_module_names:
+    if keyword.iskeyword(package):
+        shadowed = "a Python keyword"
+    elif package in sys.stdlib_module_names:
+        shadowed = "a standard-library module"
+    else:
+        shadowed = _TAKEN.get(package, "")
+    if shadowed:
         raise ConfigError(
-            f"plugins new: NAME {quote(name)} would make the package {package!r}, which "
-            "shadows a Python keyword, a standard-library module or corelib itself; pick "
-            "another name"
+            f"plugins new: NAME {quote(name)} makes the package {package!r}, which shadows "
+            f"{shadowed}; pick another name"
         )
     return package
 
