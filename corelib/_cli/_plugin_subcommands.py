@@ -8,7 +8,8 @@ their startup does not grow with the number of installed plugins.
 Each plugin's implementation is called on its own. One that raises, that adds a command clashing
 with a built-in one or another plugin's, or a command without a handler
 (``set_defaults(func=...)``) loses every command it added; it is reported on stderr, naming the
-plugin and its distribution, and the other commands keep working.
+plugin and its distribution, and the other commands keep working. Under
+``CORELIB_STRICT_PLUGINS=1`` such a problem is a :class:`PluginError` instead.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from corelib._text import printable
-from corelib.registry import get_plugin_manager
+from corelib._errors import PluginError
+from corelib._text import describe_exception, printable
+from corelib.registry import ENV_STRICT, get_plugin_manager, strict_plugins
 
 __all__ = ["add_plugin_commands", "blocked_plugins", "wants_plugin_commands"]
 
@@ -76,6 +78,7 @@ def add_plugin_commands(
     caller = getattr(manager.hook, _HOOK)
     owners = dict.fromkeys(subparsers.choices, "a built-in command")
     labels = {r.name: f"{r.distribution or '?'} {r.version or '?'}" for r in manager.reports()}
+    problems = []
     for impl in caller.get_hookimpls():
         if impl.hookwrapper or impl.wrapper:
             continue  # nothing to add: a wrapper only observes the other implementations
@@ -95,13 +98,16 @@ def add_plugin_commands(
             for name in guarded.added:
                 subparsers.choices.pop(name, None)
             del subparsers._choices_actions[added_actions:]
-            if isinstance(error, _Refused):
-                problem = f"{owner}: {error}"
-            else:
-                problem = manager.hook_failure(_HOOK, error)
-            _warn(f"{problem}; its commands are left out")
+            raised = f"its hook {_HOOK} raised {describe_exception(error)}"
+            why = error if isinstance(error, _Refused) else raised
+            problems.append(f"{owner}: {why}; its commands are left out")
         else:
             owners.update(dict.fromkeys(guarded.added, owner))
+    if problems and strict_plugins():
+        listed = "; ".join(problems)
+        raise PluginError(f"{ENV_STRICT} is set and plugin commands have problems: {listed}")
+    for problem in problems:
+        sys.stderr.write(f"corelib: warning: {printable(problem, newlines=True)}\n")
 
 
 class _Refused(Exception):
@@ -139,7 +145,3 @@ class _Guarded:
 
     def __getattr__(self, attribute: str) -> Any:
         return getattr(self._subparsers, attribute)
-
-
-def _warn(message: str) -> None:
-    sys.stderr.write(f"corelib: warning: {printable(message, newlines=True)}\n")

@@ -115,8 +115,10 @@ def test_a_plugin_whose_hook_raises_is_named_and_the_others_keep_working(
     hello.add("bad-dist", "2.0", {"bad": source})
     code, out, err = run(capsys, "hello", "you")
     assert (code, out) == (3, "hello you\n")
-    assert err.startswith("corelib: warning: plugin 'bad' (bad-dist 2.0) hook corelib_cli_commands")
-    assert "SystemExit: boom" in err and "its commands are left out" in err
+    assert err == (
+        "corelib: warning: plugin 'bad' (bad-dist 2.0): its hook corelib_cli_commands raised "
+        "SystemExit: boom; its commands are left out\n"
+    )
     assert "invalid choice: 'half'" in run(capsys, "half")[2]  # what it added before is gone
 
 
@@ -144,6 +146,20 @@ def test_a_command_two_plugins_add_goes_to_the_first_and_the_second_is_named(
     assert err == (
         "corelib: warning: plugin 'b' (b-dist 2.0): its command 'greet' clashes with plugin "
         "'a' (a-dist 1.0); its commands are left out\n"
+    )
+
+
+def test_under_strict_plugins_a_faulty_plugin_command_is_an_error(
+    hello: FakeDists, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hello.add("clash-dist", "0.1", {"clash": plugin_adding("list")})
+    monkeypatch.setenv("CORELIB_STRICT_PLUGINS", "1")
+    assert run(capsys, "hello", "you") == (
+        2,
+        "",
+        "corelib: error: CORELIB_STRICT_PLUGINS is set and plugin commands have problems: "
+        "plugin 'clash' (clash-dist 0.1): its command 'list' clashes with a built-in command; "
+        "its commands are left out\n",
     )
 
 
