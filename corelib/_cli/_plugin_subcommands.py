@@ -84,10 +84,12 @@ def add_plugin_commands(
             continue  # nothing to add: a wrapper only observes the other implementations
         label = labels.get(impl.plugin_name)
         owner = f"plugin {impl.plugin_name!r} ({label or 'registered in code'})"
-        guarded = _Guarded(subparsers, owners, owner)
+        guarded = _Guarded(subparsers, owners)
         added_actions = len(subparsers._choices_actions)
         try:
             impl.function(*[{"subparsers": guarded}[arg] for arg in impl.argnames])
+            if guarded.refusal is not None:  # raised again: the plugin may have caught it
+                raise guarded.refusal
             for name, parser in guarded.parsers.items():
                 if parser.get_default("func") is None:
                     raise _Refused(f"its command {name!r} has no handler (set_defaults(func=...))")
@@ -107,7 +109,7 @@ def add_plugin_commands(
         listed = "; ".join(problems)
         raise PluginError(f"{ENV_STRICT} is set and plugin commands have problems: {listed}")
     for problem in problems:
-        sys.stderr.write(f"corelib: warning: {printable(problem, newlines=True)}\n")
+        sys.stderr.write(f"corelib: warning: {printable(problem)}\n")
 
 
 class _Refused(Exception):
@@ -124,20 +126,21 @@ class _Guarded:
         self,
         subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
         owners: dict[str, str],
-        owner: str,
     ) -> None:
         self._subparsers = subparsers
         self._owners = owners
-        self._owner = owner
         self.added: list[str] = []  # every name, aliases too
         self.parsers: dict[str, argparse.ArgumentParser] = {}  # by main name
+        self.refusal: _Refused | None = None
 
     def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
         for taken in [name, *kwargs.get("aliases", ())]:
             if taken in self._owners:
-                raise _Refused(f"its command {taken!r} clashes with {self._owners[taken]}")
-            if taken in self.added:
-                raise _Refused(f"it adds the command {taken!r} twice")
+                self.refusal = _Refused(f"its command {taken!r} clashes with {self._owners[taken]}")
+            elif taken in self.added:
+                self.refusal = _Refused(f"it adds the command {taken!r} twice")
+            if self.refusal is not None:
+                raise self.refusal
         parser: argparse.ArgumentParser = self._subparsers.add_parser(name, **kwargs)
         self.added += [name, *kwargs.get("aliases", ())]
         self.parsers[name] = parser

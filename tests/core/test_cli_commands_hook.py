@@ -149,6 +149,19 @@ def test_a_command_two_plugins_add_goes_to_the_first_and_the_second_is_named(
     )
 
 
+def test_a_clash_the_plugin_catches_is_reported_all_the_same(
+    hello: FakeDists, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = "from corelib import hookimpl\n\n@hookimpl\ndef corelib_cli_commands(subparsers):\n"
+    source += "    try:\n        subparsers.add_parser('hello')\n    except Exception:\n"
+    source += "        subparsers.add_parser('hi').set_defaults(func=lambda args: 0)\n"
+    hello.add("sly-dist", "1.0", {"sly": source})
+    code, out, err = run(capsys, "hello", "you")
+    assert (code, out) == (3, "hello you\n")
+    assert "plugin 'sly' (sly-dist 1.0): its command 'hello' clashes with plugin 'hello'" in err
+    assert "invalid choice: 'hi'" in run(capsys, "hi")[2]
+
+
 def test_under_strict_plugins_a_faulty_plugin_command_is_an_error(
     hello: FakeDists, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
