@@ -43,7 +43,8 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     plugins = subparsers.add_parser(
         "plugins",
         help="installed plugins: name, distribution, version, status, components",
-        description="List the installed plugins; broken ones are shown with their error.",
+        description="List the installed plugins; broken ones are shown with their error. "
+        "'corelib plugins new NAME' writes a new plugin project instead.",
     )
     plugins.add_argument("--json", action="store_true", help="print a JSON list for tools")
     plugins.set_defaults(func=_plugins)
