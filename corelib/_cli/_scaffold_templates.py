@@ -25,7 +25,8 @@ requires-python = ">=3.11"
 dependencies = ["corelib"]
 
 [project.optional-dependencies]
-test = ["pytest", "setuptools>=68"]
+# the test pip-installs the project offline (no build isolation): it needs pip and setuptools
+test = ["pytest", "pip", "setuptools>=70.1"]
 
 # NAME = "module": NAME is the plugin name (its components are "${package}/<name>"); the
 # module holds the @hookimpl functions and must import nothing heavy.
@@ -150,7 +151,7 @@ python -m pytest                  # the component, and the project pip-installed
 - `${package}/greeter.py` is the component, an ordinary class usable without corelib.
 - `greet.yaml` is a config that builds and runs it; `tests/` tests the component alone and
   the installed project through `corelib run` (the install needs no network: `--no-index
-  --no-build-isolation`, so setuptools must be installed, as the `test` extra does).
+  --no-build-isolation`, so pip and setuptools must be installed, as the `test` extra does).
 
 To add a component, write it in a module of the package and register its ref in
 `corelib_register`. corelib's docs/plugins.md covers hooks, plugin commands
