@@ -5,7 +5,8 @@ The scripts are thin: on each TAB they call ``corelib __complete`` with the word
 a line. The candidates come from the parser itself (commands, subcommands, flags, choices,
 plugin commands included) and, by the argument's ``dest``, from elsewhere: config files for
 ``config``, the key paths of the config on the line for ``overrides``, registered names for
-``component``, groups for ``group``, plugin names for ``--block-plugin``, folders for ``dir``.
+``name`` (``describe``), groups for ``group``, plugin names for ``--block-plugin``, folders for
+``dir``.
 
 Completing never builds or imports anything a config names: the keys come from a YAML, JSON or
 TOML file read as data (at most ``MAX_CONFIG_BYTES``); a ``.py`` config is code, so it is not
@@ -259,7 +260,7 @@ def _plugins(current: str, state: _State) -> Iterator[str]:
 _BY_DEST: dict[str, Callable[[str, _State], Iterator[str]]] = {
     "config": _config_files,
     "overrides": _override_keys,
-    "component": _components,
+    "name": _components,
     "group": _groups,
     "block_plugin": _plugins,
     "block_plugin_after_command": _plugins,

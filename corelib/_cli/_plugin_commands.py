@@ -77,8 +77,7 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         "is not restricted by safe mode.",
     )
     describe.add_argument(
-        "component",
-        metavar="NAME",
+        "name",
         help="a qualified (plugin/name) or unique short name, or an import path (torch.optim.SGD)",
     )
     describe.set_defaults(func=_describe)
@@ -113,8 +112,7 @@ def _plugins(args: argparse.Namespace) -> int:
 
 
 def _new(args: argparse.Namespace) -> int:
-    folder = write_plugin_project(args.project, args.dir, force=args.force)
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+    for path in sorted(write_plugin_project(args.project, args.dir, force=args.force)):
         print(printable(str(path)))
     return 0
 
@@ -130,19 +128,18 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _describe(args: argparse.Namespace) -> int:
-    name = args.component
-    if is_registry_name(name):
-        entry = registry.entry(name)
+    if is_registry_name(args.name):
+        entry = registry.entry(args.name)
         component = entry.load()
         origin = registry.origin(entry.qualified_name)
         print(printable(f"{entry.qualified_name}  (group {entry.group}; {origin})"))
         print(printable(f"target: {entry.target}"))
     else:  # an import path: the user typed it, so safe mode does not restrict it
         try:
-            component = TargetResolver(None).resolve_object(name)
+            component = TargetResolver(None).resolve_object(args.name)
         except TargetError as error:
-            raise RegistryError(f"describe {name!r}: {error}") from error
-        print(printable(f"{name}  (import path)"))
+            raise RegistryError(f"describe {args.name!r}: {error}") from error
+        print(printable(f"{args.name}  (import path)"))
     if not callable(component):  # a value's docstring would be its type's: left out
         print(printable(f"\nnot callable: {a_type(component)} value", newlines=True))
         return 0

@@ -26,11 +26,11 @@ _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 _TAKEN = {"corelib": "corelib", "plugins": "corelib's plugins", "tests": "the project's tests"}
 
 
-def write_plugin_project(name: str, directory: str | None, *, force: bool = False) -> Path:
+def write_plugin_project(name: str, directory: str | None, *, force: bool = False) -> list[Path]:
     """Write the project for distribution ``name`` into ``directory`` (default ``./name``).
 
-    Returns the project folder. Raises :class:`ConfigError` for a bad name or a folder that is
-    not empty (without ``force``).
+    Returns the paths of the files written. Raises :class:`ConfigError` for a bad name or a
+    folder that is not empty (without ``force``).
     """
     package = _package_name(name)
     folder = Path(name if directory is None else directory)
@@ -43,7 +43,7 @@ def write_plugin_project(name: str, directory: str | None, *, force: bool = Fals
     for path, template in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(Template(template).substitute(values), encoding="utf-8")
-    return folder
+    return list(files)
 
 
 def _package_name(name: str) -> str:

@@ -64,9 +64,8 @@ def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_commands_and_subcommands(capsys: pytest.CaptureFixture[str]) -> None:
-    assert complete(capsys, "") == [
-        *["run", "show", "check", "plugins", "list", "describe", "completion"]
-    ]
+    commands = {"run", "show", "check", "plugins", "list", "describe", "completion"}
+    assert commands <= set(complete(capsys, ""))
     assert complete(capsys, "ch") == ["check"]
     assert complete(capsys, "plugins", "") == ["new"]
     assert complete(capsys, "completion", "") == ["bash", "fish", "zsh"]

@@ -142,6 +142,7 @@ def test_dir_picks_the_folder_and_a_folder_that_is_not_empty_needs_force(
     assert main(["plugins", "new", "acme-tools", "--dir", str(target)]) == 2
     assert "is not empty" in capsys.readouterr().err
     assert main(["plugins", "new", "acme-tools", "--dir", str(target), "--force"]) == 0
+    assert capsys.readouterr().out.splitlines() == [str(target / file) for file in FILES]
     written = sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file())
     assert written == sorted([*FILES, "notes.txt"])
     assert (target / "notes.txt").read_text() == "mine\n"
