@@ -9,7 +9,8 @@ Each plugin's implementation is called on its own. One that raises, that adds a 
 with a built-in one or another plugin's, or a command without a handler
 (``set_defaults(func=...)``) loses every command it added; it is reported on stderr, naming the
 plugin and its distribution, and the other commands keep working. Under
-``CORELIB_STRICT_PLUGINS=1`` such a problem is a :class:`PluginError` instead.
+``CORELIB_STRICT_PLUGINS=1`` such a problem is a :class:`PluginError` instead. The help lines
+that ``corelib --help`` lists for plugin commands are escaped (``printable``).
 """
 
 from __future__ import annotations
@@ -105,6 +106,8 @@ def add_plugin_commands(
             problems.append(f"{owner}: {why}; its commands are left out")
         else:
             owners.update(dict.fromkeys(guarded.added, owner))
+            for listed in subparsers._choices_actions[added_actions:]:  # in corelib --help
+                listed.help = None if listed.help is None else printable(str(listed.help))
     if problems and strict_plugins():
         listed = "; ".join(problems)
         raise PluginError(f"{ENV_STRICT} is set and plugin commands have problems: {listed}")

@@ -98,6 +98,18 @@ def test_corelib_help_lists_plugin_commands(
     assert "hello" in out and "greet someone" in out
 
 
+def test_corelib_help_escapes_what_a_plugin_says_about_its_command(
+    fake_dists: FakeDists, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = "from corelib import hookimpl\n\n@hookimpl\ndef corelib_cli_commands(subparsers):\n"
+    source += "    p = subparsers.add_parser('wipe', help='\\x1b[2Jcleared')\n"
+    source += "    p.set_defaults(func=lambda args: 0)\n"
+    fake_dists.add("wipe-dist", "1.0", {"wipe": source})
+    code, out, _ = run(capsys, "--help")
+    assert code == 0
+    assert "\\x1b[2Jcleared" in out and "\x1b" not in out
+
+
 def test_a_blocked_plugin_adds_no_command(
     hello: FakeDists, capsys: pytest.CaptureFixture[str]
 ) -> None:
