@@ -106,8 +106,8 @@ def add_plugin_commands(
             problems.append(f"{owner}: {why}; its commands are left out")
         else:
             owners.update(dict.fromkeys(guarded.added, owner))
-            for listed in subparsers._choices_actions[added_actions:]:  # in corelib --help
-                listed.help = None if listed.help is None else printable(str(listed.help))
+            for line in subparsers._choices_actions[added_actions:]:  # in corelib --help
+                line.help = None if line.help is None else printable(str(line.help))
     if problems and strict_plugins():
         listed = "; ".join(problems)
         raise PluginError(f"{ENV_STRICT} is set and plugin commands have problems: {listed}")
