@@ -4,7 +4,8 @@ The scripts are thin: on each TAB they call ``corelib __complete`` with the word
 ``corelib`` (the last one is the word being completed, maybe empty), which prints one candidate
 a line. The candidates come from the parser itself (commands, subcommands, flags, choices,
 plugin commands included) and, by the argument's ``dest``, from elsewhere: config files for
-``config``, the key paths of the config on the line for ``overrides``, registered names for
+``config``, the key paths of the config on the line for ``overrides`` (and its mappings for
+``entry``), registered names for
 ``name`` (``describe``), groups for ``group``, plugin names for ``--block-plugin``, folders for
 ``dir``.
 
@@ -193,11 +194,32 @@ def _override_keys(current: str, state: _State) -> Iterator[str]:
     ``a.b.lr=`` for a value (``~a.b`` to delete)."""
     sigil = next((s for s in _SIGILS if current.startswith(s)), "")
     written = current[len(sigil) :]
-    config = state.values.get("config", [None])[0]
-    if "=" in written or config is None:
+    if "=" in written:
         return
+    for path, value in _children(written, state):
+        inner = isinstance(value, (dict, list)) and bool(value)
+        if inner:
+            yield f"{sigil}{path}."
+        if sigil == "~":
+            yield f"{sigil}{path}"
+        elif not inner:
+            yield f"{sigil}{path}="
+
+
+def _entry_keys(current: str, state: _State) -> Iterator[str]:
+    """Key paths of the config's mappings, for ``--entry``: ``a`` and, to go in, ``a.``."""
+    for path, value in _children(current, state):
+        if isinstance(value, dict):
+            yield path
+            if any(isinstance(child, dict) for child in value.values()):
+                yield f"{path}."
+
+
+def _children(written: str, state: _State) -> Iterator[tuple[str, Any]]:
+    """The key paths and values one level below the complete part of ``written``."""
+    config = state.values.get("config", [None])[0]
     parent, dot, _ = written.rpartition(".")
-    node = _node_at(_data_config(config), parent)
+    node = None if config is None else _node_at(_data_config(config), parent)
     if isinstance(node, dict):
         children: list[tuple[Any, Any]] = list(node.items())
     elif isinstance(node, list):
@@ -205,15 +227,8 @@ def _override_keys(current: str, state: _State) -> Iterator[str]:
     else:
         return
     for key, value in children:
-        if not isinstance(key, (str, int)) or not _KEY.fullmatch(str(key)):
-            continue
-        path = f"{sigil}{parent}{dot}{key}"
-        if isinstance(value, (dict, list)) and value:
-            yield path + "."
-        if sigil == "~":
-            yield path
-        elif not isinstance(value, (dict, list)) or not value:
-            yield path + "="
+        if isinstance(key, (str, int)) and _KEY.fullmatch(str(key)):
+            yield f"{parent}{dot}{key}", value
 
 
 def _data_config(config: str) -> Any:
@@ -260,6 +275,7 @@ def _plugins(current: str, state: _State) -> Iterator[str]:
 _BY_DEST: dict[str, Callable[[str, _State], Iterator[str]]] = {
     "config": _config_files,
     "overrides": _override_keys,
+    "entry": _entry_keys,
     "name": _components,
     "group": _groups,
     "block_plugin": _plugins,

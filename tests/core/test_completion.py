@@ -103,6 +103,13 @@ def test_key_paths_of_the_config_one_level_at_a_time(
     ]
 
 
+def test_entry_offers_the_mappings_of_the_config(
+    folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert complete(capsys, "run", "cfg.yaml", "--entry", "") == ["trainer", "trainer."]
+    assert complete(capsys, "check", "cfg.yaml", "--entry", "trainer.") == ["trainer.optimizer"]
+
+
 def test_values_are_not_completed_even_when_bash_split_the_word(
     folder: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
