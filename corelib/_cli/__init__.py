@@ -1,9 +1,13 @@
 """The ``corelib`` command line: ``main(argv) -> exit code``.
 
 Each command module has ``add_parsers(subparsers)``; every subparser sets ``func``, a handler
-``(args) -> int``. Exit codes: 0 success; 2 a config or usage error (one line on stderr, the
-traceback only with ``--debug``); 1 an error raised by the user's code (with its traceback);
-130 / 143 stopped by SIGINT / SIGTERM (one line); 141 stdout was closed early (quietly).
+``(args) -> int``. Plugins add commands through the hook ``corelib_cli_commands``, called only
+when the command line is not a built-in command (see ``_plugin_subcommands``). The hidden
+command ``corelib __complete WORD...`` serves the shell completion scripts (``_completion``).
+
+Exit codes: 0 success; 2 a config or usage error (one line on stderr, the traceback only with
+``--debug``); 1 an error raised by the user's code (with its traceback); 130 / 143 stopped by
+SIGINT / SIGTERM (one line); 141 stdout was closed early (quietly).
 """
 
 from __future__ import annotations
@@ -18,7 +22,12 @@ from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, NoReturn, cast
 
-from corelib._cli import _config_commands, _plugin_commands, _shipped_commands
+from corelib._cli import _completion, _config_commands, _plugin_commands, _shipped_commands
+from corelib._cli._plugin_subcommands import (
+    add_plugin_commands,
+    blocked_plugins,
+    wants_plugin_commands,
+)
 from corelib._cli._signals import Interrupted, ignore_further, restore, stop_on_sigterm
 from corelib._errors import CorelibError, InstantiationError
 from corelib._text import describe_exception, printable
@@ -50,7 +59,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    parser = _build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == [_completion.COMPLETE]:
+        return _completion.complete_command(argv[1:], lambda: _build_parser(argv, plugins=True))
+    try:
+        parser = _build_parser(argv)
+    except CorelibError as exc:  # CORELIB_STRICT_PLUGINS and a plugin has a problem
+        return _report(exc, EXIT_USAGE, traceback_shown="--debug" in argv)
     try:
         args, extra = parser.parse_known_args(argv)
         if extra:  # overrides after options ("run cfg --unsafe a=1") arrive here
@@ -115,7 +130,9 @@ def _stdout_gone() -> int:
     return EXIT_BROKEN_PIPE
 
 
-def _build_parser() -> argparse.ArgumentParser:
+def _build_parser(argv: Sequence[str], *, plugins: bool = False) -> argparse.ArgumentParser:
+    """The parser of the built-in commands, and of the plugins' commands where ``argv`` may
+    name one (or with ``plugins``)."""
     parser = _Parser(prog="corelib", description="Build objects from configs, with plugins.")
     parser.add_argument("--version", action="version", version=f"corelib {_version()}")
     _add_global_options(parser, defaults=True)
@@ -126,9 +143,29 @@ def _build_parser() -> argparse.ArgumentParser:
     _config_commands.add_parsers(subparsers)
     _plugin_commands.add_parsers(subparsers)
     _shipped_commands.add_parsers(subparsers)
-    for subparser in subparsers.choices.values():
+    _completion.add_parsers(subparsers)
+    for subparser in _parsers_below(parser):
         _add_global_options(subparser, defaults=False)
+    if plugins or wants_plugin_commands(argv, subparsers.choices):
+        for name in blocked_plugins(argv):  # before the plugins load for their commands
+            get_plugin_manager(load=False).set_blocked(name)
+        add_plugin_commands(subparsers, finish=_finish_plugin_parser)
     return parser
+
+
+def _parsers_below(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """The parsers of ``parser``'s commands and of their subcommands, each once."""
+    below: list[argparse.ArgumentParser] = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for subparser in dict.fromkeys(action.choices.values()):  # an alias's parser: once
+                below += [subparser, *_parsers_below(subparser)]
+    return below
+
+
+def _finish_plugin_parser(parser: argparse.ArgumentParser) -> None:
+    for subparser in [parser, *_parsers_below(parser)]:
+        _add_global_options(subparser, defaults=False)
 
 
 class _Parser(argparse.ArgumentParser):

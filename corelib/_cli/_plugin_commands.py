@@ -1,4 +1,4 @@
-"""``corelib plugins``, ``corelib list [GROUP]`` and ``corelib describe NAME``.
+"""``corelib plugins [new NAME]``, ``corelib list [GROUP]`` and ``corelib describe NAME``.
 
 Everything printed here may come from a plugin (names, versions, errors, refs, docstrings,
 reprs of defaults): it goes out through :func:`~corelib._text.printable`, as escaped text.
@@ -13,6 +13,7 @@ from typing import Any
 
 import attrs
 
+from corelib._cli._scaffold import write_plugin_project
 from corelib._cli._shipped_commands import list_configs
 from corelib._cli._table import table as _table
 from corelib._errors import RegistryError, a_type, quote
@@ -44,10 +45,23 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     plugins = subparsers.add_parser(
         "plugins",
         help="installed plugins: name, distribution, version, status, components",
-        description="List the installed plugins; broken ones are shown with their error.",
+        description="List the installed plugins; broken ones are shown with their error. "
+        "'corelib plugins new NAME' writes a new plugin project instead.",
     )
     plugins.add_argument("--json", action="store_true", help="print a JSON list for tools")
     plugins.set_defaults(func=_plugins)
+    actions = plugins.add_subparsers(title="actions", dest="action", metavar="{new}")
+    new = actions.add_parser(
+        "new",
+        help="write a new plugin project",
+        description="Write a complete plugin project into ./NAME (or DIR): pyproject.toml with "
+        "the entry point, a light entry module, one component, a config, a test that "
+        "pip-installs the project and runs the component through 'corelib run', and a README.",
+    )
+    new.add_argument("project", metavar="NAME", help="the distribution name, e.g. acme-tools")
+    new.add_argument("--dir", metavar="DIR", help="write into DIR instead of ./NAME")
+    new.add_argument("--force", action="store_true", help="write into a folder that is not empty")
+    new.set_defaults(func=_new)
 
     list_ = subparsers.add_parser(
         "list",
@@ -96,6 +110,12 @@ def _plugins(args: argparse.Namespace) -> int:
         about = f"{report.name} ({report.distribution or '?'} {report.version or '?'})"
         print(printable(f"{about}: {report.error or report.warning}"))
     manager.load_plugins()  # under CORELIB_STRICT_PLUGINS, a problem is an error (exit 2)
+    return 0
+
+
+def _new(args: argparse.Namespace) -> int:
+    for path in sorted(write_plugin_project(args.project, args.dir, force=args.force)):
+        print(printable(str(path)))
     return 0
 
 

@@ -39,3 +39,15 @@ def corelib_after_instantiate(obj: Any, node: Any, path: str) -> Any:
     Return None to keep ``obj``, or another object to use in its place (to wrap it); the first
     non-None result wins. New-style ``wrapper=True`` implementations may also wrap the call.
     """
+
+
+@hookspec
+def corelib_cli_commands(subparsers: Any) -> None:
+    """Add ``corelib`` subcommands: ``subparsers`` is the ``argparse`` subparsers action.
+
+    Add a parser with ``subparsers.add_parser(NAME, help=...)`` and give it
+    ``set_defaults(func=handler)``; ``handler(args)`` runs the command and returns its exit code.
+    Called only when a command line needs plugin commands (a command that is not built in,
+    ``corelib --help``, completion), so a plugin pays nothing for the built-in commands. A
+    command named like a built-in or another plugin's is left out and reported.
+    """

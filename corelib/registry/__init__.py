@@ -15,6 +15,7 @@ from corelib.registry._plugins import (
     ENV_STRICT,
     CorelibPluginManager,
     autoload_disabled,
+    strict_plugins,
 )
 from corelib.registry._registry import KINDS, LOCAL_PLUGIN, Entry, PluginRegistrar, Registry
 from corelib.registry._resolver import Allow, TargetResolver, make_allowlist
@@ -54,4 +55,5 @@ __all__ = [
     "register",
     "registry",
     "reset",
+    "strict_plugins",
 ]

@@ -38,7 +38,7 @@ from corelib.hooks import PROJECT_NAME, _specs
 from corelib.registry._discovery import Candidate, PluginReport, installed
 from corelib.registry._registry import LOCAL_PLUGIN, Registry, check_plugin_name
 
-__all__ = ["HOOK_PREFIX", "CorelibPluginManager", "autoload_disabled"]
+__all__ = ["HOOK_PREFIX", "CorelibPluginManager", "autoload_disabled", "strict_plugins"]
 
 HOOK_PREFIX = "corelib_"
 """Hook implementations named ``corelib_*`` must match a hookspec (others are not corelib's)."""
@@ -273,7 +273,7 @@ class CorelibPluginManager(pluggy.PluginManager):
         }
 
     def _strict_failure(self) -> PluginError | None:
-        if not _flag(ENV_STRICT):
+        if not strict_plugins():
             return None
         problems = [
             f"{r.name} ({r.distribution or '?'} {r.version or '?'}): {r.error}"
@@ -290,6 +290,11 @@ class CorelibPluginManager(pluggy.PluginManager):
 def autoload_disabled() -> bool:
     """Whether ``CORELIB_DISABLE_PLUGIN_AUTOLOAD`` turns plugin discovery off."""
     return _flag(ENV_DISABLE_AUTOLOAD)
+
+
+def strict_plugins() -> bool:
+    """Whether ``CORELIB_STRICT_PLUGINS`` makes plugin problems errors."""
+    return _flag(ENV_STRICT)
 
 
 def _flag(variable: str) -> bool:
