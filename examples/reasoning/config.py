@@ -104,7 +104,7 @@ verifier = L(TrainVerifier)(
 ama = L(YesNoTask)(
     # AMA chains from the shipped arithmetic_claims demonstration set (docs/ama.md); the chain
     # set, sampling and known_balance were chosen on the validation split (docs/main-job.md)
-    chains=L("ama/chains")(llm=llm, task="arithmetic_claims", chains=[0, 1, 2, 3, 4, 5]),
+    chains=L("ama/chains")(llm=llm, task="arithmetic_claims", chains=[0, 1, 2]),
     aggregators={
         "majority": L("ama/majority")(cardinality=2),
         "label model": L("ama/label_model")(cardinality=2),
