@@ -193,3 +193,23 @@ def test_the_stage_needs_three_chains() -> None:
     chain = instantiate(_ama_node(ScriptedLLM(_script))["chains"])[0]
     with pytest.raises(ValueError, match="needs at least 3 prompt chains, got 2"):
         YesNoTask([chain, chain], {})
+
+
+def test_the_report_shows_test_with_its_interval_and_validation_beside_it(
+    stage: dict[str, Any],
+) -> None:
+    from examples.reasoning.report import Report, _yes_no_lines
+
+    written = stage["written"]
+    report = Report({})
+    test, validation = report.yes_no(written), report.yes_no(written["validation"])
+    names = ["chain 1", "chain 2", "chain 3", "chain 4", "majority", "label model"]
+    assert list(test) == list(validation) == [*names, "AMA's metal label model"]
+    # chain 2 is right where it answers right (R: items 1, 3, 7, 9) or is off (O) on a NO item
+    # (0, 2, 5, 11): 8 of 12
+    assert test["chain 2"]["accuracy"] == 8 / 12 and test["majority"]["accuracy"] == 9 / 12
+    assert all(entry["accuracy"] == 1.0 and entry["n"] == 6 for entry in validation.values())
+    lines = _yes_no_lines(test, validation)
+    assert lines[0].endswith("(12 test questions; validation: 6, where the settings were chosen)")
+    row = f"  {'chain 2':<34}  66.7%   [39.1, 86.2]   validation 100.0%"
+    assert lines[2] == row
