@@ -3,7 +3,8 @@
 Arithmetic: greedy decoding, then each answer vote (self-consistency, best path, DiVeRSe's
 voting verifier) over all of a question's paths; the plot shows accuracy against the number of
 sampled paths (random subsets, averaged over draws, as DiVeRSe's reference code computes it).
-Yes/no: each chain alone (an abstain counts as wrong) and each aggregator.
+Yes/no: each chain alone (an abstain counts as wrong) and each aggregator, on test and, where
+the ``ama`` stage wrote one, on its validation split (where its settings were chosen).
 """
 
 from __future__ import annotations
@@ -97,6 +98,11 @@ class Report:
         results = {
             "arithmetic": self.arithmetic(test, scores),
             "yes_no": self.yes_no(yesno),
+            **(
+                {"yes_no_validation": self.yes_no(yesno["validation"])}
+                if "validation" in yesno
+                else {}
+            ),
             "curve": self.curve(test, scores),
             "stage_seconds": context.seconds(),
         }
@@ -133,7 +139,7 @@ class Report:
             f"chain {j + 1}": _entry(
                 [v[j] == y for v, y in zip(yesno["votes"], labels, strict=True)]
             )
-            for j in range(len(yesno["chains"]))
+            for j in range(len(yesno["votes"][0]))
         }
         for name, predicted in yesno["predictions"].items():
             out[name] = _entry([p == y for p, y in zip(predicted, labels, strict=True)])
@@ -196,12 +202,30 @@ def _ranking_line(ranking: Mapping[str, Any]) -> str:
     )
 
 
+def _yes_no_lines(test: Mapping[str, Any], validation: Mapping[str, Any] | None) -> list[str]:
+    """The yes/no rows: test accuracy with its interval, then validation accuracy if any."""
+    n = next(iter(test.values()))["n"]
+    if validation is None:
+        return [
+            f"Yes/no: is the claim about a problem's answer true? ({n} test questions)",
+            *(_row(name, entry) for name, entry in test.items()),
+        ]
+    n_val = next(iter(validation.values()))["n"]
+    return [
+        f"Yes/no: is the claim about a problem's answer true? ({n} test questions; "
+        f"validation: {n_val}, where the settings were chosen)",
+        *(
+            f"{_row(name, entry)}   validation {100 * validation[name]['accuracy']:5.1f}%"
+            for name, entry in test.items()
+        ),
+    ]
+
+
 def format_table(results: Mapping[str, Any]) -> str:
     """The human-readable table of ``results``."""
     arithmetic = results["arithmetic"]
     methods = arithmetic["methods"]
     n = next(iter(methods.values()))["n"]
-    n_yes_no = next(iter(results["yes_no"].values()))["n"]
     lines = [
         f"Arithmetic word problems: {n} test questions, "
         f"{arithmetic['paths_per_question']} sampled paths each   accuracy   95% CI",
@@ -213,8 +237,7 @@ def format_table(results: Mapping[str, Any]) -> str:
             for name, d in arithmetic["differences"].items()
         ),
         _ranking_line(arithmetic["verifier_ranking"]),
-        f"Yes/no: 'Is the answer to this problem N?' ({n_yes_no} questions)",
-        *(_row(name, entry) for name, entry in results["yes_no"].items()),
+        *_yes_no_lines(results["yes_no"], results.get("yes_no_validation")),
         "Seconds per stage, wall-clock (CPU time of all its processes): "
         + ", ".join(
             f"{name} {s['wall']:.0f} ({s['cpu']:.0f})"

@@ -2,7 +2,8 @@
 
 ``ama/label_model``, ``ama/majority`` and ``ama/metal_label_model`` (AMA's own aggregator, a
 baseline) aggregate an (items, voters) vote matrix;
-``ama/chain``, ``ama/task`` and ``ama/reformulations`` produce it with an LLM. This module is
+``ama/chain``, ``ama/chains`` (the chains of a shipped demonstration set), ``ama/task`` and
+``ama/reformulations`` produce it with an LLM. This module is
 light: it imports neither numpy nor the LLM backends.
 """
 
@@ -22,6 +23,7 @@ def corelib_register(registry: Any) -> None:
     registry.register("aggregators", "majority", "plugins.ama.majority:MajorityVote")
     registry.register("aggregators", "metal_label_model", "plugins.ama.metal:MetalLabelModel")
     registry.register("prompt_generators", "chain", "plugins.ama.chains:PromptChain")
+    registry.register("prompt_generators", "chains", "plugins.ama.demos:task_chains")
     registry.register("prompt_generators", "task", "plugins.ama.task:ChainTask")
     registry.register(
         "prompt_generators", "reformulations", "plugins.ama.reformulate:Reformulations"

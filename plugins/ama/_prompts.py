@@ -14,25 +14,47 @@ ANSWER_INSTRUCTION = (
 )
 
 
+QUESTION_FORMAT = "Statement: {statement}\nQuestion: {question}"
+ANSWER_FORMAT = "Context: {context}\nQuestion: {question}\nAnswer: {answer}"
+
+
+def template_fields(template: str) -> list[str]:
+    """The `{field}` names of a demonstration template, in order; ValueError on anything but
+    plain names (no format specs, conversions, attributes or positional fields)."""
+    fields = []
+    for _, name, spec, conversion in string.Formatter().parse(template):
+        if name is None:
+            continue
+        if not name.isidentifier() or spec or conversion:
+            raise ValueError(f"template field {{{name}}} must be a plain name like {{question}}")
+        fields.append(name)
+    if not fields:
+        raise ValueError(f"template {template!r} has no {{field}}")
+    return fields
+
+
 def few_shot(
     instruction: str,
     demos: Sequence[Mapping[str, str]],
-    fields: Sequence[str],
+    template: str,
     query: Mapping[str, str],
 ) -> str:
     """An instruction, worked demonstrations, then the query with its last field left open.
 
-    Each demonstration and the query are blocks of `Field: value` lines in the order `fields`
-    (capitalised); the query's final field is written as `Field:` for the model to complete.
+    Each demonstration is `template` filled in (e.g. `"Statement: {statement}\nQuestion:
+    {question}"`); the query is the template up to its last field (trailing spaces dropped),
+    for the model to complete. Blocks are separated by a blank line; an empty instruction is
+    left out.
     """
-    blocks = [instruction.strip()]
+    fields = template_fields(template)
+    blocks = [instruction.strip()] if instruction.strip() else []
     for index, demo in enumerate(demos):
         missing = [field for field in fields if field not in demo]
         if missing:
             raise ValueError(f"demonstration {index} lacks field(s) {missing}; has {sorted(demo)}")
-        blocks.append("\n".join(f"{field.capitalize()}: {demo[field]}" for field in fields))
-    lines = [f"{field.capitalize()}: {query[field]}" for field in fields[:-1]]
-    blocks.append("\n".join([*lines, f"{fields[-1].capitalize()}:"]))
+        blocks.append(template.format_map(demo))
+    head = template[: template.rindex("{" + fields[-1] + "}")].rstrip(" ")
+    blocks.append(head.format_map(query))
     return "\n\n".join(blocks)
 
 

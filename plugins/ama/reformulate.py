@@ -54,7 +54,7 @@ class Reformulations:
         prompt = few_shot(
             self.instruction,
             self.demos,
-            ("original", "reformulation"),
+            "Original: {original}\nReformulation: {reformulation}",
             {"original": seed_prompt},
         )
         [completions] = self.llm.generate(

@@ -52,7 +52,8 @@ class ChainTask:
 
     Examples are mappings with an "input" (the statement a chain questions), a "context" (what
     the question is answered from) and optionally a "label" (class index, used only to report
-    accuracy). The aggregator is fitted on the votes of all examples (no labels), as AMA does.
+    accuracy). The aggregator is fitted on the votes of all examples without labels (AMA's own
+    code passes training labels to set the class prior: give `class_balance` for that).
 
     Args:
         chains: the prompt chains (the paper uses 3-6); they must agree on the classes.

@@ -176,7 +176,6 @@ def _cli(run_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
         "paths.prompts.samples_per_prompt=3",
         "verifier.verifier.trainer.max_steps=10",
         "verifier.verifier.trainer.batch_size=16",
-        "ama.chains[3].samples=2",
     ]
     command = [sys.executable, "-m", "corelib", "run", str(CONFIG), *overrides, *extra]
     return subprocess.run(command, capture_output=True, text=True, timeout=400, cwd=ROOT)
@@ -198,7 +197,7 @@ def test_the_pipeline_runs_end_to_end_then_skips_and_forces_stages(tmp_path: Pat
         assert row in first.stdout
     results = json.loads((run_dir / "report" / "results.json").read_text())
     methods = results["arithmetic"]["methods"]
-    assert len(methods) == 4 and len(results["yes_no"]) == 6  # 4 chains, majority, label model
+    assert len(methods) == 4 and len(results["yes_no"]) == 6  # 3 chains, 3 aggregators
     for entry in [*methods.values(), *results["yes_no"].values()]:
         assert entry["n"] == 24 and 0 <= entry["low"] <= entry["accuracy"] <= entry["high"] <= 1
     assert results["curve"]["paths"] == list(range(1, 7))

@@ -73,7 +73,7 @@ Arithmetic word problems: 5 test questions, 5 sampled paths each   accuracy   95
     DiVeRSe voting verifier - self-consistency (majority) +40.0  [ -8.0, +88.0]
     best path (verifier) - DiVeRSe voting verifier -20.0  [-59.2, +19.2]
   verifier: a right path scored above a wrong one of the same question in 61.5% of 13 pairs
-Yes/no: 'Is the answer to this problem N?' (4 questions)
+Yes/no: is the claim about a problem's answer true? (4 test questions)
   chain 1                            100.0%   [51.0, 100.0]
   chain 2                             50.0%   [15.0, 85.0]
   chain 3                             25.0%   [ 4.6, 69.9]

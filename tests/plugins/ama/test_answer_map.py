@@ -34,5 +34,10 @@ def test_bad_label_maps_are_errors() -> None:
 
 
 def test_few_shot_layout() -> None:
-    prompt = few_shot("Do it.", [{"a": "1", "b": "2"}], ("a", "b"), {"a": "3"})
+    prompt = few_shot("Do it.", [{"a": "1", "b": "2"}], "A: {a}\nB: {b}", {"a": "3"})
     assert prompt == "Do it.\n\nA: 1\nB: 2\n\nA: 3\nB:"
+    # No instruction, a multi-line output field: the query keeps the newline before it.
+    prompt = few_shot("", [{"q": "1+1", "a": "2"}], "Q: {q}\nA:\n{a}", {"q": "2+2"})
+    assert prompt == "Q: 1+1\nA:\n2\n\nQ: 2+2\nA:\n"
+    with pytest.raises(ValueError, match="must be a plain name"):
+        few_shot("", [], "Q: {q!r}", {})
