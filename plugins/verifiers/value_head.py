@@ -46,17 +46,19 @@ class ValueHeadNet(nn.Module):
     last token (the only one that has seen the whole path), the step logits at every position.
     """
 
-    def __init__(self, lm: nn.Module) -> None:
+    lm: Any
+    """The causal LM (a transformers ``PreTrainedModel``; its ``base_model`` is read)."""
+
+    def __init__(self, lm: Any) -> None:
         super().__init__()
         self.lm = lm
-        self.head = nn.Linear(int(lm.config.hidden_size), 2)  # type: ignore[union-attr, arg-type]
+        self.head = nn.Linear(int(lm.config.hidden_size), 2)
 
     def forward(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         real = ids >= 0
-        out = self.lm(
-            input_ids=ids.clamp(min=0), attention_mask=real.long(), output_hidden_states=True
-        )
-        values = self.head(out.hidden_states[-1]).float()
+        # the base model (no vocabulary projection): its last hidden states
+        out = self.lm.base_model(input_ids=ids.clamp(min=0), attention_mask=real.long())
+        values = self.head(out.last_hidden_state).float()
         last = real.sum(dim=1) - 1
         return values[torch.arange(len(ids), device=ids.device), last, 0], values[..., 1]
 
@@ -191,7 +193,7 @@ class ValueHeadVerifier:
 
         def write(tmp: Path) -> None:
             (tmp / "verifier.json").write_text(json.dumps(config, indent=1))
-            model.lm.save_pretrained(tmp / "backbone")  # type: ignore[operator]
+            model.lm.save_pretrained(tmp / "backbone")
             encoder.tokenizer.save_pretrained(tmp / "backbone")
             torch.save(head, tmp / "model.pt")
 
