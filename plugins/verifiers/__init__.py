@@ -1,8 +1,9 @@
 """DiVeRSe as corelib components: diverse prompts, verifiers and answer votes.
 
 ``verifiers/diverse_prompts`` samples M1 exemplar sets x M2 paths per question;
-``verifiers/step_aware``, ``verifiers/path`` and ``verifiers/lm`` (on a frozen language model's
-token probabilities) score paths (torch models trained with the ddp Trainer); and
+``verifiers/step_aware``, ``verifiers/path``, ``verifiers/lm`` (on a frozen language model's
+token probabilities) and ``verifiers/value_head`` (the language model itself, fine-tuned with a
+value head) score paths (torch models trained with the ddp Trainer); and
 ``verifiers/voting`` (DiVeRSe's voting verifier), ``verifiers/majority`` (self-consistency) and
 ``verifiers/best_path`` choose an answer. The readers (``parsers``) and path labelling
 (``labellers``) are registered too, so YAML configs reach them in safe mode. This module is
@@ -24,6 +25,7 @@ _COMPONENTS = {
         "step_aware": "plugins.verifiers.verifier:StepAwareVerifier",
         "path": "plugins.verifiers.verifier:PathVerifier",
         "lm": "plugins.verifiers.lm_verifier:LMVerifier",
+        "value_head": "plugins.verifiers.value_head:ValueHeadVerifier",
     },
     "aggregators": {
         "voting": "plugins.verifiers.voting:VotingVerifier",

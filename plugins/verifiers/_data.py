@@ -13,11 +13,19 @@ import attrs
 import torch
 from torch.utils.data import Dataset
 
-from plugins.verifiers._lm_features import PathFeatures
+from plugins.verifiers._lm_features import Encoded, PathFeatures
 from plugins.verifiers._tokenizer import CLS, PAD, SEP, STEP, WordTokenizer
 from plugins.verifiers.labels import LabeledPath
 
-__all__ = ["EncodedPath", "FeatureDataset", "VerifierDataset", "encode", "pad", "pad_features"]
+__all__ = [
+    "EncodedPath",
+    "FeatureDataset",
+    "TokenDataset",
+    "VerifierDataset",
+    "encode",
+    "pad",
+    "pad_features",
+]
 
 NO_LABEL = -1.0
 """Step target of a position that is not a step marker (ignored by the loss)."""
@@ -109,6 +117,25 @@ class FeatureDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         return self.inputs[index], (self.path_labels[index], self.step_targets[index])
+
+
+class TokenDataset(Dataset):
+    """Labelled paths as a causal LM reads them: ``(ids, (path_label, step_targets))`` items of
+    equal length, ids right-padded with ``-1``; ``step_targets`` hold 1/0 at each step's last
+    token (counted from the start of the prompt) and ``NO_LABEL`` elsewhere."""
+
+    def __init__(self, examples: Sequence[LabeledPath], encoded: Sequence[Encoded]) -> None:
+        if not examples:
+            raise ValueError("TokenDataset: no training examples")
+        self.ids = pad([ids for ids, _, _ in encoded], -1)
+        markers = [[start + m for m in path_markers] for _, start, path_markers in encoded]
+        self.path_labels, self.step_targets = _targets(examples, markers, self.ids.shape[1])
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        return self.ids[index], (self.path_labels[index], self.step_targets[index])
 
 
 def _targets(

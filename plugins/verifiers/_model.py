@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from plugins.verifiers._data import NO_LABEL
 
-__all__ = ["FeatureVerifierNet", "VerifierLoss", "VerifierNet"]
+__all__ = ["FeatureVerifierNet", "StepWeighting", "VerifierLoss", "VerifierNet"]
+
+StepWeighting = Literal["reference", "per_path"]
+"""How the step loss is weighted against the path loss (see `VerifierLoss`)."""
 
 
 class _EncoderWithHeads(nn.Module):
@@ -111,17 +116,25 @@ class FeatureVerifierNet(_EncoderWithHeads):
 
 
 class VerifierLoss(nn.Module):
-    """``1 x BCE(path) + alpha x BCE(steps)``; the step term averages over step markers only.
+    """DiVeRSe's step-aware loss: binary cross-entropy on the path label and on each step label.
+
+    ``step_weighting="reference"`` (DiVeRSe's reference code): one weighted token cross-entropy
+    over the batch, each path token weighted 1 and each step token ``alpha``, normalised by the
+    sum of the weights: ``(sum path BCE + alpha x sum step BCE) / (paths + alpha x steps)``.
+    ``"per_path"``: ``mean path BCE + alpha x mean step BCE``, the step term weighed as a whole
+    (weaker than the reference by about the number of steps per path).
 
     With ``alpha=0`` the model needs no step head. A batch without step markers still touches
     the step head (with weight 0), so DDP sees a gradient for every parameter.
     """
 
-    def __init__(self, alpha: float = 0.1) -> None:
+    def __init__(self, alpha: float = 0.1, step_weighting: StepWeighting = "reference") -> None:
         super().__init__()
         if alpha < 0:
             raise ValueError(f"VerifierLoss: alpha must be >= 0, got {alpha}")
+        check_step_weighting(step_weighting, "VerifierLoss")
         self.alpha = alpha
+        self.step_weighting = step_weighting
 
     def forward(
         self,
@@ -130,15 +143,29 @@ class VerifierLoss(nn.Module):
     ) -> torch.Tensor:
         path_logits, step_logits = outputs
         path_labels, step_targets = targets
-        loss = F.binary_cross_entropy_with_logits(path_logits, path_labels.to(path_logits.dtype))
+        path_losses = F.binary_cross_entropy_with_logits(
+            path_logits, path_labels.to(path_logits.dtype), reduction="none"
+        )
         if self.alpha == 0:
-            return loss
+            return path_losses.mean()
         if step_logits is None:
             raise ValueError("VerifierLoss: alpha > 0 needs a model with a step head")
         mask = step_targets != NO_LABEL
         if not mask.any():
-            return loss + 0.0 * step_logits.sum()
-        step_loss = F.binary_cross_entropy_with_logits(
-            step_logits[mask], step_targets[mask].to(step_logits.dtype)
+            return path_losses.mean() + 0.0 * step_logits.sum()
+        step_losses = F.binary_cross_entropy_with_logits(
+            step_logits[mask], step_targets[mask].to(step_logits.dtype), reduction="none"
         )
-        return loss + self.alpha * step_loss
+        if self.step_weighting == "per_path":
+            return path_losses.mean() + self.alpha * step_losses.mean()
+        total = path_losses.sum() + self.alpha * step_losses.sum()
+        return total / (len(path_losses) + self.alpha * len(step_losses))
+
+
+def check_step_weighting(step_weighting: str, owner: str) -> None:
+    """Raise ValueError naming ``owner`` unless ``step_weighting`` is a `StepWeighting`."""
+    if step_weighting not in get_args(StepWeighting):
+        raise ValueError(
+            f"{owner}: step_weighting must be one of {list(get_args(StepWeighting))}, "
+            f"got {step_weighting!r}"
+        )

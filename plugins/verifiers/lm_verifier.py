@@ -3,9 +3,9 @@
 The reasoning path is fed, after a prompt holding the question, to a pretrained causal LM (for
 example the model that wrote the paths); for each token the verifier sees how probable the LM
 found it and how unsure the LM was (`plugins.verifiers._lm_features`). A small transformer over
-those features is trained with the ddp Trainer on DiVeRSe's step-aware loss (path BCE + alpha x
-step BCE). The LM stays frozen: its features are computed once per path, so training costs
-little more than one forward pass over the training paths.
+those features is trained with the ddp Trainer on DiVeRSe's step-aware loss (`VerifierLoss`).
+The LM stays frozen: its features are computed once per path, so training costs little more
+than one forward pass over the training paths.
 """
 
 from __future__ import annotations
@@ -25,7 +25,12 @@ from plugins.verifiers._files import (
     splitter_spec,
 )
 from plugins.verifiers._lm_features import NUM_FEATURES, LMFeatures, PathFeatures
-from plugins.verifiers._model import FeatureVerifierNet, VerifierLoss
+from plugins.verifiers._model import (
+    FeatureVerifierNet,
+    StepWeighting,
+    VerifierLoss,
+    check_step_weighting,
+)
 from plugins.verifiers.labels import LabeledPath
 from plugins.verifiers.parsing import StepSplitter
 from plugins.verifiers.verifier import best_device, default_trainer
@@ -41,7 +46,11 @@ class LMVerifier:
     Args:
         backbone: directory of a Hugging Face causal LM and its tokenizer; it is read, never
             trained, and a saved verifier refers to it by path.
-        alpha: weight of the step loss (DiVeRSe: 0.1); 0 trains on path labels only.
+        alpha: weight of a step label against a path label (DiVeRSe: 0.1); 0 trains on path
+            labels only.
+        step_weighting: ``"reference"`` (each step token weighted ``alpha`` in one weighted
+            token cross-entropy, as DiVeRSe's code does) or ``"per_path"`` (path BCE +
+            ``alpha`` x mean step BCE); see `VerifierLoss`.
         prompt: the text the LM reads before the path (``{question}`` is filled in); use the
             format the LM was trained or prompted with.
         splitter: splits a path into steps (default `StepSplitter`, one step per line); steps
@@ -60,6 +69,7 @@ class LMVerifier:
         backbone: str | Path,
         *,
         alpha: float = 0.1,
+        step_weighting: StepWeighting = "reference",
         prompt: str = DEFAULT_PROMPT,
         splitter: Callable[[str], list[str]] | None = None,
         dim: int = 32,
@@ -74,14 +84,17 @@ class LMVerifier:
     ) -> None:
         if alpha < 0:
             raise ValueError(f"LMVerifier: alpha must be >= 0, got {alpha}")
+        check_step_weighting(step_weighting, "LMVerifier")
         if "{question}" not in prompt:
             raise ValueError(f"LMVerifier: prompt must contain '{{question}}', got {prompt!r}")
         self.backbone = Path(backbone)
         self.alpha = alpha
+        self.step_weighting = step_weighting
         self.prompt = prompt
         self.splitter = splitter if splitter is not None else StepSplitter()
         self.options: dict[str, Any] = {
             "alpha": alpha,
+            "step_weighting": step_weighting,
             "dim": dim,
             "heads": heads,
             "layers": layers,
@@ -112,7 +125,10 @@ class LMVerifier:
         if val_examples:
             extra["val_data"] = FeatureDataset(val_examples, self._features(val_examples))
         trainer = self.trainer(
-            model=self.model, train_data=train, loss_fn=VerifierLoss(self.alpha), **extra
+            model=self.model,
+            train_data=train,
+            loss_fn=VerifierLoss(self.alpha, self.step_weighting),
+            **extra,
         )
         metrics: dict[str, float] = trainer.fit()
         self.model.to(self.device).eval()
@@ -201,7 +217,7 @@ class LMVerifier:
         return verifier
 
     def _new_model(self) -> FeatureVerifierNet:
-        options = {k: v for k, v in self.options.items() if k != "alpha"}
+        options = {k: v for k, v in self.options.items() if k not in ("alpha", "step_weighting")}
         return FeatureVerifierNet(NUM_FEATURES, step_head=self.alpha > 0, **options)
 
     def _features(self, examples: Sequence[LabeledPath]) -> list[PathFeatures]:

@@ -1,6 +1,6 @@
 """Verifiers (registry group ``verifiers``): P(correct) of a reasoning path, and of each step.
 
-``StepAwareVerifier`` is DiVeRSe's step-aware verifier (loss = path BCE + alpha x step BCE);
+``StepAwareVerifier`` is DiVeRSe's step-aware verifier (path BCE and alpha-weighted step BCE);
 ``PathVerifier`` learns from path labels only. Both are small transformer encoders over a local
 tokenizer, trained with the ddp ``Trainer`` (any strategy) and saved to / loaded from a
 directory.
@@ -23,7 +23,7 @@ from plugins.verifiers._files import (
     saved_splitter,
     splitter_spec,
 )
-from plugins.verifiers._model import VerifierLoss, VerifierNet
+from plugins.verifiers._model import StepWeighting, VerifierLoss, VerifierNet, check_step_weighting
 from plugins.verifiers._tokenizer import PAD, WordTokenizer
 from plugins.verifiers.labels import LabeledPath
 from plugins.verifiers.parsing import StepSplitter
@@ -68,6 +68,7 @@ class _NeuralVerifier:
     """The shared machinery: tokenizer, network, training, batched scoring, save/load."""
 
     _alpha: float
+    _step_weighting: StepWeighting = "reference"
 
     def __init__(
         self,
@@ -126,7 +127,7 @@ class _NeuralVerifier:
         trainer = self.trainer(
             model=self.model,
             train_data=train,
-            loss_fn=VerifierLoss(self._alpha),
+            loss_fn=VerifierLoss(self._alpha, self._step_weighting),
             **({"val_data": val} if val is not None else {}),
         )
         metrics = trainer.fit()
@@ -222,8 +223,13 @@ class _NeuralVerifier:
 
 
 class StepAwareVerifier(_NeuralVerifier):
-    """DiVeRSe's step-aware verifier: trained on path and step labels (loss = path BCE +
-    ``alpha`` x step BCE, alpha 0.1 as in the paper); also scores each step.
+    """DiVeRSe's step-aware verifier: trained on path and step labels; also scores each step.
+
+    Args:
+        alpha: the weight of a step label against a path label (0.1 as in the paper).
+        step_weighting: ``"reference"`` (each step token weighted ``alpha`` in one weighted
+            token cross-entropy, as DiVeRSe's code does) or ``"per_path"`` (path BCE +
+            ``alpha`` x mean step BCE); see `VerifierLoss`.
 
     The other arguments are those of `PathVerifier`.
     """
@@ -232,6 +238,7 @@ class StepAwareVerifier(_NeuralVerifier):
         self,
         *,
         alpha: float = 0.1,
+        step_weighting: StepWeighting = "reference",
         splitter: Callable[[str], list[str]] | None = None,
         dim: int = 64,
         heads: int = 4,
@@ -248,7 +255,9 @@ class StepAwareVerifier(_NeuralVerifier):
             raise ValueError(
                 f"StepAwareVerifier: alpha must be > 0, got {alpha} (PathVerifier is alpha=0)"
             )
+        check_step_weighting(step_weighting, "StepAwareVerifier")
         self._alpha = alpha
+        self._step_weighting = step_weighting
         super().__init__(
             splitter=splitter,
             dim=dim,
@@ -263,11 +272,17 @@ class StepAwareVerifier(_NeuralVerifier):
             seed=seed,
         )
         self.options["alpha"] = alpha
+        self.options["step_weighting"] = step_weighting
 
     @property
     def alpha(self) -> float:
         """The weight of the step loss."""
         return self._alpha
+
+    @property
+    def step_weighting(self) -> StepWeighting:
+        """How the step loss is weighted (see `VerifierLoss`)."""
+        return self._step_weighting
 
     def score_steps(self, question: str, path: str) -> list[float]:
         """P(correct so far) in [0, 1] at each step of ``path`` (split by ``splitter``).

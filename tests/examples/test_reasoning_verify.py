@@ -62,11 +62,14 @@ class FakeVerifier:
     """Scores each (question, path) as ``SCORE_OF`` says (``scores_per_path`` times); records
     its calls."""
 
-    def __init__(self, scores_per_path: int = 1) -> None:
+    def __init__(
+        self, scores_per_path: int = 1, score_of: dict[tuple[str, str], float] = SCORE_OF
+    ) -> None:
         self.fitted: list[Any] = []
         self.scored: list[tuple[list[str], list[str]]] = []
         self.saved: list[Path] = []
         self.scores_per_path = scores_per_path
+        self.score_of = score_of
 
     def fit(self, examples: Sequence[LabeledPath]) -> dict[str, float]:
         self.fitted = list(examples)
@@ -79,7 +82,7 @@ class FakeVerifier:
     def score(self, questions: list[str], paths: list[str]) -> list[float]:
         self.scored.append((questions, paths))
         pairs = zip(questions, paths, strict=True)
-        return [SCORE_OF[pair] for pair in pairs for _ in range(self.scores_per_path)]
+        return [self.score_of[pair] for pair in pairs for _ in range(self.scores_per_path)]
 
 
 def test_label_paths_marks_right_paths_correct_and_wrong_ones_not_step_by_step() -> None:
@@ -115,3 +118,38 @@ def test_the_stage_trains_on_the_labelled_training_paths_and_scores_the_test_pat
     lines = (tmp_path / "verifier" / "scores.jsonl").read_text().splitlines()
     assert [json.loads(line) for line in lines] == SCORES
     assert summary == "trained on 7 labelled paths (57% correct), final train loss 0.250"
+
+
+# held-out questions where the three votes differ: voting 2/3 right, best path 1/3, majority 2/3
+VAL_ROWS = [
+    {"question": "v1", "gold": "5", "paths": [["p1", "5", 0], ["p2", "6", 0], ["p3", "6", 1]]},
+    {"question": "v2", "gold": "3", "paths": [["r1", "3", 0], ["r2", "4", 1]]},
+    {"question": "v3", "gold": "7", "paths": [["s1", "7", 0], ["s2", "7", 0], ["s3", "8", 1]]},
+]
+VAL_SCORES = {("v1", "p1"): 0.9, ("v1", "p2"): 0.2, ("v1", "p3"): 0.3, ("v2", "r1"): 0.4}
+VAL_SCORES |= {("v2", "r2"): 0.6, ("v3", "s1"): 0.3, ("v3", "s2"): 0.3, ("v3", "s3"): 0.5}
+
+
+def test_held_out_training_questions_validate_the_verifier(tmp_path: Path) -> None:
+    paths_dir = finish_stage(tmp_path, "paths", 0)
+    rows = {"train": TRAIN_ROWS + VAL_ROWS, "test": TEST_ROWS}
+    for name, split in rows.items():
+        (paths_dir / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in split))
+    verifier = FakeVerifier(score_of=SCORE_OF | VAL_SCORES)
+    stage = TrainVerifier(verifier, val_questions=3)
+    summary = stage.run(StageContext(tmp_path, "verifier"))
+    assert verifier.fitted == LABELLED  # trained on the other questions only
+    val = json.loads((tmp_path / "verifier" / "val.json").read_text())
+    assert val == {"questions": 3, "voting": 2 / 3, "best_path": 1 / 3, "majority": 2 / 3}
+    assert summary.endswith("on 3 held-out questions voting 66.7%, best path 33.3%, majority 66.7%")
+    lines = (tmp_path / "verifier" / "scores.jsonl").read_text().splitlines()
+    assert [json.loads(line) for line in lines] == SCORES
+
+
+def test_holding_out_every_training_question_is_refused(tmp_path: Path) -> None:
+    paths_dir = finish_stage(tmp_path, "paths", 0)
+    (paths_dir / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in TRAIN_ROWS))
+    with pytest.raises(ValueError, match="val_questions=2 leaves no training question of the 2"):
+        TrainVerifier(FakeVerifier(), val_questions=2).run(StageContext(tmp_path, "verifier"))
+    with pytest.raises(ValueError, match="val_questions must be >= 0"):
+        TrainVerifier(FakeVerifier(), val_questions=-1)
