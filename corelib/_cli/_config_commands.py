@@ -20,6 +20,7 @@ from typing import Any
 import attrs
 
 from corelib._check import check
+from corelib._cli._explain import add_provenance_arguments, show_provenance
 from corelib._cli._launch import (
     add_launch_arguments,
     check_launch_flags,
@@ -75,6 +76,7 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         description="Print the config after overrides as YAML (shared nodes as anchors).",
     )
     _add_config_arguments(show)
+    add_provenance_arguments(show)
     show.set_defaults(func=_show)
 
     check_ = subparsers.add_parser(
@@ -133,7 +135,8 @@ def _add_entry_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def _load(args: argparse.Namespace) -> Any:
-    return apply_overrides(load_config(args.config), args.overrides)
+    safe = _allowlist(args) is not None  # bases and presets: see docs/safe-mode.md
+    return apply_overrides(load_config(args.config, safe=safe), args.overrides)
 
 
 def _allowlist(args: argparse.Namespace) -> Allow:
@@ -156,6 +159,9 @@ def _trusted(args: argparse.Namespace, keys: list[Any]) -> list[list[Any]]:
 
 def _show(args: argparse.Namespace) -> int:
     cfg = _load(args)
+    shown = show_provenance(cfg, args, _allowlist(args))
+    if shown is not None:
+        return shown
     try:
         text = dump_yaml(to_dict(cfg))
     except ConfigError as error:  # e.g. a .py config holding an object no file can hold
