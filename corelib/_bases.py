@@ -296,13 +296,15 @@ def _replaces(base: Any, own: Any) -> bool:
     """Whether ``own`` replaces ``base`` whole: it names another ``_target_``."""
     if "_target_" not in base or "_target_" not in own:
         return False
-    old, new = base["_target_"], own["_target_"]
-    if old is new:
-        return False
-    try:
-        return bool(type(old) is not type(new) or old != new)
-    except Exception:  # an odd __eq__: different objects are different targets
-        return True
+    return _spelling(base["_target_"]) != _spelling(own["_target_"])
+
+
+def _spelling(target: Any) -> Any:
+    """A target as an import path where it is one (``a.b:C`` and the class itself: ``a.b.C``)."""
+    if isinstance(target, str):
+        return target.replace(":", ".")
+    module, name = getattr(target, "__module__", None), getattr(target, "__qualname__", None)
+    return f"{module}.{name}" if module and name else id(target)
 
 
 def _close_files(path: Path) -> str:
