@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 from _corelib_cli import run_corelib
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from my_app import Net
 
 from corelib import ConfigError, instantiate, load_config, save_config, to_dict
@@ -110,9 +112,7 @@ def test_a_target_spelled_another_way_is_the_same_target(tmp_path):
 
 def test_a_different_target_replaces_the_base_node_without_stale_keywords(tmp_path):
     write(tmp_path / "base.yaml", {"model": {"_target_": "my_app.Opt", "params": 1, "model": 2}})
-    top = write(
-        tmp_path / "top.yaml", {"_base_": "base.yaml", "model": {"_target_": "my_app.Net"}}
-    )
+    top = write(tmp_path / "top.yaml", {"_base_": "base.yaml", "model": {"_target_": "my_app.Net"}})
     cfg = load_config(top)
     assert to_dict(cfg) == {"model": {"_target_": "my_app.Net"}}
     assert instantiate(cfg.model) == Net()
@@ -275,3 +275,63 @@ def test_a_cycle_from_the_command_line_is_one_line_and_exit_2(tmp_path):
     assert result.stderr.strip() == (
         "corelib: error: a.yaml: a cycle of bases: a.yaml -> b.yaml -> a.yaml"
     )
+
+
+# Property: any config with bases survives save/load and builds the same objects.
+
+_keys = st.sampled_from(["a", "b", "c", "d"])
+_leaves = st.one_of(
+    st.integers(-5, 5), st.text("xyz ", max_size=4), st.lists(st.integers(0, 3), max_size=3)
+)
+_targets = st.one_of(
+    st.builds(lambda w: {"_target_": "my_app.Net", "width": w}, st.integers(0, 9)),
+    st.builds(lambda lr: {"_target_": "my_app.Optimizer", "lr": lr}, st.integers(1, 9)),
+)
+_values = st.recursive(
+    st.one_of(_leaves, _targets),
+    lambda children: st.dictionaries(_keys, children, max_size=3),
+    max_leaves=6,
+)
+_trees = st.dictionaries(_keys, _values, max_size=3)  # a root holds keys, not a target
+
+
+def _merged(base: dict[str, Any], own: dict[str, Any]) -> dict[str, Any]:
+    """The rule, spelled out recursively: dicts merge unless their targets differ."""
+    result = dict(base)
+    for key, value in own.items():
+        current = result.get(key)
+        same_target = not (
+            isinstance(current, dict)
+            and isinstance(value, dict)
+            and "_target_" in current
+            and "_target_" in value
+            and current["_target_"] != value["_target_"]
+        )
+        if isinstance(current, dict) and isinstance(value, dict) and same_target:
+            result[key] = _merged(current, value)
+        else:
+            result[key] = value
+    return result
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    base=_trees,
+    own=_trees,
+    nested=_trees,
+    formats=st.tuples(*[st.sampled_from(DATA)] * 3),
+)
+def test_configs_with_bases_survive_save_and_load_and_build_the_same(
+    tmp_path_factory, base, own, nested, formats
+):
+    folder = tmp_path_factory.mktemp("prop")
+    base_format, top_format, saved_format = formats
+    write(folder / f"base{base_format}", base)
+    write(folder / f"part{base_format}", nested)
+    top = {**own, "_base_": f"base{base_format}", "part": {"_base_": f"part{base_format}"}}
+    cfg = load_config(write(folder / f"top{top_format}", top))
+    expected = _merged(base, {**own, "part": nested})
+    assert to_dict(cfg) == expected
+    again = load_config(save_config(cfg, folder / f"saved{saved_format}"))
+    assert to_dict(again) == expected
+    assert instantiate(again) == instantiate(cfg) == instantiate(expected)
