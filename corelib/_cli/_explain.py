@@ -49,7 +49,10 @@ def add_provenance_arguments(parser: argparse.ArgumentParser) -> None:
 def show_provenance(cfg: Any, args: argparse.Namespace, allow: Allow) -> int | None:
     """Print what ``--explain`` or ``--defaults`` asks for; None when neither was given."""
     if args.explain is not None:
-        _print_history(cfg, args.explain, allow)
+        try:
+            _print_history(cfg, args.explain, allow)
+        except ConfigError as error:
+            raise ConfigError(f"{args.config}: {error}") from None
         return 0
     if args.defaults:
         print(_with_defaults(cfg, allow, args.config), end="")
