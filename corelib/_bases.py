@@ -93,7 +93,7 @@ class _BaseLoader:
         first = self._read(top, FileLink(str(top), None))
         while self.pending:  # every file reachable through _base_, each read once
             self._read(*self.pending.pop())
-        stack = [first.key]
+        stack, open_ = [first.key], {first.key}
         while stack:  # deepest first; a file met again while open closes a cycle
             file = self.files[stack[-1]]
             waiting = next(
@@ -101,11 +101,12 @@ class _BaseLoader:
             )
             if waiting is None:
                 self.resolved[file.key] = self._resolve(file)
-                stack.pop()
-            elif waiting in stack:
+                open_.discard(stack.pop())
+            elif waiting in open_:
                 raise ConfigError(self._cycle([*stack[stack.index(waiting) :], waiting]))
             else:
                 stack.append(waiting)
+                open_.add(waiting)
         return self.resolved[first.key]
 
     def _read(self, path: Path, link: FileLink) -> _File:
