@@ -52,11 +52,12 @@ _CHAIN_SHOWN = 6  # files of a long cycle a message shows at each end
 class _File:
     """One file read: its tree, where its keys were written, and the bases its nodes name."""
 
-    __slots__ = ("bases", "key", "line_of", "link", "path", "tree")
+    __slots__ = ("absolute", "bases", "key", "line_of", "link", "path", "tree")
 
     def __init__(self, path: Path, key: str, link: FileLink, tree: Any, line_of: LineOf) -> None:
         self.path = path
         self.key = key  # the real path: one file, however it is spelled
+        self.absolute = os.path.abspath(path)  # as Python spells it in a LazyCall's site
         self.link = link
         self.tree = tree
         self.line_of = line_of
@@ -198,7 +199,7 @@ class _BaseLoader:
         for key, value in node.items():
             written_in, line = file.line_of(node, key, location)
             link = file.link
-            if written_in is not None and written_in != str(file.path):
+            if written_in is not None and written_in != file.absolute:
                 link = links.setdefault(written_in, FileLink(written_in, file.link))
             set_entries(node, key, Entry("file", value, file=link, line=line))
 

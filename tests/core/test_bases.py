@@ -102,6 +102,13 @@ def test_delete_replaces_instead_of_merging_and_disappears(tmp_path):
     assert to_dict(load_config(top)) == {"opt": {"lr": 0.5}, "other": {"a": 1, "b": 2}}
 
 
+@pytest.mark.parametrize("fmt", DATA)
+def test_delete_must_be_true_or_false(tmp_path, fmt):
+    top = write(tmp_path / f"top{fmt}", {"opt": {"_delete_": "yes", "lr": 1}})
+    with pytest.raises(ConfigError, match=r"opt\._delete_: expected true or false, got 'yes'"):
+        load_config(top)
+
+
 def test_a_target_spelled_another_way_is_the_same_target(tmp_path):
     write(tmp_path / "base.yaml", {"model": {"_target_": "my_app:Net", "width": 2}})
     (tmp_path / "top.py").write_text(

@@ -56,6 +56,14 @@ def test_python_values_know_the_assignment_or_the_lazycall_line(tmp_path):
     assert _where(cfg, "plain.a") == [("file", "train.py", 8, 1)]  # the assignment's line
     [origin] = explain(cfg, "heads[0].size")
     assert (Path(origin.file).name, origin.line) == ("parts.py", 4)  # the call, in its file
+    assert origin.chain == (str(tmp_path / "train.py"), origin.file)
+
+
+def test_a_python_config_loaded_by_a_relative_path_names_itself_once(tmp_path, monkeypatch):
+    (tmp_path / "train.py").write_text("from corelib import L\nmodel = L(dict)(width=3)\n")
+    monkeypatch.chdir(tmp_path)
+    [origin] = explain(load_config("train.py"), "model.width")
+    assert (origin.file, origin.line, origin.chain) == ("train.py", 2, ("train.py",))
 
 
 def test_a_node_built_in_code_knows_its_lazycall_line():
