@@ -47,6 +47,9 @@ Reader = Callable[[Path], tuple[Any, LineOf]]
 """Reads one config file (no bases merged): its tree and where its keys were written."""
 
 _CHAIN_SHOWN = 6  # files of a long cycle a message shows at each end
+MAX_COPIES = 100_000
+"""The most nodes that copies of bases named several times may add (a small file naming a big
+base in many places, or bases that do so level after level, must not explode in memory)."""
 
 
 class _File:
@@ -89,6 +92,7 @@ class _BaseLoader:
         self.shared: set[int] = set()  # ids of nodes reached by several paths
         self.deleting: set[int] = set()  # ids of nodes that said _delete_: true
         self.pending: list[tuple[Path, FileLink]] = []  # bases named but not read yet
+        self.copies = 0  # nodes made by copying bases (see MAX_COPIES)
 
     def load(self, top: Path) -> Any:
         first = self._read(top, FileLink(str(top), None))
@@ -211,12 +215,19 @@ class _BaseLoader:
                 f"{file.path}: {_spell(location)}: base {self.files[key].path} holds "
                 f"{quote(tree)}, not a mapping"
             )
-        return tree if self.uses[key] == 1 else self._copy(tree)
+        return tree if self.uses[key] == 1 else self._copy(tree, file, location)
 
-    def _copy(self, tree: Any) -> Any:
+    def _copy(self, tree: Any, file: _File, where: Location) -> Any:
         """A copy of every container of ``tree``, keeping its shared nodes shared."""
 
         def visit(node: Any, children: Any, location: Location) -> Any:
+            self.copies += 1
+            if self.copies > MAX_COPIES:
+                raise ConfigError(
+                    f"{file.path}: {_spell(where)}: the bases expand to more than "
+                    f"{MAX_COPIES:,} copied nodes (a base named in several places is copied "
+                    "for each)"
+                )
             if isinstance(node, dict):
                 copied = dict.__new__(LazyConfig)
                 dict.update(copied, children)

@@ -102,6 +102,17 @@ def test_delete_replaces_instead_of_merging_and_disappears(tmp_path):
     assert to_dict(load_config(top)) == {"opt": {"lr": 0.5}, "other": {"a": 1, "b": 2}}
 
 
+def test_bases_named_over_and_over_cannot_explode(tmp_path):
+    (tmp_path / "b0.yaml").write_text("x: 1\n")
+    for level in range(1, 40):  # each level names the one below twice: 2**40 nodes
+        below = f"b{level - 1}.yaml"
+        (tmp_path / f"b{level}.yaml").write_text(
+            f"l: {{_base_: {below}}}\nr: {{_base_: {below}}}\n"
+        )
+    with pytest.raises(ConfigError, match="expand to more than 100,000 copied nodes"):
+        load_config(tmp_path / "b39.yaml")
+
+
 @pytest.mark.parametrize("fmt", DATA)
 def test_delete_must_be_true_or_false(tmp_path, fmt):
     top = write(tmp_path / f"top{fmt}", {"opt": {"_delete_": "yes", "lr": 1}})
