@@ -86,7 +86,7 @@ class LazyCall:
     def __call__(self, *args: Any, **kwargs: Any) -> LazyConfig:
         node = dict.__new__(LazyConfig)
         caller = sys._getframe(1)  # where the call was written: its provenance until a file load
-        _SITE.__set__(node, (caller.f_code.co_filename, caller.f_lineno))
+        _set_site(node, (caller.f_code.co_filename, caller.f_lineno))
         node["_target_"] = self._target
         if args:
             node["_args_"] = as_nodes(list(args))
@@ -100,7 +100,7 @@ class LazyCall:
 
 L = LazyCall
 
-_SITE = LazyConfig.__dict__["_provenance"]  # the slot's descriptor (attribute access sets keys)
+_set_site = LazyConfig.__dict__["_provenance"].__set__  # the slot (attribute access sets keys)
 
 _PLAIN = (dict, list)
 
