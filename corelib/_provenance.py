@@ -37,7 +37,6 @@ __all__ = [
     "signature_defaults",
     "site_of",
     "source_of",
-    "target_name",
 ]
 
 _SLOT = LazyConfig.__dict__["_provenance"]  # the slot's descriptor: no clash with a key
@@ -319,7 +318,7 @@ def _default(node: dict[str, Any], key: Any, allow: Allow) -> Origin | None:
         return None
     if key not in defaults:
         return None
-    return Origin("default", defaults[key], text=target_name(node["_target_"]))
+    return Origin("default", defaults[key], text=_target_name(node["_target_"]))
 
 
 def signature_defaults(node: dict[str, Any], resolver: TargetResolver) -> dict[str, Any]:
@@ -345,7 +344,7 @@ def signature_defaults(node: dict[str, Any], resolver: TargetResolver) -> dict[s
     return defaults
 
 
-def target_name(target: Any) -> str:
+def _target_name(target: Any) -> str:
     """``target`` as a message names it: the string as written, or a callable's import path."""
     from corelib._signatures import describe_target
 
