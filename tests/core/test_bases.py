@@ -277,6 +277,14 @@ def test_safe_mode_refuses_bases_outside_the_folder_and_python_bases(tmp_path, b
     assert trusted.returncode == 0, trusted.stderr
 
 
+def test_load_config_safe_applies_the_same_limits_from_python(tmp_path):
+    project = _safe_layout(tmp_path)
+    (project / "top.yaml").write_text("main:\n  _base_: ../outside.yaml\n")
+    assert load_config(project / "top.yaml").main == {"width": 99}  # trusted by default
+    with pytest.raises(ConfigError, match="refused in safe mode"):
+        load_config(project / "top.yaml", safe=True)
+
+
 def test_python_configs_may_name_any_base(tmp_path):
     project = _safe_layout(tmp_path)
     (project / "top.py").write_text("_base_ = '../outside.yaml'\n")
