@@ -99,10 +99,6 @@ class _Editor:
 
     def apply(self, override: str, position: int) -> None:
         op, keys, value, append = _parse(override)
-        preset = None
-        if isinstance(value, _Preset):
-            preset = self._preset_file(keys, value.name, override)
-            value = _load_preset(preset, self.config_dir if self.safe else None)
         adding = op in ("+", "++")
         node = self.root
         for depth, key in enumerate(keys[:-1]):
@@ -122,6 +118,10 @@ class _Editor:
                 f"override {quote(override)}: {quote(format_path(keys))} already exists; "
                 f"drop the '+' to change it"
             )
+        preset = None
+        if isinstance(value, _Preset):  # read once the key is known to be there (or added)
+            preset = self._preset_file(keys, value.name, override)
+            value = _load_preset(preset, self.config_dir if self.safe else None)
         target = self._writable(node)
         if op == "~":
             del target[found]

@@ -74,6 +74,11 @@ def test_a_missing_preset_names_the_files_tried_and_close_matches(tmp_path):
     assert "close matches: 'adamw'" in message
 
 
+def test_a_misspelled_key_is_reported_before_any_preset_is_looked_for(tmp_path):
+    with pytest.raises(ConfigError, match="unknown key 'optimzer'; did you mean 'optimizer'"):
+        apply_overrides(load_config(_config(tmp_path)), ["optimzer=@adamw"])
+
+
 def test_an_ambiguous_preset_names_both_files(tmp_path):
     cfg = load_config(_config(tmp_path))
     (tmp_path / "optimizer").mkdir()
