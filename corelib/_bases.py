@@ -158,6 +158,7 @@ class _BaseLoader:
 
     def _resolve(self, file: _File) -> Any:
         """``file``'s tree with its bases merged (they are resolved already) and provenance."""
+        self.deleting = set()  # a _delete_ speaks of the bases of its own file only
 
         def visit(node: Any, children: Any, location: Location) -> Any:
             if type(node) is tuple:

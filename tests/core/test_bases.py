@@ -120,6 +120,15 @@ def test_delete_must_be_true_or_false(tmp_path, fmt):
         load_config(top)
 
 
+def test_delete_speaks_of_the_bases_of_its_own_file_only(tmp_path):
+    write(tmp_path / "c.yaml", {"opt": {"lr": 1, "momentum": 2}})
+    (tmp_path / "b.yaml").write_text("_base_: c.yaml\nopt:\n  _delete_: true\n  lr: 3\n")
+    write(tmp_path / "r.yaml", {"part": {"opt": {"eps": 4}}})
+    top = write(tmp_path / "top.yaml", {"_base_": "r.yaml", "part": {"_base_": "b.yaml"}})
+    # b's opt replaced c's; in top, part (b's tree) merges into r's part as usual
+    assert to_dict(load_config(top)) == {"part": {"opt": {"eps": 4, "lr": 3}}}
+
+
 def test_a_target_spelled_another_way_is_the_same_target(tmp_path):
     write(tmp_path / "base.yaml", {"model": {"_target_": "my_app:Net", "width": 2}})
     (tmp_path / "top.py").write_text(
