@@ -143,14 +143,14 @@ class _BaseLoader:
                 f"{where}: refused in safe mode: a data file cannot name a .py base "
                 "(a .py config runs code; load it with --unsafe if you trust it)"
             )
-        if not path.is_file():
-            raise ConfigError(f"{where}: no such file {path}{_close_files(path)}")
         key = _real(path)
         if self.root is not None and not Path(key).is_relative_to(self.root):
-            raise ConfigError(
+            raise ConfigError(  # before looking at the file: nothing outside is probed
                 f"{where}: refused in safe mode: {key} lies outside {self.root}, the folder of "
                 "the config (a base must be in that folder or below it)"
             )
+        if not path.is_file():
+            raise ConfigError(f"{where}: no such file {path}{_close_files(path)}")
         self.uses[key] = self.uses.get(key, 0) + 1
         if self.uses[key] == 1 and key not in self.files:  # not the top file, not seen yet
             self.pending.append((path, FileLink(str(path), file.link)))

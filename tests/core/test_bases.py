@@ -286,6 +286,14 @@ def test_safe_mode_refuses_bases_outside_the_folder_and_python_bases(tmp_path, b
     assert trusted.returncode == 0, trusted.stderr
 
 
+def test_safe_mode_refuses_before_looking_for_the_file(tmp_path):
+    project = _safe_layout(tmp_path)
+    (project / "top.yaml").write_text("main:\n  _base_: ../missing.yaml\n")
+    result = run_corelib(project, "show", "top.yaml")
+    assert result.returncode == 2
+    assert "refused in safe mode" in result.stderr and "no such file" not in result.stderr
+
+
 def test_load_config_safe_applies_the_same_limits_from_python(tmp_path):
     project = _safe_layout(tmp_path)
     (project / "top.yaml").write_text("main:\n  _base_: ../outside.yaml\n")
