@@ -155,6 +155,12 @@ class _Editor:
                     "digits, '_', '-' and '.', not first)"
                 )
         folder = self.config_dir.joinpath(*map(str, keys))
+        root = Path(os.path.realpath(self.config_dir))
+        if self.safe and not Path(os.path.realpath(folder)).is_relative_to(root):
+            raise ConfigError(  # before listing it: nothing outside is probed
+                f"{where}: refused in safe mode: the preset folder {folder} leads outside "
+                f"{root}, the folder of the config (through a symlink)"
+            )
         tried = [folder / f"{name}{suffix}" for suffix in _PRESET_SUFFIXES]
         found = [path for path in tried if path.is_file()]
         if len(found) > 1:
@@ -173,7 +179,6 @@ class _Editor:
                     f"{where}: refused in safe mode: a data config cannot use the .py preset "
                     f"{preset} (a .py file runs code; pass --unsafe if you trust it)"
                 )
-            root = Path(os.path.realpath(self.config_dir))
             if not Path(os.path.realpath(preset)).is_relative_to(root):
                 raise ConfigError(
                     f"{where}: refused in safe mode: {preset} lies outside {root}, the folder "

@@ -168,6 +168,18 @@ def _project(tmp_path: Path) -> Path:
     return project
 
 
+def test_safe_mode_refuses_a_preset_folder_that_leads_outside(tmp_path):
+    project = _project(tmp_path)
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "wide.yaml").write_text("width: 3\n")
+    (project / "other").symlink_to(tmp_path / "elsewhere")
+    (project / "train.yaml").write_text("main: {_target_: netlib.Net}\nother: {}\n")
+    result = run_corelib(project, "show", "train.yaml", "other=@wid")
+    assert result.returncode == 2
+    assert "the preset folder other leads outside" in result.stderr
+    assert "wide" not in result.stderr  # the outside folder was not listed
+
+
 def test_a_preset_from_the_command_line_runs(tmp_path):
     project = _project(tmp_path)
     result = run_corelib(project, "run", "train.yaml", "main=@wide", "--allow-import", "netlib")
