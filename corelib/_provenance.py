@@ -39,6 +39,7 @@ __all__ = [
     "source_of",
 ]
 
+_CHAIN_SHOWN = 3  # files a record's text shows at each end of a long chain of bases
 _SLOT = LazyConfig.__dict__["_provenance"]  # the slot's descriptor: no clash with a key
 
 
@@ -68,7 +69,11 @@ class Origin:
         if self.kind == "default":
             return f"signature default of {self.text}"
         where = f"{self.file}:{self.line}" if self.line is not None else str(self.file)
-        via = f" (through {' -> '.join(self.chain)})" if len(self.chain) > 1 else ""
+        chain = list(self.chain)
+        if len(chain) > 2 * _CHAIN_SHOWN:  # a long chain of bases: its ends
+            skipped = len(chain) - 2 * _CHAIN_SHOWN
+            chain[_CHAIN_SHOWN:-_CHAIN_SHOWN] = [f"...[+{skipped} files]"]
+        via = f" (through {' -> '.join(chain)})" if len(chain) > 1 else ""
         return f"{where}{via}"
 
 

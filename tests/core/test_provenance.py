@@ -89,6 +89,19 @@ def test_values_from_bases_name_the_chain_of_files_and_the_last_wins(tmp_path):
     assert explain(cfg, "lr")[-1].value == cfg.lr
 
 
+def test_a_long_chain_of_bases_is_shown_by_its_ends(tmp_path):
+    for index in range(10):
+        base = f"_base_: c{index + 1}.yaml\n" if index < 9 else ""
+        (tmp_path / f"c{index}.yaml").write_text(f"{base}v: {index}\n")
+    first = explain(load_config(tmp_path / "c0.yaml"), "v")[0]
+    assert len(first.chain) == 10
+    assert str(first) == (
+        f"{tmp_path}/c9.yaml:1 (through {tmp_path}/c0.yaml -> {tmp_path}/c1.yaml -> "
+        f"{tmp_path}/c2.yaml -> ...[+4 files] -> {tmp_path}/c7.yaml -> {tmp_path}/c8.yaml -> "
+        f"{tmp_path}/c9.yaml)"
+    )
+
+
 def test_overrides_are_recorded_with_their_text_and_position(tmp_path):
     (tmp_path / "a.yaml").write_text("opt:\n  lr: 0.1\n")
     (tmp_path / "opt").mkdir()
