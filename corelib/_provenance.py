@@ -58,9 +58,14 @@ class Origin:
     value: Any
     file: str | None = None
     line: int | None = None
-    chain: tuple[str, ...] = ()
     text: str | None = None
     position: int | None = None
+    _link: FileLink | None = attrs.field(default=None, eq=False, repr=False, alias="link")
+
+    @property
+    def chain(self) -> tuple[str, ...]:
+        """The files from the loaded config down to ``file`` (spelled out when asked)."""
+        return () if self._link is None else self._link.chain()
 
     def __str__(self) -> str:
         if self.kind == "override":
@@ -69,22 +74,26 @@ class Origin:
         if self.kind == "default":
             return f"signature default of {self.text}"
         where = f"{self.file}:{self.line}" if self.line is not None else str(self.file)
-        chain = list(self.chain)
-        if len(chain) > 2 * _CHAIN_SHOWN:  # a long chain of bases: its ends
-            skipped = len(chain) - 2 * _CHAIN_SHOWN
-            chain[_CHAIN_SHOWN:-_CHAIN_SHOWN] = [f"...[+{skipped} files]"]
+        chain = [] if self._link is None else self._link.ends(_CHAIN_SHOWN)
         via = f" (through {' -> '.join(chain)})" if len(chain) > 1 else ""
         return f"{where}{via}"
 
 
 class FileLink:
-    """A config file and the file that named it (its ``_base_`` or preset user), if any."""
+    """A config file and the file that named it (its ``_base_`` or preset user), if any.
 
-    __slots__ = ("parent", "path")
+    Each link knows its depth and the first files of its chain, so that a record of a long
+    chain of bases is shown by its ends at a constant cost.
+    """
+
+    __slots__ = ("depth", "head", "parent", "path")
 
     def __init__(self, path: str, parent: FileLink | None) -> None:
         self.path = path
         self.parent = parent
+        self.depth: int = 1 if parent is None else parent.depth + 1
+        head = () if parent is None else parent.head
+        self.head: tuple[str, ...] = head if len(head) >= _CHAIN_SHOWN else (*head, path)
 
     def chain(self) -> tuple[str, ...]:
         """The files from the loaded config down to this one."""
@@ -94,6 +103,18 @@ class FileLink:
             files.append(link.path)
             link = link.parent
         return tuple(reversed(files))
+
+    def ends(self, shown: int) -> list[str]:
+        """The chain, with all but its first and last ``shown`` files left out."""
+        if self.depth <= 2 * shown:
+            return list(self.chain())
+        tail: list[str] = []
+        link: FileLink | None = self
+        while link is not None and len(tail) < shown:
+            tail.append(link.path)
+            link = link.parent
+        skipped = self.depth - 2 * shown
+        return [*self.head[:shown], f"...[+{skipped} files]", *reversed(tail)]
 
 
 class Entry:
@@ -138,9 +159,9 @@ class Entry:
             self.value,
             file=None if file is None else file.path,
             line=self.line,
-            chain=() if file is None else file.chain(),
             text=self.text,
             position=self.position,
+            link=file,
         )
 
 
@@ -284,7 +305,8 @@ def explain(cfg: Any, path: str, *, allow: Allow = None) -> list[Origin]:
         if found is None and depth == len(keys) - 1:
             site = site_of(holder)
             if site is not None:
-                return [Origin("file", node, file=site[0], line=site[1], chain=(site[0],))]
+                link = FileLink(site[0], None)
+                return [Origin("file", node, file=site[0], line=site[1], link=link)]
     origins: list[Origin] = []
     while found is not None:
         origins.append(found.origin())
