@@ -97,7 +97,8 @@ def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
         nargs="*",
         default=[],  # optional: argparse would list it as required when CONFIG is missing
         metavar="OVERRIDE",
-        help="a.b=VALUE, +a.new=VALUE, ++a.b=VALUE or ~a.b (see docs/configs.md)",
+        help="a.b=VALUE, +a.new=VALUE, ++a.b=VALUE, ~a.b, a.b=@PRESET or a.b[+]=VALUE "
+        "(see docs/configs.md)",
     )
     safety = parser.add_argument_group("safe mode (YAML/JSON/TOML configs)")
     safety.add_argument(
