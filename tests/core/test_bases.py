@@ -370,6 +370,12 @@ def _merged(base: dict[str, Any], own: dict[str, Any]) -> dict[str, Any]:
     nested={},
     formats=(".yaml", ".toml", ".json"),
 )
+@example(  # TOML writes the table 'a' after the scalar 'b'
+    base={"d": {"a": {"_target_": "my_app.Net", "width": 4}, "b": 0}},
+    own={"d": {"_target_": "my_app.Net", "width": 7}},
+    nested={},
+    formats=(".json", ".yaml", ".toml"),
+)
 def test_configs_with_bases_survive_save_and_load_and_build_the_same(
     tmp_path_factory, base, own, nested, formats
 ):
@@ -387,9 +393,10 @@ def test_configs_with_bases_survive_save_and_load_and_build_the_same(
 
 
 def _built(cfg: Any) -> Any:
-    """The objects ``cfg`` builds, or where and why building failed (a merged keyword may not
-    suit the target: it must fail the same way from every copy)."""
+    """The objects ``cfg`` builds, or where building failed (a merged keyword may not suit the
+    target: it must fail at the same node from every copy; TOML writes tables last, so the
+    message may list the keywords in another order)."""
     try:
         return instantiate(cfg)
     except InstantiationError as error:
-        return (error.path, error.target, error.message)
+        return (error.path, error.target)
