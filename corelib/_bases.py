@@ -55,7 +55,7 @@ base in many places, or bases that do so level after level, must not explode in 
 class _File:
     """One file read: its tree, where its keys were written, and the bases its nodes name."""
 
-    __slots__ = ("absolute", "bases", "key", "line_of", "link", "path", "tree")
+    __slots__ = ("absolute", "bases", "done", "key", "line_of", "link", "needs", "path", "tree")
 
     def __init__(self, path: Path, key: str, link: FileLink, tree: Any, line_of: LineOf) -> None:
         self.path = path
@@ -65,6 +65,8 @@ class _File:
         self.tree = tree
         self.line_of = line_of
         self.bases: dict[int, list[str]] = {}  # id(node) -> the keys of its bases, in order
+        self.needs: list[str] = []  # every base key named, in order (repeats included)
+        self.done = 0  # needs[:done] are resolved
 
 
 def load_with_bases(top: Path, read: Reader, *, root: Path | None) -> tuple[Any, bool]:
@@ -101,9 +103,9 @@ class _BaseLoader:
         stack, open_ = [first.key], {first.key}
         while stack:  # deepest first; a file met again while open closes a cycle
             file = self.files[stack[-1]]
-            waiting = next(
-                (k for keys in file.bases.values() for k in keys if k not in self.resolved), None
-            )
+            while file.done < len(file.needs) and file.needs[file.done] in self.resolved:
+                file.done += 1
+            waiting = file.needs[file.done] if file.done < len(file.needs) else None
             if waiting is None:
                 self.resolved[file.key] = self._resolve(file)
                 open_.discard(stack.pop())
@@ -129,6 +131,7 @@ class _BaseLoader:
             file.bases[id(node)] = [
                 self._base(file, written, location) for written in _names(node, file, location)
             ]
+            file.needs += file.bases[id(node)]
         return file
 
     def _base(self, file: _File, written: str, location: Location) -> str:
