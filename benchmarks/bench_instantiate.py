@@ -210,6 +210,43 @@ def cold_start(repeat: int) -> None:
     )
 
 
+def bench_base_chain(repeat: int) -> None:
+    """Loading a chain of ``_base_`` files (each names the next) is linear in their size.
+
+    Every file sets 20 keys of its own, overrides 5 shared ones and adds to a shared node;
+    the time to load the whole chain is set against loading the same files without their
+    ``_base_`` line, one by one (reading alone, no merging).
+    """
+    import tempfile
+
+    from corelib import load_config
+
+    print("--- a chain of _base_ files (median CPU per load) ---")
+    with tempfile.TemporaryDirectory() as folder:
+        per_file: dict[int, float] = {}
+        for length in (25, 50, 100):
+            alone = []
+            for index in range(length):
+                path = Path(folder) / f"chain{length}_{index}.yaml"
+                own = [f"k{index}_{key}: {key}" for key in range(20)]
+                shared = [f"s{key}: {index}" for key in range(5)]
+                nested = [f"node:\n  n{index}: {index}"]
+                base = [f"_base_: chain{length}_{index + 1}.yaml"] if index + 1 < length else []
+                path.write_text("\n".join([*base, *own, *shared, *nested]) + "\n")
+                alone.append(path.with_name(f"alone{length}_{index}.yaml"))
+                alone[-1].write_text("\n".join([*own, *shared, *nested]) + "\n")
+            top = Path(folder) / f"chain{length}_0.yaml"
+            chain_s = cpu_median(lambda top=top: load_config(top), repeat) or 0.0
+            alone_s = cpu_median(lambda fs=alone: [load_config(f) for f in fs], repeat) or 0.0
+            per_file[length] = chain_s / length
+            print(
+                f"chain of {length:3d} files: {chain_s * 1e3:7.2f} ms = "
+                f"{per_file[length] * 1e3:5.3f} ms per file (each file alone: "
+                f"{alone_s * 1e3 / length:5.3f} ms; {chain_s / alone_s:4.2f}x) "
+                f"per-file ratio to 25 files: {per_file[length] / per_file[25]:4.2f}"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=15)
@@ -224,6 +261,7 @@ def main() -> None:
     print("--- construction and start-up ---")
     lazycall_construction(repeat)
     cold_start(max(5, repeat // 2))
+    bench_base_chain(max(5, repeat // 3))
 
 
 if __name__ == "__main__":

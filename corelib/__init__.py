@@ -16,6 +16,7 @@ from corelib._instantiate import instantiate
 from corelib._lazy import L, LazyCall, LazyConfig
 from corelib._overrides import apply_overrides
 from corelib._plain import to_dict
+from corelib._provenance import explain
 from corelib._trust import SafeMode, Trusted, safe_mode
 from corelib.hooks import hookimpl, hookspec
 from corelib.registry import get_plugin_manager, register, registry
@@ -34,6 +35,7 @@ __all__ = [
     "Trusted",
     "apply_overrides",
     "check",
+    "explain",
     "get_plugin_manager",
     "hookimpl",
     "hookspec",

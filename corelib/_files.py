@@ -25,6 +25,7 @@ from importlib.util import module_from_spec, spec_from_file_location
 from pathlib import Path
 from typing import Any
 
+from corelib._bases import BASE_KEY, LineOf, load_with_bases
 from corelib._bounds import (
     MAX_DEPTH,
     MAX_INT_DIGITS,
@@ -38,10 +39,11 @@ from corelib._errors import ConfigError, quote
 from corelib._lazy import LazyConfig
 from corelib._overrides import split_path
 from corelib._plain import to_dict
+from corelib._provenance import copy_history, set_source, site_of
 from corelib._toml import dumps_toml
 from corelib._traversal import CycleError, Location, fold, format_path
 
-__all__ = ["load_config", "save_config"]
+__all__ = ["load_config", "load_tree", "save_config"]
 
 REF_KEY = "_ref_"
 NONE_KEY = "_none_"
@@ -52,16 +54,35 @@ _SCALARS = (str, int, float, bool, type(None))
 _package_numbers = itertools.count()
 
 
-def load_config(path: str | os.PathLike[str]) -> Any:
+def load_config(path: str | os.PathLike[str], *, safe: bool = False) -> Any:
     """Read a config file: a tree of :class:`LazyConfig` nodes, lists and scalars.
 
     ``.py`` files (detectron2 style) contribute their public module-level names whose values
-    are config nodes, dicts, lists or scalars, and may import from sibling files
-    (``from .base import model``). Raises ConfigError naming the file (and line or key path) on
-    failure, including a tree nested deeper than ``MAX_DEPTH`` levels, an integer of more than
-    ``MAX_INT_DIGITS`` digits, and (YAML) a key that is not a string.
+    are config nodes, dicts, lists or scalars (and ``_base_``), and may import from sibling files
+    (``from .base import model``). Every ``_base_`` is merged in (see docs/configs.md, "Bases")
+    and every key remembers where it was written (:func:`corelib.explain`). ``safe=True`` (the
+    CLI's choice for YAML, JSON and TOML files) keeps bases, and presets that overrides read
+    later, in the folder of ``path`` or below it, and refuses ``.py`` ones named by data files.
+    Raises ConfigError naming the file (and line or key path) on failure, including a tree nested
+    deeper than ``MAX_DEPTH`` levels, an integer of more than ``MAX_INT_DIGITS`` digits, and
+    (YAML) a key that is not a string.
     """
     file = Path(path)
+    cfg = load_tree(file, root=file.parent if safe else None)
+    set_source(cfg, file, safe=safe)
+    return cfg
+
+
+def load_tree(file: Path, *, root: Path | None) -> Any:
+    """``file``'s tree with its bases merged; ``root``: None, or the folder bases must lie in."""
+    cfg, merged = load_with_bases(file, _read, root=root)
+    if merged:
+        _check_loaded(cfg, file, plain=False)  # merged bases may nest deeper than each file
+    return cfg
+
+
+def _read(file: Path) -> tuple[Any, LineOf]:
+    """One config file's tree (no bases merged) and where each key was written."""
     suffix = file.suffix.lower()
     if suffix not in _LOADABLE:
         raise ConfigError(
@@ -76,17 +97,23 @@ def load_config(path: str | os.PathLike[str]) -> Any:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{file}: cannot read: {exc}") from exc
+    lines: dict[int, dict[Any, int]] = {}
     try:
-        return _parse(text, file, suffix)
+        tree = _parse(text, file, suffix, lines)
     except RecursionError:  # a safety net: the bracket scans keep the parsers from recursing
         raise ConfigError(f"{file}: nested too deeply to read") from None
 
+    def line_of(node: Any, key: Any, location: Location) -> tuple[str | None, int | None]:
+        return None, lines.get(id(node), {}).get(key)
 
-def _parse(text: str, file: Path, suffix: str) -> Any:
+    return tree, line_of
+
+
+def _parse(text: str, file: Path, suffix: str, lines: dict[int, dict[Any, int]]) -> Any:
     if suffix in (".yaml", ".yml"):
         from corelib._yaml import load_yaml  # PyYAML loads on first use: import corelib is fast
 
-        data = load_yaml(text, str(file), mapping=LazyConfig)
+        data = load_yaml(text, str(file), mapping=LazyConfig, lines=lines)
         return LazyConfig() if data is None else _check_loaded(data, file)
     if suffix == ".json":
         check_brackets(text, _JSON_TOKENS, str(file))
@@ -314,6 +341,7 @@ def _from_plain(data: Any, file: Path, *, with_none_form: bool) -> Any:
             if id(node) not in literal and with_none_form and _is_none(children):
                 return None
             children = LazyConfig(children)
+            copy_history(node, children)  # a .py node keeps the line of its LazyCall
             items = children.items()
         for key, value in items:
             if isinstance(value, _Ref):
@@ -371,7 +399,7 @@ def _follow(root: Any, path: Any, file: Path, location: Location) -> Any:
     return node
 
 
-def _load_python(file: Path) -> Any:
+def _load_python(file: Path) -> tuple[Any, LineOf]:
     """Execute a .py config as a module of a throwaway package holding its directory."""
     package = f"_corelib_config_{next(_package_numbers)}"
     holder = types.ModuleType(package)
@@ -397,11 +425,46 @@ def _load_python(file: Path) -> Any:
     names = {
         name: value
         for name, value in vars(module).items()
-        if not name.startswith("_") and isinstance(value, (dict, list, tuple, *_SCALARS))
+        if (not name.startswith("_") or name == BASE_KEY)
+        and isinstance(value, (dict, list, tuple, *_SCALARS))
     }
-    return _check_loaded(
+    tree = _check_loaded(
         _from_plain(LazyConfig(names), file, with_none_form=False), file, plain=False
     )
+    assigned = _assignment_lines(file)
+
+    def line_of(node: Any, key: Any, location: Location) -> tuple[str | None, int | None]:
+        site = site_of(node)
+        if site is not None:  # a LazyCall node: where the call was written
+            return site
+        keys = location.keys()
+        return None, assigned.get(keys[0] if keys else key)
+
+    return tree, line_of
+
+
+def _assignment_lines(file: Path) -> dict[str, int]:
+    """The line of the last module-level assignment to each name in a .py config."""
+    import ast  # first use only: `import corelib` stays fast
+
+    lines: dict[str, int] = {}
+    try:
+        module = ast.parse(file.read_bytes(), str(file))
+    except (OSError, SyntaxError, ValueError):  # it ran, so this is a race; lines are optional
+        return lines
+    for statement in module.body:
+        targets = (
+            statement.targets
+            if isinstance(statement, ast.Assign)
+            else [statement.target]
+            if isinstance(statement, ast.AnnAssign | ast.AugAssign)
+            else []
+        )
+        for target in targets:
+            for name in ast.walk(target):
+                if isinstance(name, ast.Name):
+                    lines[name.id] = statement.lineno
+    return lines
 
 
 def _where_raised(exc: BaseException, file: Path) -> str:

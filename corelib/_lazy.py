@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -21,9 +22,11 @@ class LazyConfig(dict[str, Any]):
     attribute access works all the way down; nodes that already are ``LazyConfig`` are kept as
     they are (and so stay shared). A plain dict given to several nodes becomes one node, made
     when it is first given, so it stays shared too (change it afterwards through the node).
+    A node's provenance (where each key's value came from, see :func:`corelib.explain`) lives
+    in a slot beside its keys.
     """
 
-    __slots__ = ("__weakref__",)
+    __slots__ = ("__weakref__", "_provenance")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -49,6 +52,12 @@ class LazyConfig(dict[str, Any]):
             del self[name]
         except KeyError:
             raise AttributeError(name) from None
+
+    def __setstate__(self, state: Any) -> None:
+        """Restore the slots that ``copy`` and ``pickle`` hand back (not as keys)."""
+        slots = state[1] if isinstance(state, tuple) else state
+        for name, value in (slots or {}).items():
+            object.__setattr__(self, name, value)
 
     def __dir__(self) -> list[str]:
         return [*super().__dir__(), *(k for k in self if isinstance(k, str))]
@@ -76,6 +85,8 @@ class LazyCall:
 
     def __call__(self, *args: Any, **kwargs: Any) -> LazyConfig:
         node = dict.__new__(LazyConfig)
+        caller = sys._getframe(1)  # where the call was written: its provenance until a file load
+        _set_site(node, (caller.f_code.co_filename, caller.f_lineno))
         node["_target_"] = self._target
         if args:
             node["_args_"] = as_nodes(list(args))
@@ -88,6 +99,8 @@ class LazyCall:
 
 
 L = LazyCall
+
+_set_site = LazyConfig.__dict__["_provenance"].__set__  # the slot (attribute access sets keys)
 
 _PLAIN = (dict, list)
 

@@ -1,4 +1,5 @@
-"""Command-line style overrides: ``a.b=V``, ``+a.new=V``, ``++a.b=V``, ``~a.b``.
+"""Command-line style overrides: ``a.b=V``, ``+a.new=V``, ``++a.b=V``, ``~a.b``, presets
+``a.b=@NAME`` (the file ``a/b/NAME.yaml`` beside the config) and list appends ``a.b[+]=V``.
 
 Overrides are applied copy-on-write: the input config is never changed, the result copies only
 the containers on the way down to each edited key and shares everything else with the input.
@@ -10,27 +11,46 @@ from __future__ import annotations
 
 import copy
 import difflib
+import os
 import re
+from pathlib import Path
 from typing import Any
 
 from corelib._errors import QUOTE_LIMIT, ConfigError, a_type, quote
 from corelib._lazy import LazyConfig
+from corelib._provenance import (
+    Entry,
+    FileLink,
+    copy_history,
+    record,
+    set_entries,
+    source_of,
+)
 from corelib._traversal import CycleError, Location, fold, format_path
 
 __all__ = ["apply_overrides", "set_paths", "split_path"]
 
-_OVERRIDE = re.compile(r"(?P<op>\+\+|\+|~)?(?P<path>[^=]*)(?:=(?P<value>.*))?", re.DOTALL)
+_OVERRIDE = re.compile(
+    r"(?P<op>\+\+|\+|~)?(?P<path>[^=]*?)(?P<append>\[\+\])?(?:=(?P<value>.*))?", re.DOTALL
+)
 _SEGMENT = re.compile(r"\.?(?P<key>[^.\[\]=\s]+)|\[(?P<index>-?\d+)\]")
 
 
-def apply_overrides(cfg: Any, overrides: list[str]) -> Any:
+def apply_overrides(
+    cfg: Any, overrides: list[str], *, config_dir: str | os.PathLike[str] | None = None
+) -> Any:
     """Return ``cfg`` with ``overrides`` applied in order; ``cfg`` itself is left unchanged.
 
     Grammar (values parse as YAML 1.2 scalars or flow collections; ``a.b=`` is the empty
     string): ``a.b=V`` sets an existing key, ``+a.b=V`` adds a new one (an error if it exists),
-    ``++a.b=V`` sets or adds, ``~a.b`` deletes. List items are ``a.layers.0`` or
-    ``a.layers[0]``. Raises ConfigError quoting the override for unknown keys (with
-    suggestions) and malformed overrides.
+    ``++a.b=V`` sets or adds, ``~a.b`` deletes, ``a.b[+]=V`` appends to a list. A value
+    ``@NAME`` is a preset: the file ``<config_dir>/a/b/NAME.<yaml|yml|json|toml|py>``, loaded
+    (a string starting with ``@`` is written quoted: ``a.b='@x'``). ``config_dir`` defaults to
+    the folder of the file :func:`load_config` read ``cfg`` from; a config loaded with
+    ``safe=True`` takes presets only from that folder or below and no ``.py`` preset. List
+    items are ``a.layers.0`` or ``a.layers[0]``. Each edit is recorded in the provenance of
+    the key (:func:`corelib.explain`). Raises ConfigError quoting the override for unknown keys
+    (with suggestions), missing or ambiguous presets and malformed overrides.
     """
     if isinstance(overrides, str) or not all(isinstance(o, str) for o in overrides):
         raise ConfigError(
@@ -38,23 +58,38 @@ def apply_overrides(cfg: Any, overrides: list[str]) -> Any:
         )
     if not overrides:
         return cfg
-    editor = _Editor(cfg)
-    for override in overrides:
-        editor.apply(override)
+    source = source_of(cfg)
+    directory = Path(config_dir) if config_dir is not None else source and source[0].parent
+    editor = _Editor(cfg, directory, safe=bool(source and source[1]))
+    for position, override in enumerate(overrides):
+        editor.apply(override, position)
     return editor.root
 
 
 def set_paths(overrides: list[str]) -> list[str]:
-    """The key paths, as written, whose values ``overrides`` set or add (``~a.b`` sets none)."""
+    """The key paths, as written, whose values ``overrides`` set or add from the command line.
+
+    ``~a.b`` sets none; a preset (``a.b=@NAME``) is a file, not the command line, and an
+    append (``a.b[+]=V``) adds an item at an index the text does not name: neither counts.
+    """
     matches = (_OVERRIDE.fullmatch(override) for override in overrides)
-    return [match["path"] for match in matches if match is not None and match["op"] != "~"]
+    return [
+        match["path"]
+        for match in matches
+        if match is not None
+        and match["op"] != "~"
+        and not match["append"]
+        and not (match["value"] or "").startswith("@")
+    ]
 
 
 class _Editor:
     """Copy-on-write edits of one config tree that keep shared nodes shared."""
 
-    def __init__(self, root: Any) -> None:
+    def __init__(self, root: Any, config_dir: Path | None, *, safe: bool) -> None:
         self.root = root
+        self.config_dir = config_dir
+        self.safe = safe
         self._original_root = root
         try:
             self._parents = _parent_index(root)
@@ -62,8 +97,8 @@ class _Editor:
             raise ConfigError(f"cannot override a config with a cycle: {exc}") from None
         self._copies: dict[int, Any] = {}
 
-    def apply(self, override: str) -> None:
-        op, keys, value = _parse(override)
+    def apply(self, override: str, position: int) -> None:
+        op, keys, value, append = _parse(override)
         adding = op in ("+", "++")
         node = self.root
         for depth, key in enumerate(keys[:-1]):
@@ -83,11 +118,73 @@ class _Editor:
                 f"override {quote(override)}: {quote(format_path(keys))} already exists; "
                 f"drop the '+' to change it"
             )
+        preset = None
+        if isinstance(value, _Preset):  # read once the key is known to be there (or added)
+            preset = self._preset_file(keys, value.name, override)
+            value = _load_preset(preset, self.config_dir if self.safe else None)
         target = self._writable(node)
         if op == "~":
             del target[found]
+            set_entries(target, found, None)
+            return
+        if append:
+            if not isinstance(current, list | tuple):
+                raise ConfigError(
+                    f"override {quote(override)}: {quote(format_path(keys))} is "
+                    f"{a_type(current)} ({quote(current)}), not a list; [+]= appends to a list"
+                )
+            self._writable(current).append(value)
+            value = target[found]
         else:
             target[found] = value
+        link = None if preset is None else FileLink(str(preset), None)
+        record(target, found, Entry("override", value, file=link, text=override, position=position))
+
+    def _preset_file(self, keys: list[str | int], name: str, override: str) -> Path:
+        """The one preset file ``KEY=@NAME`` names (see :func:`apply_overrides`)."""
+        where = f"override {quote(override)}"
+        if self.config_dir is None:
+            raise ConfigError(
+                f"{where}: a preset is read from the config's folder, but this config was not "
+                "loaded from a file; pass apply_overrides(..., config_dir=FOLDER)"
+            )
+        for part in [*map(str, keys), name]:
+            if not _PRESET_PART.fullmatch(part):
+                raise ConfigError(
+                    f"{where}: {quote(part)} cannot name a preset folder or file (letters, "
+                    "digits, '_', '-' and '.', not first)"
+                )
+        folder = self.config_dir.joinpath(*map(str, keys))
+        root = Path(os.path.realpath(self.config_dir))
+        if self.safe and not Path(os.path.realpath(folder)).is_relative_to(root):
+            raise ConfigError(  # before listing it: nothing outside is probed
+                f"{where}: refused in safe mode: the preset folder {folder} leads outside "
+                f"{root}, the folder of the config (through a symlink)"
+            )
+        tried = [folder / f"{name}{suffix}" for suffix in _PRESET_SUFFIXES]
+        found = [path for path in tried if path.is_file()]
+        if len(found) > 1:
+            raise ConfigError(
+                f"{where}: ambiguous preset, found {', '.join(map(str, found))}; keep one"
+            )
+        if not found:
+            raise ConfigError(
+                f"{where}: no preset {quote(name)}; tried {', '.join(map(str, tried))}"
+                f"{_close_presets(folder, name)}"
+            )
+        preset = found[0]
+        if self.safe:
+            if preset.suffix == ".py":
+                raise ConfigError(
+                    f"{where}: refused in safe mode: a data config cannot use the .py preset "
+                    f"{preset} (a .py file runs code; pass --unsafe if you trust it)"
+                )
+            if not Path(os.path.realpath(preset)).is_relative_to(root):
+                raise ConfigError(
+                    f"{where}: refused in safe mode: {preset} lies outside {root}, the folder "
+                    "of the config (through a symlink)"
+                )
+        return preset
 
     def _writable(self, node: Any) -> Any:
         """The editable copy of ``node``; references to the original are redirected to it."""
@@ -113,17 +210,53 @@ class _Editor:
 
     def _copy(self, node: Any) -> Any:
         duplicate = copy.copy(node) if isinstance(node, dict) else list(node)
+        copy_history(node, duplicate)  # the copy's history changes apart from the original's
         self._copies[id(node)] = duplicate
         return duplicate
 
 
 _MISSING = object()
+_PRESET_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+_PRESET_SUFFIXES = (".yaml", ".yml", ".json", ".toml", ".py")
 
 
-def _parse(override: str) -> tuple[str, list[str | int], Any]:
+class _Preset:
+    """The value ``@NAME`` of an override: the preset to read."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+def _load_preset(preset: Path, root: Path | None) -> Any:
+    from corelib._files import load_tree  # _files imports this module
+
+    return load_tree(preset, root=root)
+
+
+def _close_presets(folder: Path, name: str) -> str:
+    """``; close matches: ...`` among the presets in ``folder`` (or the presets there)."""
+    try:
+        names = sorted({p.stem for p in folder.iterdir() if p.suffix in _PRESET_SUFFIXES})
+    except OSError:
+        return ""
+    close = difflib.get_close_matches(name, names, n=3)
+    if close:
+        return f"; close matches: {', '.join(map(quote, close))}"
+    return f"; presets there: {_listing(names)}" if names else ""
+
+
+def _parse(override: str) -> tuple[str, list[str | int], Any, bool]:
     match = _OVERRIDE.fullmatch(override)
     assert match is not None  # the pattern accepts every string
     op, path, text = match["op"] or "", match["path"], match["value"]
+    append = bool(match["append"])
+    if append and (op or text is None):
+        raise ConfigError(
+            f"malformed override {quote(override)}: KEY[+]=VALUE appends to a list and takes "
+            "no '+', '++' or '~'"
+        )
     if op == "~" and text is not None:
         raise ConfigError(
             f"malformed override {quote(override)}: '~' deletes a key and takes no value"
@@ -136,7 +269,9 @@ def _parse(override: str) -> tuple[str, list[str | int], Any]:
         keys = split_path(path)
     except ValueError as exc:
         raise ConfigError(f"malformed override {quote(override)}: {exc}") from None
-    return op, keys, _parse_value(override, text)
+    if text is not None and text.startswith("@"):
+        return op, keys, _Preset(text[1:]), append
+    return op, keys, _parse_value(override, text), append
 
 
 def split_path(path: str) -> list[str | int]:

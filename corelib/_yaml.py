@@ -59,11 +59,18 @@ class _Loader(_SafeLoader):
 
     yaml_implicit_resolvers: dict[str | None, list[tuple[str, re.Pattern[str]]]] = {}
     mapping_type: Callable[[], dict[Any, Any]] = dict
+    lines: dict[int, dict[Any, int]] | None = None
 
     def construct_yaml_map(self, node: yaml.MappingNode) -> Iterator[dict[Any, Any]]:
         data = self.mapping_type()
         yield data
         data.update(self.construct_mapping(node))
+        if self.lines is not None:  # the line of each key, for provenance
+            self.lines[id(data)] = {
+                self.construct_object(key): key.start_mark.line + 1
+                for key, _ in node.value
+                if isinstance(key, yaml.ScalarNode) and key.tag != _MERGE
+            }
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         if isinstance(node, yaml.MappingNode):
@@ -153,13 +160,20 @@ _Dumper.add_implicit_resolver(_MERGE, re.compile(r"^(?:<<)$"), ["<"])  # the key
 _Dumper.add_representer(tuple, _Dumper.represent_tuple)
 
 
-def load_yaml(text: str, source: str, *, mapping: Callable[[], dict[Any, Any]] = dict) -> Any:
+def load_yaml(
+    text: str,
+    source: str,
+    *,
+    mapping: Callable[[], dict[Any, Any]] = dict,
+    lines: dict[int, dict[Any, int]] | None = None,
+) -> Any:
     """Parse one YAML document; mappings are built with ``mapping``.
 
+    ``lines``, if given, receives ``id(mapping) -> {key: line}`` for every mapping (lines from 1).
     Raises ConfigError naming ``source`` and the line and column of the problem.
     """
     try:
-        return _load(text, mapping, flow_only=False)
+        return _load(text, mapping, flow_only=False, lines=lines)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source}: {_describe(exc)}") from exc
 
@@ -178,9 +192,16 @@ def parse_value(text: str, *, mapping: Callable[[], dict[Any, Any]] = dict) -> A
     return value
 
 
-def _load(text: str, mapping: Callable[[], dict[Any, Any]], *, flow_only: bool) -> Any:
+def _load(
+    text: str,
+    mapping: Callable[[], dict[Any, Any]],
+    *,
+    flow_only: bool,
+    lines: dict[int, dict[Any, int]] | None = None,
+) -> Any:
     loader = _Loader(text)
     loader.mapping_type = mapping
+    loader.lines = lines
     try:
         node = loader.get_single_node()
         if node is None:

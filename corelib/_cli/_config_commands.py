@@ -20,6 +20,7 @@ from typing import Any
 import attrs
 
 from corelib._check import check
+from corelib._cli._explain import add_provenance_arguments, show_provenance
 from corelib._cli._launch import (
     add_launch_arguments,
     check_launch_flags,
@@ -84,6 +85,7 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         choices=FORMATS,
         help="print the object graph (default mermaid; after the overrides, or --graph=dot)",
     )
+    add_provenance_arguments(show)
     show.set_defaults(func=_show)
 
     check_ = subparsers.add_parser(
@@ -108,7 +110,8 @@ def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
         nargs="*",
         default=[],  # optional: argparse would list it as required when CONFIG is missing
         metavar="OVERRIDE",
-        help="a.b=VALUE, +a.new=VALUE, ++a.b=VALUE or ~a.b (see docs/configs.md)",
+        help="a.b=VALUE, +a.new=VALUE, ++a.b=VALUE, ~a.b, a.b=@PRESET or a.b[+]=VALUE "
+        "(see docs/configs.md)",
     )
     safety = parser.add_argument_group("safe mode (YAML/JSON/TOML configs)")
     safety.add_argument(
@@ -147,7 +150,8 @@ def _add_entry_argument(parser: argparse.ArgumentParser) -> None:
 
 def _load(args: argparse.Namespace) -> Any:
     args.config = str(find_config(args.config))  # a registered config's name becomes its file
-    return apply_overrides(load_config(args.config), args.overrides)
+    safe = _allowlist(args) is not None  # bases and presets: see docs/safe-mode.md
+    return apply_overrides(load_config(args.config, safe=safe), args.overrides)
 
 
 def _allowlist(args: argparse.Namespace) -> Allow:
@@ -170,6 +174,9 @@ def _trusted(args: argparse.Namespace, keys: list[Any]) -> list[list[Any]]:
 
 def _show(args: argparse.Namespace) -> int:
     cfg = _load(args)
+    shown = show_provenance(cfg, args, _allowlist(args))
+    if shown is not None:
+        return shown
     if args.graph:
         print(graph(cfg, args.graph), end="")
         return 0
