@@ -1,0 +1,19 @@
+"""A target whose parameter is a pydantic model (pydantic is an optional dependency)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import pydantic
+
+
+class Scheduler(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+    kind: Literal["cosine", "linear"] = "cosine"
+    warmup: int = 0
+    peaks: list[float] = []
+
+
+def schedule(scheduler: Scheduler) -> Scheduler:
+    return scheduler
