@@ -10,8 +10,10 @@ import attrs
 
 from corelib._errors import CorelibError, InstantiationError, quote
 from corelib._signatures import (
+    UNFILLED,
     describe_target,
     keyword_problem,
+    placeholders,
     positional_names,
     untrusted_settings,
 )
@@ -210,6 +212,11 @@ class _Builder:
         if type(args) not in (list, tuple):
             message = f"'_args_' must be a list, got {type(args).__name__} {quote(args)}"
             raise _error(message, node, loc)
+        unfilled = placeholders(args, children)
+        if unfilled:
+            key = unfilled[0]
+            where = loc.child(key) if isinstance(key, str) else loc.child("_args_").child(key)
+            raise _error(UNFILLED, node, where)
         policy = None
         if self.policy is not None:  # before _fit_types structures what the file wrote
             policy = self._node_policy(target, args, children, node, loc)
