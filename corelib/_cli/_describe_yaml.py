@@ -75,8 +75,8 @@ def _entry(parameter: _Parameter, doc: str) -> list[str]:
         return [_comment(f"{about} ({note})"), *(_comment(line) for line in text)]
     if not writable:
         shown = _shown_default(parameter.default)
-        note = f"default {shown}, which a file cannot hold; leave the key out to keep it"
-        return [_comment(f"{about} ({note})"), _comment(f"{parameter.name}:")]
+        note = "not writable in a file: leave the key out"
+        return [_comment(about), _comment(f"{parameter.name}: {shown} ({note})")]
     return [_comment(about), *text]
 
 
