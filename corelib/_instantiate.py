@@ -10,6 +10,7 @@ import attrs
 
 from corelib._errors import CorelibError, InstantiationError, quote
 from corelib._signatures import (
+    PLACEHOLDER,
     UNFILLED,
     describe_target,
     keyword_problem,
@@ -212,11 +213,11 @@ class _Builder:
         if type(args) not in (list, tuple):
             message = f"'_args_' must be a list, got {type(args).__name__} {quote(args)}"
             raise _error(message, node, loc)
-        unfilled = placeholders(args, children)
-        if unfilled:
-            key = unfilled[0]
-            where = loc.child(key) if isinstance(key, str) else loc.child("_args_").child(key)
-            raise _error(UNFILLED, node, where)
+        for value in children.values():  # inline: this runs for every node
+            if value.__class__ is str and value == PLACEHOLDER:
+                raise _unfilled(args, children, node, loc)
+        if args and placeholders(args, {}):
+            raise _unfilled(args, children, node, loc)
         policy = None
         if self.policy is not None:  # before _fit_types structures what the file wrote
             policy = self._node_policy(target, args, children, node, loc)
@@ -310,6 +311,15 @@ def _fit_types(
                     raise _type_error(mismatch, node, where) from mismatch
         args = fitted
     return args, kwargs
+
+
+def _unfilled(
+    args: list[Any] | tuple[Any, ...], kwargs: dict[str, Any], node: dict[str, Any], loc: Location
+) -> InstantiationError:
+    """The error for the first argument still :data:`PLACEHOLDER` (``describe --yaml``'s)."""
+    key = placeholders(args, kwargs)[0]
+    where = loc.child(key) if isinstance(key, str) else loc.child("_args_").child(key)
+    return _error(UNFILLED, node, where)
 
 
 def _type_error(mismatch: TypeMismatch, node: dict[str, Any], loc: Location) -> InstantiationError:
