@@ -292,38 +292,29 @@ def _missing(tp: type, value: Any, key: Any) -> TypeMismatch:
     return TypeMismatch(tp, value, (key,), text=text)
 
 
-def _mismatch_in(error: BaseException, tp: type, value: Any) -> TypeMismatch:
-    """The first failure inside cattrs' (nested) validation error, at its exact keys."""
-    from cattrs.errors import (
-        AttributeValidationNote,
-        BaseValidationError,
-        ForbiddenExtraKeysError,
-        IterableValidationNote,
-    )
+def _mismatch_in(error: BaseException, tp: type, value: dict[Any, Any]) -> TypeMismatch:
+    """The first failure in cattrs' validation error for ``tp``, at its exact keys.
 
-    keys: list[Any] = []
-    where: Any = value
-    while isinstance(error, BaseValidationError) and error.exceptions:
-        inner = next(  # unknown keys first, as check reports them
-            (e for e in error.exceptions if isinstance(e, ForbiddenExtraKeysError)),
-            error.exceptions[0],
-        )
-        for note in getattr(inner, "__notes__", ()):
-            if isinstance(note, AttributeValidationNote):
-                keys.append(note.name)
-            elif isinstance(note, IterableValidationNote):
-                keys.append(note.index)
-        error = inner
-    if isinstance(error, TypeMismatch):
-        return error.under(*keys)
-    for key in keys[:-1]:
-        where = where[key] if isinstance(where, dict | list) else where
-    if isinstance(error, ForbiddenExtraKeysError):
-        text = _unknown_fields(sorted(error.extra_fields, key=str), error.cl, record_of(error.cl))
-        return TypeMismatch(error.cl, where, tuple(keys), text=text)
-    if isinstance(error, KeyError) and keys:
-        return _missing(tp, where, keys[-1]).under(*keys[:-1])
-    return TypeMismatch(tp, value, tuple(keys), describe_exception(error, CAUSE_LIMIT))
+    Field values are fitted by :func:`coerce` (the converter's only hook), so a failure inside
+    a field is a TypeMismatch with its own keys; cattrs adds the field's name.
+    """
+    from cattrs.errors import AttributeValidationNote, BaseValidationError, ForbiddenExtraKeysError
+
+    failures = getattr(error, "exceptions", ()) if isinstance(error, BaseValidationError) else ()
+    inner = next(  # unknown keys first, as check reports them
+        (e for e in failures if isinstance(e, ForbiddenExtraKeysError)),
+        failures[0] if failures else error,
+    )
+    notes = getattr(inner, "__notes__", ())
+    keys = [note.name for note in notes if isinstance(note, AttributeValidationNote)]
+    if isinstance(inner, TypeMismatch):
+        return inner.under(*keys)
+    if isinstance(inner, ForbiddenExtraKeysError):
+        text = _unknown_fields(sorted(inner.extra_fields, key=str), tp, record_of(tp))
+        return TypeMismatch(tp, value, text=text)
+    if isinstance(inner, KeyError) and keys:
+        return _missing(tp, value, keys[-1])
+    return TypeMismatch(tp, value, tuple(keys), describe_exception(inner, CAUSE_LIMIT))
 
 
 def _structure_pydantic(value: dict[Any, Any], tp: Any) -> Any:

@@ -253,3 +253,12 @@ def test_an_untrusted_file_cannot_set_a_trusted_only_dataclass_field() -> None:
         instantiate(cfg, _allow_=["typed_app"])
     trusted = instantiate(cfg, _allow_=["typed_app"], _trusted_=["c.endpoint.api_key_env"])
     assert trusted["c"] == Endpoint("http://x", "HOME")
+
+
+def test_a_dataclass_that_refuses_its_values_is_reported_at_the_parameter() -> None:
+    cfg = {"p": {"_target_": "typed_app.positive", "value": {"n": -1}}}
+    assert check(cfg) == []  # check runs no __post_init__: it cannot know
+    with pytest.raises(InstantiationError) as info:
+        instantiate(cfg)
+    assert info.value.path == "p.value"
+    assert "ValueError: n must be positive, got -1" in str(info.value)

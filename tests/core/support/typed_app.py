@@ -69,3 +69,16 @@ class Endpoint:
 
 def connect(endpoint: Endpoint) -> Endpoint:
     return endpoint
+
+
+@dataclasses.dataclass
+class Positive:
+    n: int
+
+    def __post_init__(self) -> None:
+        if self.n <= 0:
+            raise ValueError(f"n must be positive, got {self.n}")
+
+
+def positive(value: Positive) -> Positive:
+    return value
