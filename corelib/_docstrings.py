@@ -3,13 +3,15 @@
 Docstrings in the three common styles are read: Google (``Args:`` / ``Attributes:`` sections,
 ``name (type): text``), NumPy (``Parameters`` underlined with dashes, ``name : type`` then
 indented text) and Sphinx (``:param name: text``, ``:param type name: text``, ``:ivar name:``).
-Fields of attrs classes and dataclasses may carry ``metadata={"doc": ...}`` (or ``"help"``,
-``"description"``); pydantic fields their ``description``.
+A class's fields may have an attribute docstring (a string right below the field, as Sphinx
+reads it); attrs and dataclass fields may carry ``metadata={"doc": ...}`` (or ``"help"``,
+``"description"``), pydantic fields a ``description``.
 """
 
 from __future__ import annotations
 
 import inspect
+import itertools
 import re
 import typing
 from typing import Any
@@ -41,7 +43,35 @@ def parameter_docs(component: Any) -> dict[str, str]:
     for text in texts:
         for name, line in _from_docstring(text).items():
             docs.setdefault(name, line)
+    if inspect.isclass(component):
+        docs.update(_attribute_docstrings(component))
     docs.update(_from_fields(component))
+    return docs
+
+
+def _attribute_docstrings(cls: type) -> dict[str, str]:
+    """The string literal right below each annotated or assigned name in a class body (the
+    attribute docstrings Sphinx reads); empty where the source cannot be read."""
+    import ast
+    import textwrap
+
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    except (OSError, TypeError, SyntaxError, ValueError):
+        return {}
+    body = next((node.body for node in tree.body if isinstance(node, ast.ClassDef)), [])
+    docs = {}
+    for statement, following in itertools.pairwise(body):
+        target: ast.expr | None = None
+        if isinstance(statement, ast.AnnAssign):
+            target = statement.target
+        if isinstance(statement, ast.Assign) and len(statement.targets) == 1:
+            target = statement.targets[0]
+        is_doc = isinstance(following, ast.Expr) and isinstance(following.value, ast.Constant)
+        if isinstance(target, ast.Name) and is_doc:
+            text = typing.cast(ast.Constant, typing.cast(ast.Expr, following).value).value
+            if isinstance(text, str):
+                docs[target.id] = _first_line(text)
     return docs
 
 

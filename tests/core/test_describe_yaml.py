@@ -21,6 +21,8 @@ WARMUP = '''
 
     import dataclasses
     import time
+
+    import attrs
     from typing import Annotated, Callable, Literal
 
     from corelib import Trusted
@@ -75,6 +77,13 @@ WARMUP = '''
     class Limits:
         steps: int = dataclasses.field(metadata={"doc": "Stop after this many steps."})
         tags: list[str] = dataclasses.field(default_factory=list)
+
+
+    @attrs.define
+    class Mix:
+        ratio: float = 0.5
+        """How much of each. Not this."""
+        name: str = attrs.field(default="m", metadata={"help": "Its name."})
 '''
 
 EXPECTED = """\
@@ -168,7 +177,7 @@ def test_run_and_check_refuse_the_unfilled_node_with_one_line(project: Path) -> 
     assert done.returncode == 0, done.stderr
 
 
-def test_numpy_and_sphinx_docstrings_and_dataclass_field_docs(project: Path) -> None:
+def test_numpy_and_sphinx_docstrings_field_metadata_and_attribute_docstrings(project: Path) -> None:
     numpy = describe(project, "described.numpy_style", "--yaml")
     assert "# lr (float, required): The learning rate.\nlr: ???\n" in numpy
     assert (
@@ -179,6 +188,9 @@ def test_numpy_and_sphinx_docstrings_and_dataclass_field_docs(project: Path) -> 
     limits = describe(project, "described.Limits", "--yaml")
     assert "# steps (int, required): Stop after this many steps.\nsteps: ???\n" in limits
     assert "# tags (list[str])\ntags: []\n" in limits
+    mix = describe(project, "described.Mix", "--yaml")
+    assert "# ratio (float): How much of each.\nratio: 0.5\n" in mix  # attribute docstring
+    assert "# name (str): Its name.\nname: m\n" in mix
 
 
 def test_a_registered_name_is_described_under_its_qualified_name(
