@@ -15,6 +15,7 @@ import enum
 import inspect
 import math
 import pathlib
+import re
 import typing
 from typing import Any
 
@@ -141,7 +142,7 @@ def _type_text(annotation: Any) -> str:
         return annotation
     while typing.get_origin(annotation) is typing.Annotated:
         annotation = annotation.__origin__
-    return inspect.formatannotation(annotation).replace("typing.", "")
+    return re.sub(r"\b(typing|collections\.abc)\.", "", inspect.formatannotation(annotation))
 
 
 def _comment(text: str) -> str:

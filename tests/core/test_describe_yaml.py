@@ -255,3 +255,14 @@ def test_parameter_docs_reads_the_first_sentence_of_each_style() -> None:
         """
 
     assert parameter_docs(google) == {"a": "First.", "b": "On the next line."}
+
+
+def test_an_import_path_of_a_library_class(tmp_path: Path) -> None:
+    done = run_corelib(tmp_path, "describe", "torch.optim.AdamW", "--yaml", timeout=120)
+    assert done.returncode == 0, done.stderr
+    (tmp_path / "adamw.yaml").write_text(done.stdout)
+    cfg = load_config(tmp_path / "adamw.yaml")
+    assert cfg["_target_"] == "torch.optim.AdamW"
+    assert (cfg["params"], cfg["lr"], cfg["betas"]) == ("???", 0.001, [0.9, 0.999])
+    lr = "\n# lr (float | torch.Tensor): learning rate (default: 1e-3).\nlr: 0.001\n"
+    assert lr in done.stdout
