@@ -14,7 +14,14 @@ from typing import Any, Literal
 
 import attrs
 
-__all__ = ["Record", "RecordField", "is_pydantic_model", "record_kind", "record_of"]
+__all__ = [
+    "Record",
+    "RecordField",
+    "is_pydantic_model",
+    "is_typeddict",
+    "record_kind",
+    "record_of",
+]
 
 RecordKind = Literal["attrs", "dataclass", "typeddict", "pydantic"]
 
@@ -48,6 +55,15 @@ def is_pydantic_model(tp: Any) -> bool:
     return base is not None and issubclass(tp, base) and tp is not base
 
 
+def is_typeddict(tp: Any) -> bool:
+    """Whether ``tp`` is a ``TypedDict`` class, from ``typing`` or (already imported)
+    ``typing_extensions``, whose TypedDicts ``typing.is_typeddict`` does not know on 3.11."""
+    if typing.is_typeddict(tp):
+        return True
+    extensions = sys.modules.get("typing_extensions")
+    return extensions is not None and bool(extensions.is_typeddict(tp))
+
+
 def record_kind(tp: Any) -> RecordKind | None:
     """Which kind of record type ``tp`` is; None where it is none."""
     if not isinstance(tp, type):
@@ -56,7 +72,7 @@ def record_kind(tp: Any) -> RecordKind | None:
         return "attrs"
     if dataclasses.is_dataclass(tp):
         return "dataclass"
-    if typing.is_typeddict(tp):
+    if is_typeddict(tp):
         return "typeddict"
     if is_pydantic_model(tp):
         return "pydantic"

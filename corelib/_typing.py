@@ -1,10 +1,11 @@
 """Checking and structuring keyword values against a target's annotations.
 
-Values are passed through unchanged when they already fit (no copies); a plain dict for a record
-type (an attrs class, a dataclass or a ``TypedDict``) is structured through cattrs, and one for a
-pydantic model through its ``model_validate``; scalars are strict (``"3"`` is not an ``int``,
-``1.5`` is not an ``int``, ``1`` is accepted as a ``float``). Types that cannot be checked at run
-time (protocols, type variables, unresolved forward references) accept anything.
+Values are passed through unchanged when they already fit (no copies); a plain dict for an attrs
+class or a dataclass is structured through cattrs, one for a ``TypedDict`` stays a dict with its
+values fitted, one for a pydantic model goes through its ``model_validate``; scalars are strict
+(``"3"`` is not an ``int``, ``1.5`` is not an ``int``, ``1`` is accepted as a ``float``). Types
+that cannot be checked at run time (protocols, type variables, unresolved forward references)
+accept anything.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 import attrs
 
 from corelib._errors import quote
-from corelib._records import Record, record_kind, record_of
+from corelib._records import Record, is_typeddict, record_kind, record_of
 from corelib._text import CAUSE_LIMIT, describe_exception
 from corelib._trust import is_trusted_only
 
@@ -142,12 +143,10 @@ def _converter() -> Any:
 
 @functools.cache
 def _structure_function(tp: type) -> Any:
-    """cattrs' generated ``structure(value, tp)`` for the record type ``tp``, cached."""
+    """cattrs' generated ``structure(value, tp)`` for an attrs class or dataclass, cached."""
     from cattrs.gen import make_dict_structure_fn
-    from cattrs.gen.typeddicts import make_dict_structure_fn as make_typeddict_structure_fn
 
-    make = make_typeddict_structure_fn if typing.is_typeddict(tp) else make_dict_structure_fn
-    return make(tp, _converter())
+    return make_dict_structure_fn(tp, _converter())
 
 
 def validate(value: Any, tp: Any) -> None:
@@ -224,7 +223,7 @@ def _coerce_plain(value: Any, tp: Any, build: bool) -> Any:
         if isinstance(value, tp):
             return value
     except TypeError:  # a TypedDict, a protocol or another type isinstance cannot check
-        if not typing.is_typeddict(tp):
+        if not is_typeddict(tp):
             return value
     if isinstance(value, dict) and record_kind(tp) is not None:
         return _coerce_record(value, tp, build)

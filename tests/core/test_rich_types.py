@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import typing_extensions
 from typed_app import Endpoint, Mode, OptimSettings, TrainerSettings
 
 from corelib import InstantiationError, check, instantiate, load_config, save_config
@@ -262,3 +263,17 @@ def test_a_dataclass_that_refuses_its_values_is_reported_at_the_parameter() -> N
         instantiate(cfg)
     assert info.value.path == "p.value"
     assert "ValueError: n must be positive, got -1" in str(info.value)
+
+
+class Window(typing_extensions.TypedDict):  # not typing.TypedDict on Python 3.11
+    width: int
+
+
+def show(window: Window) -> Window:
+    return window
+
+
+def test_a_typing_extensions_typeddict_is_checked_too() -> None:
+    assert instantiate({"_target_": show, "window": {"width": 3}}) == {"width": 3}
+    [problem] = check({"_target_": show, "window": {"width": "3"}})
+    assert (problem.path, problem.message) == ("window.width", "expected int, got str '3'")
