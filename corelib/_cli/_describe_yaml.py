@@ -22,6 +22,7 @@ from typing import Any
 import attrs
 
 from corelib._docstrings import own_docstring, parameter_docs
+from corelib._errors import quote
 from corelib._records import is_pydantic_model, record_of
 from corelib._signatures import PLACEHOLDER
 from corelib._text import printable
@@ -33,6 +34,7 @@ __all__ = ["describe_yaml"]
 _NO_DEFAULT: Any = inspect.Parameter.empty
 _BUILTIN_FACTORIES = (list, dict, set, tuple, frozenset)
 _PLAIN_DEPTH = 20
+_MAX_LINES, _MAX_CHARS = 40, 2_000  # a longer default is shown short, as one not writable
 
 
 @attrs.frozen
@@ -74,7 +76,7 @@ def _entry(parameter: _Parameter, doc: str) -> list[str]:
     if is_trusted_only(parameter.annotation):
         note = "trusted-only: set it from Python, a .py config or the command line"
         return [_comment(f"{about} ({note})"), *(_comment(line) for line in text)]
-    if not writable:
+    if not writable or len(text) > _MAX_LINES or sum(map(len, text)) > _MAX_CHARS:
         shown = _shown_default(parameter.default)
         note = "not writable in a file: leave the key out"
         return [_comment(about), _comment(f"{parameter.name}: {shown} ({note})")]
@@ -99,7 +101,9 @@ def _value(parameter: _Parameter) -> tuple[Any, bool]:
             return None, False
         default = factory()
     plain = _plain(default, 0)
-    return (plain, True) if plain is not _NO_DEFAULT else (None, False)
+    if plain is _NO_DEFAULT or plain == PLACEHOLDER:  # a "???" default would read as unfilled
+        return None, False
+    return plain, True
 
 
 def _plain(value: Any, depth: int) -> Any:
@@ -120,8 +124,9 @@ def _plain(value: Any, depth: int) -> Any:
         return _NO_DEFAULT if any(item is _NO_DEFAULT for item in items) else items
     if isinstance(value, dict) and all(isinstance(key, str) for key in value):
         pairs = {key: _plain(item, depth + 1) for key, item in value.items()}
-        if any(item is _NO_DEFAULT for item in pairs.values()) or "_target_" in value:
-            return _NO_DEFAULT
+        special = any(key.startswith("_") and key.endswith("_") for key in value)
+        if special or any(item is _NO_DEFAULT for item in pairs.values()):
+            return _NO_DEFAULT  # a key like _target_ or _import_ would change its meaning
         return pairs
     return _NO_DEFAULT
 
@@ -130,8 +135,6 @@ def _shown_default(default: Any) -> str:
     if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
         factory = default.factory
         return f"made by {getattr(factory, '__qualname__', None) or type(factory).__name__}()"
-    from corelib._errors import quote
-
     return quote(default, 80)
 
 

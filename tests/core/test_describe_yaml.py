@@ -11,6 +11,7 @@ from _corelib_cli import run_corelib
 
 from corelib import InstantiationError, apply_overrides, check, instantiate, load_config
 from corelib._cli import main
+from corelib._cli._describe_yaml import describe_yaml
 from corelib._docstrings import parameter_docs
 
 if TYPE_CHECKING:
@@ -266,3 +267,23 @@ def test_an_import_path_of_a_library_class(tmp_path: Path) -> None:
     assert (cfg["params"], cfg["lr"], cfg["betas"]) == ("???", 0.001, [0.9, 0.999])
     lr = "\n# lr (float | torch.Tensor): learning rate (default: 1e-3).\nlr: 0.001\n"
     assert lr in done.stdout
+
+
+def odd_defaults(
+    spec: dict = {"_import_": "os.system"},  # noqa: B006 - never mutated
+    many: tuple[int, ...] = tuple(range(10_000)),
+    mark: str = "???",
+) -> None:
+    """Defaults that a file must not hold as written."""
+
+
+def test_defaults_that_would_change_meaning_or_flood_the_file_are_comments(
+    tmp_path: Path,
+) -> None:
+    text = describe_yaml(odd_defaults, "test_describe_yaml.odd_defaults", "odd_defaults")
+    note = "(not writable in a file: leave the key out)"
+    assert f"# spec: {{'_import_': 'os.system'}} {note}" in text
+    assert f"# many: (0, 1, 2, 3, 4, 5, 6, 7, ...) {note}" in text
+    assert f"# mark: '???' {note}" in text
+    (tmp_path / "odd.yaml").write_text(text)
+    assert load_config(tmp_path / "odd.yaml") == {"_target_": "test_describe_yaml.odd_defaults"}
