@@ -261,10 +261,11 @@ def _coerce_record(value: dict[Any, Any], tp: type, build: bool) -> Any:
 
 def _fit_record(value: dict[Any, Any], tp: type, record: Record, build: bool) -> Any:
     """Check a plain dict against a record type as it would be structured: its keys, its
-    required fields, and (except for pydantic models, whose own validation may run code and
-    convert values) each field's type. With ``build``, the dict with its values fitted (a
-    TypedDict's structured form; cattrs' reads ``__required_keys__``, which Python 3.11 gets
-    wrong for string annotations); without, ``value`` itself, building nothing."""
+    required fields, and each field's type (for a pydantic model, whose own validation may run
+    code and convert values, only what :func:`_check_pydantic_field` can tell). With ``build``,
+    the dict with its values fitted (a TypedDict's structured form; cattrs' reads
+    ``__required_keys__``, which Python 3.11 gets wrong for string annotations); without,
+    ``value`` itself, building nothing."""
     if not record.extra:
         extra = [key for key in value if key not in record.fields]
         if extra:
@@ -275,15 +276,32 @@ def _fit_record(value: dict[Any, Any], tp: type, record: Record, build: bool) ->
             if field.required:
                 raise _missing(tp, value, key)
             continue
-        if field.type is None or record.kind == "pydantic":
+        if field.type is None:
             continue
         try:
-            fitted[key] = coerce(value[key], field.type, build=build)
+            if record.kind == "pydantic":
+                _check_pydantic_field(value[key], field.type)
+            else:
+                fitted[key] = coerce(value[key], field.type, build=build)
         except TypeMismatch as error:
             raise error.under(key) from error
     if not build or all(fitted[key] is value[key] for key in fitted):
         return value
     return {**value, **fitted}
+
+
+def _check_pydantic_field(value: Any, tp: Any) -> None:
+    """What ``check`` can say of a pydantic field's value that pydantic's lax mode would say
+    too: a string that is none of a ``Literal``'s values, and the keys of a nested model."""
+    while typing.get_origin(tp) is typing.Annotated:
+        tp = tp.__origin__
+    members = [arg for arg in typing.get_args(tp) if arg is not type(None)]
+    if typing.get_origin(tp) in (typing.Union, types.UnionType) and len(members) == 1:
+        tp = members[0]  # X | None, given a value that is not None
+    if typing.get_origin(tp) is typing.Literal and isinstance(value, str):
+        coerce(value, tp, build=False)
+    elif isinstance(value, dict) and record_kind(tp) == "pydantic":
+        _fit_record(value, tp, record_of(tp), build=False)
 
 
 def _missing(tp: type, value: Any, key: Any) -> TypeMismatch:

@@ -191,14 +191,22 @@ def test_pydantic_errors_name_the_exact_path(
     assert info.value.path == path and message in str(info.value)
 
 
-def test_check_finds_unknown_pydantic_fields_but_leaves_values_to_pydantic() -> None:
+def test_check_finds_what_pydantic_would_refuse_and_leaves_the_rest_to_it() -> None:
     def problems(value: dict[str, Any]) -> list[str]:
-        cfg = {"s": {"_target_": "typed_app_pydantic.schedule", "scheduler": value}}
+        cfg = {"p": {"_target_": "typed_app_pydantic.plan", "plan": value}}
         return [f"{p.path}: {p.message}" for p in check(cfg)]
 
-    [unknown] = problems({"kindd": "cosine"})
-    assert unknown.startswith("s.scheduler: unknown field(s) 'kindd'")
-    assert problems({"warmup": "3"}) == []  # pydantic's lax mode accepts it when building
+    [unknown] = problems({"scheduler": {"kindd": "cosine"}})  # extra="forbid", nested
+    assert unknown.startswith("p.plan.scheduler: unknown field(s) 'kindd' (did you mean 'kind'?)")
+    [literal] = problems({"scheduler": {"kind": "cosin"}})
+    assert literal.startswith("p.plan.scheduler.kind: expected Literal['cosine', 'linear']")
+    assert "did you mean 'cosine'?" in literal
+    # pydantic accepts these when building ("3" for an int in lax mode; Plan ignores extra keys)
+    assert problems({"scheduler": {"warmup": "3"}, "extra": 1}) == []
+    built = instantiate(
+        {"_target_": "typed_app_pydantic.plan", "plan": {"scheduler": {"warmup": "3"}}}
+    )
+    assert built.scheduler.warmup == 3
 
 
 def test_corelib_does_not_import_pydantic_for_annotations_that_are_not_pydantic_models() -> None:

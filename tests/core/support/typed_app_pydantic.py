@@ -17,3 +17,12 @@ class Scheduler(pydantic.BaseModel):
 
 def schedule(scheduler: Scheduler) -> Scheduler:
     return scheduler
+
+
+class Plan(pydantic.BaseModel):
+    scheduler: Scheduler | None = None
+    name: str = "plan"
+
+
+def plan(plan: Plan) -> Plan:
+    return plan
