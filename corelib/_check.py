@@ -15,6 +15,7 @@ import attrs
 
 from corelib._errors import CorelibError, quote
 from corelib._instantiate import SPECIAL_KEYS, _descend
+from corelib._records import record_kind
 from corelib._signatures import (
     PLACEHOLDER,
     UNFILLED,
@@ -148,6 +149,8 @@ class _Checker:
         problem = keyword_problem(target, args, kwargs, partial=partial)
         if problem:
             self.report(loc, spec, problem)
+        if not problem and not partial and record_kind(target) == "pydantic":
+            self._check_type(kwargs, target, loc, spec)
         for unfilled in placeholders(args, kwargs):
             where = (
                 loc.child(unfilled)

@@ -21,7 +21,7 @@ from corelib._signatures import (
 from corelib._text import CAUSE_LIMIT, describe_exception
 from corelib._traversal import CycleError, Location, fold, is_container
 from corelib._trust import KeyPaths, SafeMode, TrustedPaths, applying, parse_host, safe_mode
-from corelib._typing import TypeMismatch, coerce
+from corelib._typing import TypeMismatch, coerce, model_refusal
 from corelib.registry import (
     Allow,
     ImportAllowlist,
@@ -243,6 +243,9 @@ class _Builder:
                 )
                 if problem:
                     raise _error(problem, node, loc) from error
+                mismatch = model_refusal(target, children, error)
+                if mismatch is not None:  # a pydantic model target refused its keywords
+                    raise _type_error(mismatch, node, loc) from error
                 # A CorelibError is the component refusing a setting (exit 2), not a crash.
                 user_error = not isinstance(error, CorelibError)
                 raise _error(_cause(error), node, loc, user_error=user_error) from error

@@ -22,7 +22,7 @@ from typing import Any
 import attrs
 
 from corelib._errors import quote
-from corelib._records import Record, is_typeddict, record_kind, record_of
+from corelib._records import Record, is_pydantic_model, is_typeddict, record_kind, record_of
 from corelib._text import CAUSE_LIMIT, describe_exception
 from corelib._trust import is_trusted_only
 
@@ -30,6 +30,7 @@ __all__ = [
     "TypeMismatch",
     "coerce",
     "describe_type",
+    "model_refusal",
     "parameter_types",
     "trusted_parameters",
     "validate",
@@ -343,6 +344,19 @@ def _structure_pydantic(value: dict[Any, Any], tp: Any) -> Any:
     except pydantic.ValidationError as error:
         errors = error.errors(include_url=False)
         raise _pydantic_mismatch(errors[0], tp, value, len(errors) - 1) from error
+
+
+def model_refusal(target: Any, kwargs: dict[str, Any], error: BaseException) -> TypeMismatch | None:
+    """pydantic's refusal of the keywords of a model used as a target, at its keys (a config
+    error, not the model's code failing); None for any other error."""
+    if not is_pydantic_model(target):
+        return None
+    import pydantic
+
+    if not isinstance(error, pydantic.ValidationError) or error.title != target.__name__:
+        return None  # another model's refusal, raised from the model's own code
+    errors = error.errors(include_url=False)
+    return _pydantic_mismatch(errors[0], target, kwargs, len(errors) - 1) if errors else None
 
 
 def _pydantic_mismatch(error: Any, tp: Any, value: Any, more: int) -> TypeMismatch:

@@ -285,3 +285,15 @@ def test_a_typing_extensions_typeddict_is_checked_too() -> None:
     assert instantiate({"_target_": show, "window": {"width": 3}}) == {"width": 3}
     [problem] = check({"_target_": show, "window": {"width": "3"}})
     assert (problem.path, problem.message) == ("window.width", "expected int, got str '3'")
+
+
+def test_a_pydantic_model_as_the_target_is_checked_and_its_refusal_is_a_config_error() -> None:
+    cfg = {"s": {"_target_": "typed_app_pydantic.Scheduler", "kind": "cosin"}}
+    [problem] = check(cfg)
+    assert problem.path == "s.kind" and "did you mean 'cosine'?" in problem.message
+    with pytest.raises(InstantiationError) as info:
+        instantiate(cfg)
+    assert (info.value.path, info.value.user_error) == ("s.kind", False)  # exit 2, not 1
+    assert "Input should be 'cosine' or 'linear', got str 'cosin'" in str(info.value)
+    nested = {"_target_": "typed_app_pydantic.Plan", "scheduler": {"kind": "x"}}
+    assert [p.path for p in check(nested)] == ["scheduler.kind"]
