@@ -248,6 +248,21 @@ def test_typed_values_from_every_format(tmp_path: Path, suffix: str) -> None:
     assert result == TrainerSettings(OptimSettings(0.1, (0.9, 0.99)), precision="bf16")
 
 
+@pytest.mark.parametrize(
+    ("target", "parameter"),
+    [("typed_app_pydantic.login", "credentials"), ("typed_app.unlock", "secret")],
+)
+def test_trusted_only_fields_of_pydantic_models_and_typeddicts_too(
+    target: str, parameter: str
+) -> None:
+    cfg = {"_target_": target, parameter: {"url": "http://x", "key_env": "HOME"}}
+    module = target.partition(".")[0]
+    [problem] = check(cfg, allow=[module])
+    assert (problem.path, "trusted-only" in problem.message) == (f"{parameter}.key_env", True)
+    with pytest.raises(InstantiationError, match="trusted-only"):
+        instantiate(cfg, _allow_=[module])
+
+
 def test_an_untrusted_file_cannot_set_a_trusted_only_dataclass_field() -> None:
     cfg = {
         "c": {

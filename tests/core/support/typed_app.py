@@ -82,3 +82,12 @@ class Positive:
 
 def positive(value: Positive) -> Positive:
     return value
+
+
+class Secret(TypedDict):
+    url: str
+    key_env: Annotated[str, Trusted]
+
+
+def unlock(secret: Secret) -> Secret:
+    return secret

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import pydantic
+
+from corelib import Trusted
 
 
 class Scheduler(pydantic.BaseModel):
@@ -26,3 +28,12 @@ class Plan(pydantic.BaseModel):
 
 def plan(plan: Plan) -> Plan:
     return plan
+
+
+class Credentials(pydantic.BaseModel):
+    url: str
+    key_env: Annotated[str, Trusted] = "API_KEY"
+
+
+def login(credentials: Credentials) -> Credentials:
+    return credentials
