@@ -15,9 +15,13 @@ import attrs
 
 from corelib._errors import CorelibError, quote
 from corelib._instantiate import SPECIAL_KEYS, _descend
+from corelib._records import record_kind
 from corelib._signatures import (
+    PLACEHOLDER,
+    UNFILLED,
     describe_target,
     keyword_problem,
+    placeholders,
     positional_names,
     untrusted_settings,
 )
@@ -145,6 +149,15 @@ class _Checker:
         problem = keyword_problem(target, args, kwargs, partial=partial)
         if problem:
             self.report(loc, spec, problem)
+        if not problem and not partial and record_kind(target) == "pydantic":
+            self._check_type(kwargs, target, loc, spec)
+        for unfilled in placeholders(args, kwargs):
+            where = (
+                loc.child(unfilled)
+                if isinstance(unfilled, str)
+                else loc.child("_args_").child(unfilled)
+            )
+            self.report(where, spec, UNFILLED)
         if self.safe:
             trusted = _NOTHING_TRUSTED if deferred else self.trusted
             for where, message in untrusted_settings(target, args, kwargs, loc, trusted):
@@ -153,8 +166,9 @@ class _Checker:
         if hints:
             named = list(zip(positional_names(target), args, strict=False))
             for name, value in [*named, *kwargs.items()]:
-                unbuilt = not recursive and is_container(value)
-                if name in hints and not unbuilt:  # an unbuilt node is not the object yet
+                unbuilt = not recursive and is_container(value)  # not the object yet
+                filled = not (type(value) is str and value == PLACEHOLDER)  # reported above
+                if name in hints and not unbuilt and filled:
                     self._check_type(value, hints[name], loc.child(name), spec)
         return _Unbuilt(target)
 

@@ -10,15 +10,18 @@ import attrs
 
 from corelib._errors import CorelibError, InstantiationError, quote
 from corelib._signatures import (
+    PLACEHOLDER,
+    UNFILLED,
     describe_target,
     keyword_problem,
+    placeholders,
     positional_names,
     untrusted_settings,
 )
 from corelib._text import CAUSE_LIMIT, describe_exception
 from corelib._traversal import CycleError, Location, fold, is_container
 from corelib._trust import KeyPaths, SafeMode, TrustedPaths, applying, parse_host, safe_mode
-from corelib._typing import TypeMismatch, coerce
+from corelib._typing import TypeMismatch, coerce, model_refusal
 from corelib.registry import (
     Allow,
     ImportAllowlist,
@@ -210,6 +213,11 @@ class _Builder:
         if type(args) not in (list, tuple):
             message = f"'_args_' must be a list, got {type(args).__name__} {quote(args)}"
             raise _error(message, node, loc)
+        for value in children.values():  # inline: this runs for every node
+            if value.__class__ is str and value == PLACEHOLDER:
+                raise _unfilled(args, children, node, loc)
+        if args and placeholders(args, {}):
+            raise _unfilled(args, children, node, loc)
         policy = None
         if self.policy is not None:  # before _fit_types structures what the file wrote
             policy = self._node_policy(target, args, children, node, loc)
@@ -235,6 +243,9 @@ class _Builder:
                 )
                 if problem:
                     raise _error(problem, node, loc) from error
+                mismatch = model_refusal(target, children, error)
+                if mismatch is not None:  # a pydantic model target refused its keywords
+                    raise _type_error(mismatch, node, loc) from error
                 # A CorelibError is the component refusing a setting (exit 2), not a crash.
                 user_error = not isinstance(error, CorelibError)
                 raise _error(_cause(error), node, loc, user_error=user_error) from error
@@ -303,6 +314,15 @@ def _fit_types(
                     raise _type_error(mismatch, node, where) from mismatch
         args = fitted
     return args, kwargs
+
+
+def _unfilled(
+    args: list[Any] | tuple[Any, ...], kwargs: dict[str, Any], node: dict[str, Any], loc: Location
+) -> InstantiationError:
+    """The error for the first argument still :data:`PLACEHOLDER` (``describe --yaml``'s)."""
+    key = placeholders(args, kwargs)[0]
+    where = loc.child(key) if isinstance(key, str) else loc.child("_args_").child(key)
+    return _error(UNFILLED, node, where)
 
 
 def _type_error(mismatch: TypeMismatch, node: dict[str, Any], loc: Location) -> InstantiationError:

@@ -18,14 +18,36 @@ if TYPE_CHECKING:
     from corelib._trust import TrustedPaths
 
 __all__ = [
+    "PLACEHOLDER",
+    "UNFILLED",
     "describe_target",
     "keyword_problem",
     "parameters",
+    "placeholders",
     "positional_names",
     "untrusted_settings",
 ]
 
 _cache: dict[int, tuple[Any, inspect.Signature | None]] = {}
+
+PLACEHOLDER = "???"
+"""What ``corelib describe NAME --yaml`` writes for a required parameter: a value to fill in.
+``check`` and ``instantiate`` refuse a node argument that is still exactly this string."""
+
+UNFILLED = f"{PLACEHOLDER!r} is a placeholder for a required value: replace it with a value"
+
+
+def placeholders(args: Any, kwargs: dict[str, Any]) -> list[str | int]:
+    """The keyword names and positional indices of the arguments that are :data:`PLACEHOLDER`."""
+    found: list[str | int] = []
+    for key, value in kwargs.items():
+        if type(value) is str and value == PLACEHOLDER:
+            found.append(key)
+    if args:
+        for index, value in enumerate(args):
+            if type(value) is str and value == PLACEHOLDER:
+                found.append(index)
+    return found
 
 
 def signature_of(target: Any) -> inspect.Signature | None:

@@ -21,6 +21,7 @@ import attrs
 
 from corelib._errors import ConfigError, quote
 from corelib._overrides import split_path
+from corelib._records import record_kind, record_of
 from corelib._traversal import Location
 
 __all__ = [
@@ -88,8 +89,8 @@ _MAPPINGS = (dict, cabc.Mapping, cabc.MutableMapping)
 
 def trusted_fields(value: Any, tp: Any) -> list[tuple[Any, ...]]:
     """Where ``value``, a plain value for a parameter typed ``tp``, sets a trusted-only field of
-    an attrs class it would be structured into (keys into ``value``; nested dicts and items of
-    typed lists, tuples and dicts included)."""
+    a record type it would be structured into (an attrs class, dataclass, TypedDict or pydantic
+    model; keys into ``value``; nested dicts and items of typed lists, tuples and dicts too)."""
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin is typing.Annotated:
@@ -98,16 +99,14 @@ def trusted_fields(value: Any, tp: Any) -> list[tuple[Any, ...]]:
         found = (keys for arg in args for keys in trusted_fields(value, arg))
         return list(dict.fromkeys(found))  # any member might be the one structured
     out: list[tuple[Any, ...]] = []
-    if isinstance(value, dict) and isinstance(tp, type) and attrs.has(tp):
-        with contextlib.suppress(Exception):  # unresolved, a field's type is its source text
-            attrs.resolve_types(tp, include_extras=True)
-        for field in attrs.fields(tp):
-            if not field.init or field.name not in value:
+    if isinstance(value, dict) and record_kind(tp) is not None:
+        for key, field_type in _record_field_types(tp).items():
+            if key not in value:
                 continue
-            if is_trusted_only(field.type):
-                out.append((field.name,))
+            if is_trusted_only(field_type):
+                out.append((key,))
             else:
-                out += [(field.name, *k) for k in trusted_fields(value[field.name], field.type)]
+                out += [(key, *k) for k in trusted_fields(value[key], field_type)]
     elif isinstance(value, dict) and origin in _MAPPINGS and len(args) == 2:
         for key, item in value.items():
             out += [(key, *k) for k in trusted_fields(item, args[1])]
@@ -117,6 +116,17 @@ def trusted_fields(value: Any, tp: Any) -> list[tuple[Any, ...]]:
             item_type = (args[index] if index < len(args) else None) if fixed else args[0]
             out += [(index, *k) for k in trusted_fields(item, item_type)]
     return out
+
+
+def _record_field_types(tp: Any) -> dict[str, Any]:
+    """The field types of a record type by dict key; where its annotations cannot be resolved
+    (attrs classes only), a field's type is its source text, which still shows a mark."""
+    try:
+        return {key: field.type for key, field in record_of(tp).fields.items()}
+    except Exception:
+        if not attrs.has(tp):
+            return {}
+        return {f.name: f.type for f in attrs.fields(tp) if f.init}
 
 
 @attrs.frozen

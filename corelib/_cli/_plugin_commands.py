@@ -13,15 +13,18 @@ from typing import Any
 
 import attrs
 
+from corelib._cli._describe_yaml import describe_yaml
 from corelib._cli._scaffold import write_plugin_project
 from corelib._cli._shipped_commands import list_configs
 from corelib._cli._table import table as _table
+from corelib._docstrings import own_docstring
 from corelib._errors import RegistryError, a_type, quote
 from corelib._shipped import CONFIGS
 from corelib._text import printable
 from corelib._typing import trusted_parameters
 from corelib.registry import (
     ENV_DISABLE_AUTOLOAD,
+    ImportAllowlist,
     TargetError,
     TargetResolver,
     autoload_disabled,
@@ -75,12 +78,19 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         "describe",
         help="one component's parameters, types and defaults",
         description="Import one component, or any callable by import path, and show its "
-        "parameters, types and defaults. The name is the user's own (not a config file's), so it "
-        "is not restricted by safe mode.",
+        "parameters, types and defaults. The name is the user's own (not a config file's), so "
+        "any import path is allowed, except what safe mode refuses under every prefix: private "
+        "names and the deny list (--unsafe lifts that).",
     )
     describe.add_argument(
         "name",
         help="a qualified (plugin/name) or unique short name, or an import path (torch.optim.SGD)",
+    )
+    describe.add_argument(
+        "--yaml", action="store_true", help="print a ready-to-edit config node instead"
+    )
+    describe.add_argument(
+        "--unsafe", action="store_true", help="also import private names and denied callables"
     )
     describe.set_defaults(func=_describe)
 
@@ -136,18 +146,23 @@ def _describe(args: argparse.Namespace) -> int:
         entry = registry.entry(args.name)
         component = entry.load()
         origin = registry.origin(entry.qualified_name)
-        print(printable(f"{entry.qualified_name}  (group {entry.group}; {origin})"))
-        print(printable(f"target: {entry.target}"))
-    else:  # an import path: the user typed it, so safe mode does not restrict it
-        try:
-            component = TargetResolver(None).resolve_object(args.name)
-        except TargetError as error:
-            raise RegistryError(f"describe {args.name!r}: {error}") from error
-        print(printable(f"{args.name}  (import path)"))
+        name, heading = entry.qualified_name, f"{entry.qualified_name} (group {entry.group})"
+        about = [f"{entry.qualified_name}  (group {entry.group}; {origin})"]
+        about.append(f"target: {entry.target}")
+    else:
+        component = _import_described(args.name, unsafe=args.unsafe)
+        name, heading, about = args.name, args.name, [f"{args.name}  (import path)"]
+    if args.yaml:
+        if not callable(component):
+            raise RegistryError(f"describe {quote(args.name)}: {a_type(component)} is no target")
+        print(describe_yaml(component, name, heading), end="")
+        return 0
+    for line in about:
+        print(printable(line))
     if not callable(component):  # a value's docstring would be its type's: left out
         print(printable(f"\nnot callable: {a_type(component)} value", newlines=True))
         return 0
-    summary = (inspect.getdoc(component) or "").split("\n\n")[0]
+    summary = own_docstring(component).split("\n\n")[0]
     if summary:
         print(f"\n{printable(summary, newlines=True)}")
     rows = _parameter_rows(component)
@@ -169,6 +184,24 @@ def _describe(args: argparse.Namespace) -> int:
                 "them from Python, a .py config or a command-line override"
             )
     return 0
+
+
+def _import_described(path: str, *, unsafe: bool) -> Any:
+    """Import ``path`` for ``describe``: the user typed it, so it need not be under an allowed
+    prefix, but safe mode's other rules hold (a private name, the deny list) unless ``unsafe``:
+    the spelled path is refused before anything is imported, the object found after."""
+    rules = None if unsafe else ImportAllowlist([path.replace(":", ".").split(".")[0]])
+    try:
+        refusal = None if rules is None else rules.refuse_spelling(path)
+        if refusal is not None:
+            raise TargetError(refusal)
+        component = TargetResolver(None).resolve_object(path)
+        denied = None if rules is None else rules.denied_reason(component)
+        if denied is not None:
+            raise TargetError(f"refused {quote(path)}: {denied}")
+    except TargetError as error:
+        raise RegistryError(f"describe {path!r}: {error}") from error
+    return component
 
 
 def _parameter_rows(component: Any) -> list[list[str]] | None:

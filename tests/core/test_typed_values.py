@@ -33,11 +33,17 @@ def test_wrong_type_inside_a_list_field():
     assert "expected str" in str(info.value)
 
 
-def test_nested_attrs_dict_with_bad_value_reports_detail():
+def test_nested_attrs_dict_with_bad_value_names_the_field():
     with pytest.raises(InstantiationError) as info:
         instantiate({"m": {"_target_": "my_app.Model", "block": {"width": "wide"}}})
-    assert info.value.path == "m.block"
-    assert "expected Block" in str(info.value) and "width" in str(info.value)
+    assert info.value.path == "m.block.width"
+    assert "expected int, got str 'wide'" in str(info.value)
+
+
+def test_a_string_is_not_an_int_inside_an_attrs_field_either():
+    with pytest.raises(InstantiationError, match="expected int, got str '3'") as info:
+        instantiate({"_target_": "my_app.Model", "block": {"width": "3"}, "names": []})
+    assert info.value.path == "block.width"
 
 
 def test_bool_is_not_an_int_and_float_is_not_an_int():
