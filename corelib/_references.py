@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import re
 from collections.abc import Iterable
 from typing import Any, Final
 
@@ -159,8 +160,31 @@ class _Problem(Exception):
     """A string cannot be resolved (the message; the caller adds where)."""
 
 
+_SIMPLE_PATH: Final = re.compile(r"[A-Za-z_]\w*(?:\.\w+|\[\d+\])*")
+_WHOLE: Final = re.compile(r"\$\{(" + _SIMPLE_PATH.pattern + r")\}")
+_SIMPLE_KEY: Final = re.compile(r"\[(\d+)\]|(\w+)")
+_PARSED: dict[str, list[str | _Ref]] = {}
+_PARSED_LIMIT: Final = 4096  # entries of the parse cache (of short strings only)
+
+
 def parse(text: str) -> list[str | _Ref]:
-    """``text`` as literal pieces and references; raises _Problem for malformed syntax."""
+    """``text`` as literal pieces and references (cached for short strings: a config repeats
+    the same ``${...}``); raises _Problem for malformed syntax."""
+    parts = _PARSED.get(text)
+    if parts is None:
+        parts = _parse(text)
+        if len(text) <= 200:
+            if len(_PARSED) >= _PARSED_LIMIT:
+                _PARSED.clear()
+            _PARSED[text] = parts
+    return parts
+
+
+def _parse(text: str) -> list[str | _Ref]:
+    whole = _WHOLE.fullmatch(text)
+    if whole is not None:  # exactly one absolute reference to a plain path: most are
+        keys = [int(item) if item else name for item, name in _SIMPLE_KEY.findall(whole[1])]
+        return [_Ref(text, keys=keys)]
     parts: list[str | _Ref] = []
     literal: list[str] = []
     start = 0
@@ -205,7 +229,10 @@ def _parse_reference(text: str) -> _Ref:
     if not rest and dots == 0:
         raise _Problem(f"{quote(text)}: an empty reference (write '\\${{' for a literal '${{')")
     try:
-        keys = split_path(rest) if rest else []
+        if _SIMPLE_PATH.fullmatch(rest):  # as split_path splits it, faster
+            keys = [int(item) if item else name for item, name in _SIMPLE_KEY.findall(rest)]
+        else:
+            keys = split_path(rest) if rest else []
     except ValueError as error:
         raise _Problem(f"{quote(text)}: {error}") from None
     return _Ref(text, up=dots or None, keys=keys)
@@ -277,10 +304,14 @@ class Resolver:
         self.context = Context(allow_env)
         self.problems = problems
         self._memo: dict[tuple[int, Any], Any] = {}
+        self._by_text: dict[str, Any] = {}  # strings whose value does not depend on where
         self._written: dict[int, tuple[Location, Any]] | None = None
 
     def refer(self, text: str, holder: Any, loc: Location) -> Any:
         """The value that stands for ``text``, found at ``holder[loc.key]``."""
+        hit = self._by_text.get(text, _MISSING)
+        if hit is not _MISSING:
+            return hit
         try:
             return self._evaluate(text, holder, loc)
         except _Located as failure:
@@ -311,6 +342,9 @@ class Resolver:
             raise _Located(loc, "")
         if hit is not _MISSING:  # never _OPEN here: only strings found by a lookup are open
             return hit
+        hit = self._quick(text)
+        if hit is not _MISSING:
+            return hit
         stack = [_Frame(text, holder, loc)]
         memo[first] = _OPEN
         try:
@@ -327,6 +361,10 @@ class Resolver:
                     continue
                 stack.pop()
                 memo[(id(frame.holder), frame.loc.key)] = value
+                if frame.parts is not None and all(
+                    isinstance(part, str) or part.up is None for part in frame.parts
+                ):  # no relative reference: the same text has this value everywhere
+                    self._by_text[frame.text] = value
         except _Problem as problem:
             for frame in stack:  # everything that waited on the failed string fails with it
                 memo[(id(frame.holder), frame.loc.key)] = _FAILED
@@ -334,6 +372,29 @@ class Resolver:
             where = self._where(stack[-1].holder, stack[-1].loc) if message else loc
             raise _Located(where, message) from None
         return memo[first]
+
+    def _quick(self, text: str) -> Any:
+        """The value of ``text`` when it is one absolute reference whose path is plainly there
+        and holds no reference (most are); _MISSING for any other string."""
+        try:
+            parts = parse(text)
+        except _Problem:
+            return _MISSING
+        part = parts[0]
+        if len(parts) != 1 or isinstance(part, str) or part.up is not None or part.resolver:
+            return _MISSING
+        node = self.root
+        for key in part.keys:
+            if isinstance(node, dict):
+                node = node.get(key, _MISSING)
+            elif type(node) in (list, tuple) and type(key) is int and -len(node) <= key < len(node):
+                node = node[key]
+            else:
+                return _MISSING
+            if node is _MISSING or (type(node) is str and "${" in node):
+                return _MISSING
+        self._by_text[text] = node
+        return node
 
     def _advance(self, frame: _Frame) -> Any:
         """Evaluate ``frame``'s parts in order; raises _Need for a string needed first."""
