@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import copy
 import difflib
-import re
 from collections.abc import Iterable
 from typing import Any, Final
 
 from corelib._errors import ConfigError, a_type, quote
-from corelib._overrides import _spellings, split_path
+from corelib._overrides import _spellings
+from corelib._reference_syntax import Reference, Unresolvable, parse
 from corelib._resolvers import Context, ResolverError, call_resolver
 from corelib._traversal import ROOT, CycleError, Location, fold, format_path
 from corelib._trust import safe_mode
@@ -132,112 +132,6 @@ def _cycle_message(cycle: CycleError, *, located: bool = True) -> str:
     )
 
 
-# -- parsing ------------------------------------------------------------------------------------
-
-
-class _Ref:
-    """One ``${...}``: a path (``up`` dots before it, None when absolute) or a resolver call."""
-
-    __slots__ = ("args", "keys", "resolver", "text", "up")
-
-    def __init__(
-        self,
-        text: str,
-        *,
-        up: int | None = None,
-        keys: list[str | int] | None = None,
-        resolver: str | None = None,
-        args: list[str] | None = None,
-    ) -> None:
-        self.text = text
-        self.up = up
-        self.keys = keys or []
-        self.resolver = resolver
-        self.args = args or []
-
-
-class _Problem(Exception):
-    """A string cannot be resolved (the message; the caller adds where)."""
-
-
-_SIMPLE_PATH: Final = re.compile(r"[A-Za-z_]\w*(?:\.\w+|\[\d+\])*")
-_WHOLE: Final = re.compile(r"\$\{(" + _SIMPLE_PATH.pattern + r")\}")
-_SIMPLE_KEY: Final = re.compile(r"\[(\d+)\]|(\w+)")
-_PARSED: dict[str, list[str | _Ref]] = {}
-_PARSED_LIMIT: Final = 4096  # entries of the parse cache (of short strings only)
-
-
-def parse(text: str) -> list[str | _Ref]:
-    """``text`` as literal pieces and references (cached for short strings: a config repeats
-    the same ``${...}``); raises _Problem for malformed syntax."""
-    parts = _PARSED.get(text)
-    if parts is None:
-        parts = _parse(text)
-        if len(text) <= 200:
-            if len(_PARSED) >= _PARSED_LIMIT:
-                _PARSED.clear()
-            _PARSED[text] = parts
-    return parts
-
-
-def _parse(text: str) -> list[str | _Ref]:
-    whole = _WHOLE.fullmatch(text)
-    if whole is not None:  # exactly one absolute reference to a plain path: most are
-        keys = [int(item) if item else name for item, name in _SIMPLE_KEY.findall(whole[1])]
-        return [_Ref(text, keys=keys)]
-    parts: list[str | _Ref] = []
-    literal: list[str] = []
-    start = 0
-    while True:
-        found = text.find("${", start)
-        if found < 0:
-            literal.append(text[start:])
-            break
-        if found > 0 and text[found - 1] == "\\":  # \${ is a literal ${
-            literal += [text[start : found - 1], "${"]
-            start = found + 2
-            continue
-        end = text.find("}", found + 2)
-        if end < 0:
-            raise _Problem(
-                f"{quote(text)}: '${{' without a closing '}}' (write '\\${{' for a literal '${{')"
-            )
-        literal.append(text[start:found])
-        if any(literal):
-            parts.append("".join(literal))
-        literal = []
-        parts.append(_parse_reference(text[found : end + 1]))
-        start = end + 1
-    if any(literal) or not parts:
-        parts.append("".join(literal))
-    return parts
-
-
-def _parse_reference(text: str) -> _Ref:
-    body = text[2:-1].strip()
-    if "${" in body:
-        raise _Problem(f"{quote(text)}: references cannot be nested")
-    name, colon, arguments = body.partition(":")
-    if colon:
-        name = name.strip()
-        if not name:
-            raise _Problem(f"{quote(text)}: expected ${{NAME:arguments}} with a resolver's name")
-        args = [arg.strip() for arg in arguments.split(",")] if arguments.strip() else []
-        return _Ref(text, resolver=name, args=args)
-    dots = len(body) - len(body.lstrip("."))
-    rest = body[dots:]
-    if not rest and dots == 0:
-        raise _Problem(f"{quote(text)}: an empty reference (write '\\${{' for a literal '${{')")
-    try:
-        if _SIMPLE_PATH.fullmatch(rest):  # as split_path splits it, faster
-            keys = [int(item) if item else name for item, name in _SIMPLE_KEY.findall(rest)]
-        else:
-            keys = split_path(rest) if rest else []
-    except ValueError as error:
-        raise _Problem(f"{quote(text)}: {error}") from None
-    return _Ref(text, up=dots or None, keys=keys)
-
-
 # -- evaluation ---------------------------------------------------------------------------------
 
 _MISSING: Final = object()
@@ -281,7 +175,7 @@ class _Frame:
         self.text = text
         self.holder = holder
         self.loc = loc
-        self.parts: list[str | _Ref] | None = None  # parsed when first advanced
+        self.parts: list[str | Reference] | None = None  # parsed when first advanced
         self.index = 0
         self.values: list[Any] = []
 
@@ -355,7 +249,7 @@ class Resolver:
                 except _Need as need:
                     key = (id(need.holder), need.loc.key)
                     if memo.get(key) is _OPEN:
-                        raise _Problem(self._cycle(stack, key)) from None
+                        raise Unresolvable(self._cycle(stack, key)) from None
                     memo[key] = _OPEN
                     stack.append(_Frame(need.text, need.holder, need.loc))
                     continue
@@ -365,7 +259,7 @@ class Resolver:
                     isinstance(part, str) or part.up is None for part in frame.parts
                 ):  # no relative reference: the same text has this value everywhere
                     self._by_text[frame.text] = value
-        except _Problem as problem:
+        except Unresolvable as problem:
             for frame in stack:  # everything that waited on the failed string fails with it
                 memo[(id(frame.holder), frame.loc.key)] = _FAILED
             message = str(problem)
@@ -378,7 +272,7 @@ class Resolver:
         and holds no reference (most are); _MISSING for any other string."""
         try:
             parts = parse(text)
-        except _Problem:
+        except Unresolvable:
             return _MISSING
         part = parts[0]
         if len(parts) != 1 or isinstance(part, str) or part.up is not None or part.resolver:
@@ -410,15 +304,15 @@ class Resolver:
             else:
                 frame.values.append(self._lookup(part, frame))
             frame.index += 1
-        if len(parts) == 1 and type(parts[0]) is _Ref:
+        if len(parts) == 1 and type(parts[0]) is Reference:
             return frame.values[0]  # exactly one reference: the value itself, node or scalar
         pieces = []
         size = 0
         for part, value in zip(parts, frame.values, strict=True):
             if type(value) is not str:
                 if not isinstance(value, _SCALARS):
-                    assert isinstance(part, _Ref)
-                    raise _Problem(
+                    assert isinstance(part, Reference)
+                    raise Unresolvable(
                         f"{quote(part.text)} is {a_type(value)}: only a string, number, boolean "
                         f"or null can be part of a text (a string that is exactly "
                         f"{quote(part.text)} is the node itself)"
@@ -426,29 +320,31 @@ class Resolver:
                 value = str(value)
             size += len(value)
             if size > RESOLVED_LIMIT:
-                raise _Problem(f"the resolved text is longer than {RESOLVED_LIMIT:,} characters")
+                raise Unresolvable(
+                    f"the resolved text is longer than {RESOLVED_LIMIT:,} characters"
+                )
             pieces.append(value)
         return "".join(pieces)
 
-    def _call(self, part: _Ref) -> Any:
+    def _call(self, part: Reference) -> Any:
         assert part.resolver is not None
         try:
             value = call_resolver(part.resolver, part.args, self.context)
         except (ResolverError, ConfigError) as error:
-            raise _Problem(f"{quote(part.text)}: {error}") from None
+            raise Unresolvable(f"{quote(part.text)}: {error}") from None
         if not isinstance(value, _SCALARS):
-            raise _Problem(
+            raise Unresolvable(
                 f"{quote(part.text)}: the resolver returned {a_type(value)}; a resolver "
                 f"returns a string, number, boolean or null"
             )
         if type(value) is str and len(value) > RESOLVED_LIMIT:
-            raise _Problem(
+            raise Unresolvable(
                 f"{quote(part.text)}: the resolver returned {len(value):,} characters "
                 f"(at most {RESOLVED_LIMIT:,})"
             )
         return value
 
-    def _lookup(self, part: _Ref, frame: _Frame) -> Any:
+    def _lookup(self, part: Reference, frame: _Frame) -> Any:
         """The value at the reference's path; strings with references on the way are
         followed (raising _Need for the first one not yet evaluated)."""
         if part.up is None:
@@ -464,11 +360,11 @@ class Resolver:
                 if hit is _MISSING or hit is _OPEN:
                     raise _Need(node, holder, loc)
                 if hit is _FAILED:
-                    raise _Problem("")
+                    raise Unresolvable("")
                 node = hit
         return node
 
-    def _ancestor(self, holder: Any, part: _Ref) -> tuple[Any, Location]:
+    def _ancestor(self, holder: Any, part: Reference) -> tuple[Any, Location]:
         """The node ``part.up - 1`` levels above ``holder`` (where it is first written)."""
         assert part.up is not None
         index = self._index()
@@ -476,7 +372,7 @@ class Resolver:
         loc, parent = index.get(id(holder), (ROOT, None))
         for _ in range(part.up - 1):
             if parent is None:
-                raise _Problem(
+                raise Unresolvable(
                     f"{quote(part.text)} goes {part.up - 1} level(s) up from "
                     f"{quote(str(index[id(holder)][0]) or '<root>')}, above the root"
                 )
@@ -516,8 +412,8 @@ def _nothing(node: Any, children: Any, loc: Location) -> None:
     return None
 
 
-def _step(node: Any, key: str | int, at: Location, part: _Ref) -> tuple[Any, Any]:
-    """``(key as stored, node[key])``; raises _Problem naming the path and close matches."""
+def _step(node: Any, key: str | int, at: Location, part: Reference) -> tuple[Any, Any]:
+    """``(key as stored, node[key])``; raises Unresolvable naming the path and close matches."""
     if isinstance(node, dict):
         for candidate in _spellings(key):
             if candidate in node:
@@ -527,17 +423,17 @@ def _step(node: Any, key: str | int, at: Location, part: _Ref) -> tuple[Any, Any
         close = difflib.get_close_matches(format_path([*where, key]), names, n=3)
         hint = f"; did you mean {', '.join(map(quote, close))}?" if close else ""
         missing = quote(format_path([*where, key]))
-        raise _Problem(f"{quote(part.text)}: no key {missing}{hint}")
+        raise Unresolvable(f"{quote(part.text)}: no key {missing}{hint}")
     if type(node) in (list, tuple):
         if isinstance(key, int) or key.isdigit():
             index = int(key)
             if -len(node) <= index < len(node):
                 return index, node[index]
-        raise _Problem(
+        raise Unresolvable(
             f"{quote(part.text)}: no item {quote(key)} in the list {quote(str(at) or '<root>')} "
             f"({len(node)} items)"
         )
-    raise _Problem(
+    raise Unresolvable(
         f"{quote(part.text)}: {quote(str(at) or '<root>')} is {a_type(node)}, "
         "not a node with keys or items"
     )
