@@ -234,6 +234,9 @@ class _Builder:
             if type(recursive) is not bool:
                 message = f"'_recursive_' must be true or false, got {quote(recursive)}"
                 raise _error(message, node, loc)
+            if recursive is False and not unbuilt:  # the walk went by what is written
+                message = "'_recursive_' must be written as false, not as a reference"
+                raise _error(message, node, loc)
         if type(args) not in (list, tuple):
             message = f"'_args_' must be a list, got {type(args).__name__} {quote(args)}"
             raise _error(message, node, loc)

@@ -442,6 +442,8 @@ def test_configs_with_references_survive_save_load_in_every_format(
                     assert built[key] is built[target], suffix
 
 
-def test_special_keys_may_be_references() -> None:
+def test_special_keys_may_be_references_but_recursive_false_is_written_as_is() -> None:
     made = instantiate({"f": {"_target_": "box", "_partial_": "${flag}"}, "flag": True})
     assert isinstance(made["f"], functools.partial) and made["f"](value=2) == Box(2)
+    with pytest.raises(corelib.InstantiationError, match="written as false, not as a reference"):
+        instantiate({"f": {"_target_": "unbuilt", "_recursive_": "${no}"}, "no": False})
