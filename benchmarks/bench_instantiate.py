@@ -3,8 +3,14 @@
 Prints medians of process CPU time per build and each tool's ratio to the walker for
 (a) 1,000 sibling target leaves under one root, (b) chains 200 and 10,000 deep, (c) a
 10,000-node tree of mixed dicts, lists and targets, each untyped and typed (annotated targets,
-so corelib checks every value); (d) building the LazyCall config itself; and the cold start of
-``import corelib`` against ``import hydra.utils``.
+so corelib checks every value); (d) building the LazyCall config itself; (e) the same trees with
+1,000 references (``${scales[i]}``), against the plain build and against OmegaConf's
+interpolation; and the cold start of ``import corelib`` against ``import hydra.utils``.
+
+Every tool starts from the same plain dict, as read from a file: the headline ``hydra`` and
+``fiddle`` columns include their conversion of it (to an OmegaConf DictConfig inside Hydra's
+``instantiate``; to ``fdl.Config`` objects for fiddle). The ``prebuilt`` columns convert before
+the clock starts and time the build alone.
 
     python benchmarks/bench_instantiate.py [--repeat N]
 """
@@ -26,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import bench_targets
 
-from corelib import L, instantiate
+from corelib import L, instantiate, resolve
 
 # --- the yardstick: a minimal recursive _target_ walker (no validation, errors or sharing) ---
 _located: dict[str, Any] = {}
@@ -119,14 +125,20 @@ def cpu_median(fn: Callable[[], Any], repeat: int) -> float | None:
 
 
 def tools() -> dict[str, Callable[[Any], Callable[[], Any]]]:
+    """Each tool: tree -> a call that builds it (``prebuilt``: converted before timing)."""
     import fiddle as fdl
     from hydra.utils import instantiate as hydra_instantiate
+    from omegaconf import OmegaConf
 
     return {
         "walker": lambda tree: lambda: walker(tree),
         "corelib": lambda tree: lambda: instantiate(tree),
         "hydra": lambda tree: lambda: hydra_instantiate(tree),
-        "fiddle": lambda tree: (lambda cfg: lambda: fdl.build(cfg))(to_fiddle(tree)),
+        "fiddle": lambda tree: lambda: fdl.build(to_fiddle(tree)),
+        "hydra prebuilt": lambda tree: (lambda cfg: lambda: hydra_instantiate(cfg))(
+            OmegaConf.create(tree)
+        ),
+        "fiddle prebuilt": lambda tree: (lambda cfg: lambda: fdl.build(cfg))(to_fiddle(tree)),
     }
 
 
@@ -138,12 +150,12 @@ def compare(label: str, tree: Any, repeat: int, skip: frozenset[str] = frozenset
         if name not in skip:
             try:
                 runs[name] = make(tree)
-            except RecursionError:  # fiddle's config cannot even be built this deep
+            except Exception:  # e.g. fiddle's or OmegaConf's config cannot be made this deep
                 failed.add(name)
     times: dict[str, list[float]] = {name: [] for name in runs}
     for round_ in range(repeat):
         for name, run in runs.items():
-            if name in failed or (name == "hydra" and round_ >= 2):  # Hydra: seconds per build
+            if name in failed or (name.startswith("hydra") and round_ >= 2):  # seconds per build
                 continue
             seconds = cpu_once(run)
             if seconds is None:
@@ -163,6 +175,69 @@ def compare(label: str, tree: Any, repeat: int, skip: frozenset[str] = frozenset
         else:
             cells.append(f"{name} {medians[name] * 1e3:8.2f} ms")
     print(f"{label:34s} " + " | ".join(cells))
+
+
+def with_references(make: Callable[[], dict[str, Any]], count: int = 1_000) -> tuple[Any, Any]:
+    """Two copies of the tree ``make()`` builds (its root a collect node, which takes extra
+    keys) with a list ``scales`` of ``count`` numbers under the root; the first ``count``
+    leaves (breadth first) take ``y`` from it: a number in one, ``${scales[i]}`` in the other."""
+    scales = [0.5 * i for i in range(count)]
+    pair = []
+    for spell in (lambda i: scales[i], lambda i: f"${{scales[{i}]}}"):
+        tree = {**make(), "scales": scales}
+        queue, seen = [tree], 0
+        while queue and seen < count:
+            node = queue.pop(0)
+            for child in node.values() if isinstance(node, dict) else node:
+                if isinstance(child, dict) and str(child.get("_target_")).endswith("leaf"):
+                    if seen < count:
+                        child["y"] = spell(seen)
+                        seen += 1
+                elif isinstance(child, (dict, list)) and child is not scales:
+                    queue.append(child)
+        pair.append(tree)
+    return pair[0], pair[1]
+
+
+def compare_references(label: str, plain: Any, refs: Any, repeat: int) -> None:
+    """corelib with and without 1,000 references, resolving alone, and OmegaConf resolving;
+    the ratios in parentheses are corelib's time over the other's."""
+    from hydra.utils import instantiate as hydra_instantiate
+    from omegaconf import OmegaConf
+
+    runs: dict[str, Callable[[], Any]] = {
+        "plain": lambda: instantiate(plain),
+        "refs": lambda: instantiate(refs),
+        "resolve": lambda: resolve(refs),
+        "omegaconf": lambda: OmegaConf.to_container(OmegaConf.create(refs), resolve=True),
+        "hydra": lambda: hydra_instantiate(refs),
+    }
+    assert instantiate(refs) == instantiate(plain)  # the references stand for the same values
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for round_ in range(repeat):
+        for name, run in runs.items():
+            if name in ("omegaconf", "hydra") and round_ >= 2:  # seconds per build
+                continue
+            seconds = cpu_once(run)
+            if seconds is not None:
+                times[name].append(seconds)
+    m = {name: statistics.median(t) * 1e3 for name, t in times.items() if t}
+    print(
+        f"{label:34s} corelib plain {m['plain']:7.2f} ms | with refs {m['refs']:7.2f} ms "
+        f"({m['refs'] / m['plain']:4.2f}x plain) | resolve only {m['resolve']:6.2f} ms | "
+        f"omegaconf resolve {m['omegaconf']:7.2f} ms ({m['resolve'] / m['omegaconf']:5.3f}x) | "
+        f"hydra with refs {m['hydra']:7.2f} ms ({m['refs'] / m['hydra']:5.3f}x)"
+    )
+
+
+def references(repeat: int) -> None:
+    """(e) 1,000 references in the siblings and mixed trees, untyped and typed."""
+    print("--- 1,000 references (${scales[i]}); OmegaConf/Hydra convert the same dict ---")
+    for prefix, kind in (("", "untyped"), ("typed_", "typed")):
+        plain, refs = with_references(lambda: siblings(1000, prefix))  # noqa: B023
+        compare_references(f"(e) 1,000 siblings [{kind}]", plain, refs, repeat)
+        plain, refs = with_references(lambda: mixed(10_000, prefix))  # noqa: B023
+        compare_references(f"(e) mixed 10,000 [{kind}]", plain, refs, max(5, repeat // 2))
 
 
 def lazycall_construction(repeat: int) -> None:
@@ -247,21 +322,38 @@ def bench_base_chain(repeat: int) -> None:
             )
 
 
+def trees(repeat: int) -> None:
+    """(a)-(c): plain trees, every tool."""
+    for prefix, kind in (("", "untyped"), ("typed_", "typed")):
+        print(
+            f"--- {kind} targets (median CPU per build; ratio to the walker; hydra and fiddle "
+            "convert the plain dict inside the timing, 'prebuilt' before it) ---"
+        )
+        compare(f"(a) 1,000 siblings [{kind}]", siblings(1000, prefix), repeat)
+        compare(f"(b) chain 200 [{kind}]", chain(200, prefix), repeat)
+        compare(f"(b) chain 10,000 [{kind}]", chain(10_000, prefix), max(3, repeat // 3))
+        compare(f"(c) mixed 10,000 [{kind}]", mixed(10_000, prefix), max(5, repeat // 2))
+
+
+def start_up(repeat: int) -> None:
+    """(d) and the cold start."""
+    print("--- construction and start-up ---")
+    lazycall_construction(repeat)
+    cold_start(max(5, repeat // 2))
+    bench_base_chain(max(5, repeat // 3))
+
+
+SECTIONS: list[Callable[[int], None]] = [trees, references, start_up]
+"""What main() runs, in order: each takes ``--repeat``; add a section here."""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=15)
     repeat = parser.parse_args().repeat
     instantiate(siblings(2, ""))  # warm plugin discovery once, as any long-lived process would
-    for prefix, kind in (("", "untyped"), ("typed_", "typed")):
-        print(f"--- {kind} targets (median CPU per build; ratio to the walker) ---")
-        compare(f"(a) 1,000 siblings [{kind}]", siblings(1000, prefix), repeat)
-        compare(f"(b) chain 200 [{kind}]", chain(200, prefix), repeat)
-        compare(f"(b) chain 10,000 [{kind}]", chain(10_000, prefix), max(3, repeat // 3))
-        compare(f"(c) mixed 10,000 [{kind}]", mixed(10_000, prefix), max(5, repeat // 2))
-    print("--- construction and start-up ---")
-    lazycall_construction(repeat)
-    cold_start(max(5, repeat // 2))
-    bench_base_chain(max(5, repeat // 3))
+    for section in SECTIONS:
+        section(repeat)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from corelib._lazy import L, LazyCall, LazyConfig
 from corelib._overrides import apply_overrides
 from corelib._plain import to_dict
 from corelib._provenance import explain
+from corelib._references import resolve
 from corelib._trust import SafeMode, Trusted, safe_mode
 from corelib.hooks import hookimpl, hookspec
 from corelib.registry import get_plugin_manager, register, registry
@@ -43,6 +44,7 @@ __all__ = [
     "load_config",
     "register",
     "registry",
+    "resolve",
     "safe_mode",
     "save_config",
     "to_dict",

@@ -9,6 +9,7 @@ asked first for every target string (a plugin's claim is part of what a target m
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import attrs
@@ -16,6 +17,7 @@ import attrs
 from corelib._errors import CorelibError, quote
 from corelib._instantiate import SPECIAL_KEYS, _descend
 from corelib._records import record_kind
+from corelib._references import env_allowance, resolve_collecting
 from corelib._signatures import (
     PLACEHOLDER,
     UNFILLED,
@@ -55,27 +57,44 @@ class _Unbuilt:
     target: Any
 
 
-def check(cfg: Any, *, allow: Allow = None, trusted: KeyPaths = None) -> list[Problem]:
-    """Every problem in ``cfg`` at once: unknown or refused targets, bad keywords, wrong types,
-    and in safe mode trusted-only parameters set by the untrusted config.
+def check(
+    cfg: Any,
+    *,
+    allow: Allow = None,
+    trusted: KeyPaths = None,
+    allow_env: Iterable[str] | None = None,
+) -> list[Problem]:
+    """Every problem in ``cfg`` at once: references that lead nowhere or go round in a cycle,
+    unknown or refused targets, bad keywords, wrong types, and in safe mode trusted-only
+    parameters set by the untrusted config and environment variables it may not read.
 
-    ``allow`` and ``trusted`` have the meaning of ``instantiate``'s ``_allow_`` (None:
-    unrestricted) and ``_trusted_``. Nothing is built; only ``corelib_resolve_target`` hooks
+    ``allow``, ``trusted`` and ``allow_env`` have the meaning of ``instantiate``'s ``_allow_``
+    (None: unrestricted), ``_trusted_`` and ``_allow_env_``; references are resolved first,
+    as ``instantiate`` resolves them. Nothing is built; only ``corelib_resolve_target`` hooks
     are asked (to resolve targets as ``instantiate`` would). The children of a
     ``_recursive_: false`` node are checked too, as the component will build them: under the
     same rules, with nothing trusted, and with missing arguments allowed (it may fill them in).
     """
     allowlist = make_allowlist(allow)
-    checker = _Checker(TargetResolver(allowlist), TrustedPaths(trusted), safe=allowlist is not None)
+    safe = allowlist is not None
+    resolved, broken = resolve_collecting(cfg, allow_env=env_allowance(allow_env, safe=safe))
+    checker = _Checker(TargetResolver(allowlist), TrustedPaths(trusted), safe=safe)
     try:
-        fold(cfg, checker.visit, enter=checker.enter)
+        fold(resolved, checker.visit, enter=checker.enter)
     except CycleError as cycle:
         checker.report(
             cycle.location,
             None,
             f"cycle: refers back to its ancestor {str(cycle.node_location) or '<root>'}",
         )
-    return checker.problems
+    # A string left unresolved would also be the wrong type: report its reference only.
+    found = [Problem(path, None, message) for path, message in broken]
+    return found + [p for p in checker.problems if not any(_below(p.path, q.path) for q in found)]
+
+
+def _below(path: str, top: str) -> bool:
+    """Whether ``path`` is ``top`` or inside it (``a.b[0]`` is inside ``a.b``)."""
+    return path == top or (path.startswith(top) and path[len(top) : len(top) + 1] in (".", "["))
 
 
 _NOTHING_TRUSTED = TrustedPaths(None)

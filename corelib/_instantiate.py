@@ -9,6 +9,7 @@ from typing import Any
 import attrs
 
 from corelib._errors import CorelibError, InstantiationError, quote
+from corelib._references import Resolver, env_allowance
 from corelib._signatures import (
     PLACEHOLDER,
     UNFILLED,
@@ -44,6 +45,7 @@ def instantiate(
     _allow_: Allow = None,
     _trusted_: KeyPaths = None,
     _allow_hosts_: Iterable[str] = (),
+    _allow_env_: Iterable[str] | None = None,
     **overrides: Any,
 ) -> Any:
     """Build the objects described by ``cfg`` (dicts with ``_target_``, lists, tuples).
@@ -56,13 +58,17 @@ def instantiate(
     from outside the untrusted file, e.g. command-line overrides; ``""`` is the root) and by
     keyword ``overrides``. ``_allow_hosts_`` (``HOST`` or ``HOST:PORT``) are the hosts the
     caller names as fit to receive credentials; components read them with
-    :func:`corelib.safe_mode`. Called while a safe-mode policy is in force (by a component
-    that builds its ``_recursive_: false`` children), it builds under that policy with nothing
+    :func:`corelib.safe_mode`. References (``${a.b}``, see :func:`corelib.resolve`) are
+    resolved after the keyword ``overrides`` are applied; ``_allow_env_`` names the environment
+    variables ``${env:NAME}`` may read (None: any, but none in safe mode). Called while a
+    safe-mode policy is in force (by a component that builds its ``_recursive_: false``
+    children), it builds under that policy with nothing
     trusted but ``_trusted_`` and keyword ``overrides``; ``_allow_=None`` cannot leave it, and
-    ``_allow_`` / ``_allow_hosts_`` may only narrow it. Every failure is an
-    :class:`InstantiationError` naming the path and the target.
+    ``_allow_`` / ``_allow_hosts_`` / ``_allow_env_`` may only narrow it. Every failure to build
+    is an :class:`InstantiationError` naming the path and the target; a reference that cannot
+    be resolved is a :class:`ConfigError` naming the string's path.
     """
-    allowlist, policy = _policy(_allow_, _allow_hosts_)
+    allowlist, policy = _policy(_allow_, _allow_hosts_, _allow_env_)
     trusted = TrustedPaths(_trusted_)
     if overrides:
         if not isinstance(cfg, dict):
@@ -72,10 +78,14 @@ def instantiate(
         cfg = {**cfg, **overrides}
         if policy is not None:  # keyword overrides come from Python: trusted
             trusted = TrustedPaths([*(_trusted_ or ()), *((key,) for key in overrides)])
-    builder = _Builder(TargetResolver(allowlist), policy, trusted)
+    env = frozenset(policy.env) if policy is not None else env_allowance(_allow_env_, safe=False)
+    references = Resolver(cfg, allow_env=env)
+    builder = _Builder(TargetResolver(allowlist), policy, trusted, references)
     try:
         with applying(policy):
-            return fold(cfg, builder.visit, descend=_descend, enter=builder.enter)
+            return fold(
+                cfg, builder.visit, descend=_descend, enter=builder.enter, refer=references.refer
+            )
     except CycleError as cycle:
         raise InstantiationError(
             f"cycle: this reference points back to its ancestor "
@@ -84,7 +94,9 @@ def instantiate(
         ) from None
 
 
-def _policy(allow: Allow, hosts: Iterable[str]) -> tuple[ImportAllowlist | None, SafeMode | None]:
+def _policy(
+    allow: Allow, hosts: Iterable[str], env: Iterable[str] | None
+) -> tuple[ImportAllowlist | None, SafeMode | None]:
     """The allowlist and policy of one build: the caller's, within the policy in force if any.
 
     Inside a build or run in safe mode (a component constructing its unbuilt children) the
@@ -96,20 +108,27 @@ def _policy(allow: Allow, hosts: Iterable[str]) -> tuple[ImportAllowlist | None,
         allowlist = make_allowlist(allow)
         if allowlist is None:
             return None, None
-        return allowlist, SafeMode(allow=allowlist.prefixes, hosts=tuple(hosts))
+        return allowlist, SafeMode(
+            allow=allowlist.prefixes,
+            hosts=tuple(hosts),
+            env=tuple(sorted(env_allowance(env, safe=True) or ())),
+        )
     ceiling = ImportAllowlist(outer.allow)
     allowlist = ceiling if allow is None else make_allowlist(allow)
     assert allowlist is not None
     hosts = tuple(hosts)
     wider = [p for p in allowlist.prefixes if not ceiling.allows(p)]
     wider += [h for h in hosts if not outer.allows_host(_as_url(h))]
+    names = outer.env if env is None else tuple(env)
+    wider += [name for name in names if name not in outer.env]
     if wider:
         raise InstantiationError(
             f"{', '.join(map(quote, wider))}: a build inside safe mode may narrow the policy "
             f"in force, not widen it (allowed prefixes: {', '.join(outer.allow) or 'none'}; "
-            f"hosts: {', '.join(outer.hosts) or 'none'})"
+            f"hosts: {', '.join(outer.hosts) or 'none'}; "
+            f"environment variables: {', '.join(outer.env) or 'none'})"
         )
-    return allowlist, SafeMode(allow=allowlist.prefixes, hosts=hosts or outer.hosts)
+    return allowlist, SafeMode(allow=allowlist.prefixes, hosts=hosts or outer.hosts, env=names)
 
 
 def _as_url(host: str) -> str:
@@ -127,11 +146,16 @@ class _Builder:
     """Builds one node at a time for :func:`fold`; hooks are skipped when nobody implements them."""
 
     def __init__(
-        self, resolver: TargetResolver, policy: SafeMode | None, trusted: TrustedPaths
+        self,
+        resolver: TargetResolver,
+        policy: SafeMode | None,
+        trusted: TrustedPaths,
+        references: Resolver,
     ) -> None:
         self.resolver = resolver
         self.policy = policy
         self.trusted = trusted
+        self.references = references
         self._typed = resolver.typed_targets
         self._manager = get_plugin_manager()
         hooks = self._manager.hook
@@ -183,8 +207,12 @@ class _Builder:
             ) from error
 
     def _build(self, node: dict[str, Any], children: dict[str, Any] | None, loc: Location) -> Any:
+        unbuilt = children is None  # _recursive_: False: the values are passed as written
+        if children is None:
+            node = self.references.unbuilt(node)  # resolved, but not built
+        values = node if children is None else children
         try:
-            spec = node["_target_"]
+            spec = values["_target_"]
             hit = self._typed.get(spec) if type(spec) is str else None
             target, hints = hit or self.resolver.resolve_with_types(spec)
         except (TargetError, CorelibError) as error:
@@ -192,7 +220,6 @@ class _Builder:
         except Exception as error:  # a module's import-time code or a resolve hook raised
             message = f"resolving the target raised {_cause(error)}"
             raise _error(message, node, loc, user_error=True) from error
-        unbuilt = children is None  # _recursive_: False: the values are passed as written
         if children is None:
             children = {k: v for k, v in node.items() if k not in SPECIAL_KEYS}
             args = node.get("_args_", ())
@@ -201,14 +228,17 @@ class _Builder:
             args = children.pop("_args_", ()) if "_args_" in node else ()
         partial = False
         if "_partial_" in node or "_recursive_" in node:
-            partial = node.get("_partial_", False)
-            recursive = node.get("_recursive_", True)
+            partial = values.get("_partial_", False)
+            recursive = values.get("_recursive_", True)
             children.pop("_partial_", None)
             children.pop("_recursive_", None)
             if type(partial) is not bool:
                 raise _error(f"'_partial_' must be true or false, got {quote(partial)}", node, loc)
             if type(recursive) is not bool:
                 message = f"'_recursive_' must be true or false, got {quote(recursive)}"
+                raise _error(message, node, loc)
+            if recursive is False and not unbuilt:  # the walk went by what is written
+                message = "'_recursive_' must be written as false, not as a reference"
                 raise _error(message, node, loc)
         if type(args) not in (list, tuple):
             message = f"'_args_' must be a list, got {type(args).__name__} {quote(args)}"

@@ -137,11 +137,14 @@ class SafeMode:
     the user named outside the file as fit to receive credentials (the CLI's
     ``--allow-host``). ``trusted``: while a component is constructed, the names of its
     keyword arguments whose values came from outside the file (e.g. a command-line override).
+    ``env``: the environment variables that ``${env:NAME}`` may read (the CLI's
+    ``--allow-env``).
     """
 
     allow: tuple[str, ...] = ()
     hosts: tuple[str, ...] = attrs.field(default=(), converter=_as_tuple)
     trusted: frozenset[str] = frozenset()
+    env: tuple[str, ...] = attrs.field(default=(), converter=_as_tuple)
 
     @hosts.validator
     def _check_hosts(self, _: Any, hosts: tuple[str, ...]) -> None:

@@ -34,6 +34,7 @@ from corelib._graph import FORMATS, graph
 from corelib._instantiate import instantiate
 from corelib._overrides import apply_overrides, set_paths, split_path
 from corelib._plain import to_dict
+from corelib._references import env_allowance, resolve_tree
 from corelib._shipped import find_config
 from corelib._text import printable
 from corelib._traversal import format_path
@@ -86,6 +87,7 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         help="print the object graph (default mermaid; after the overrides, or --graph=dot)",
     )
     add_provenance_arguments(show)
+    show.add_argument("--resolved", action="store_true", help="resolve references (${a.b}) first")
     show.set_defaults(func=_show)
 
     check_ = subparsers.add_parser(
@@ -130,6 +132,13 @@ def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
         help="a host that may receive credentials, e.g. the API key of llm/openai (repeatable)",
     )
     safety.add_argument(
+        "--allow-env",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="an environment variable that ${env:NAME} may read (repeatable)",
+    )
+    safety.add_argument(
         "--unsafe", action="store_true", help="allow any import path (trusted configs only)"
     )
 
@@ -161,6 +170,21 @@ def _allowlist(args: argparse.Namespace) -> Allow:
     return tuple(args.allow_import)
 
 
+def _allow_env(args: argparse.Namespace) -> list[str] | None:
+    """None (any variable) for --unsafe and .py configs; the --allow-env names otherwise."""
+    return None if _allowlist(args) is None else args.allow_env
+
+
+def _resolved(args: argparse.Namespace, cfg: Any) -> Any:
+    """``cfg`` with its references resolved (a literal ``${`` stays escaped for the build)."""
+    try:
+        return resolve_tree(
+            cfg, allow_env=env_allowance(_allow_env(args), safe=False), keep_escapes=True
+        )
+    except ConfigError as error:
+        raise ConfigError(f"{args.config}: {error}") from error
+
+
 def _trusted(args: argparse.Namespace, keys: list[Any]) -> list[list[Any]]:
     """The key paths the overrides set, relative to the node at ``keys`` (``[]``: all of it)."""
     trusted = []
@@ -173,11 +197,12 @@ def _trusted(args: argparse.Namespace, keys: list[Any]) -> list[list[Any]]:
 
 
 def _show(args: argparse.Namespace) -> int:
-    cfg = _load(args)
-    shown = show_provenance(cfg, args, _allowlist(args))
+    loaded = _load(args)
+    shown = show_provenance(loaded, args, _allowlist(args))
     if shown is not None:
         return shown
-    if args.graph:
+    cfg = _resolved(args, loaded) if args.resolved else loaded
+    if args.graph:  # with --resolved, a reference to a node is drawn as that shared node
         print(graph(cfg, args.graph), end="")
         return 0
     try:
@@ -190,7 +215,9 @@ def _show(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     cfg = _load(args)
-    problems = check(cfg, allow=_allowlist(args), trusted=_trusted(args, []))
+    problems = check(
+        cfg, allow=_allowlist(args), trusted=_trusted(args, []), allow_env=_allow_env(args)
+    )
     for problem in problems:
         print(printable(f"{args.config}: {problem}"))  # plugin and file text, escaped
     _entry(cfg, args)  # a config with nothing to run fails here as it would in run
@@ -206,17 +233,21 @@ def _run(args: argparse.Namespace) -> int:
     if launching:
         check_launch_flags(args)
     seed_everything(args.seed)  # before the config is loaded: a .py config may draw numbers
-    cfg = _load(args)
+    cfg = _resolved(args, _load(args))
     keys, entry = _entry(cfg, args)
     if launching:
         _check_before_launch(entry, keys, args)
         return launch(args, _worker_argv(args))
     allow = _allowlist(args)
-    policy = None if allow is None else SafeMode(allow=tuple(allow), hosts=tuple(args.allow_host))
+    policy = None if allow is None else SafeMode(tuple(allow), args.allow_host, env=args.allow_env)
     with applying(policy):  # what the built objects construct while running is untrusted too
         try:
             obj = instantiate(
-                entry, _allow_=allow, _trusted_=_trusted(args, keys), _allow_hosts_=args.allow_host
+                entry,
+                _allow_=allow,
+                _trusted_=_trusted(args, keys),
+                _allow_hosts_=args.allow_host,
+                _allow_env_=_allow_env(args),
             )
         except InstantiationError as error:  # spell the path from the config's root
             raise InstantiationError(
@@ -324,6 +355,8 @@ def _worker_argv(args: argparse.Namespace) -> list[str]:
         argv += ["--allow-import", prefix]
     for host in args.allow_host:
         argv += ["--allow-host", host]
+    for name in args.allow_env:
+        argv += ["--allow-env", name]
     for name in getattr(args, "block_plugin", []):
         argv += ["--block-plugin", name]
     if args.unsafe:

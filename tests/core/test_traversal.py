@@ -81,3 +81,23 @@ def test_paths_spell_normal_keys_in_full_and_bound_long_keys_and_deep_paths() ->
     assert deep.startswith("top[0][1][2]") and deep.endswith("[998][999].leaf")
     assert "…[+" in deep and " keys]…" in deep and len(deep) <= 530
     assert str(Location(ROOT, long)) == format_path([long])
+
+
+def test_refer_is_asked_only_for_strings_with_a_reference_and_may_return_a_node() -> None:
+    shared = {"w": 1}
+    asked = []
+
+    def refer(text: str, holder: object, loc: Location) -> object:
+        asked.append((text, str(loc)))
+        return shared if text == "${node}" else text.upper()
+
+    def visit(node: object, children: object, loc: Location) -> object:
+        return children
+
+    tree = {"a": "plain", "b": "${node}", "c": ["x ${y}", "${node}"], "node": shared}
+    result = fold(tree, visit, refer=refer)
+    assert asked == [("${node}", "b"), ("x ${y}", "c[0]"), ("${node}", "c[1]")]
+    assert result["b"] is result["c"][1] is result["node"]  # walked once, where first reached
+    assert result["c"][0] == "X ${Y}" and result["a"] == "plain"
+    with pytest.raises(CycleError):  # a returned node that is being walked closes a cycle
+        fold({"a": {"b": "${a}"}}, visit, refer=lambda text, holder, loc: holder)
