@@ -72,7 +72,11 @@ def test_commands_and_subcommands(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_flags_of_the_command_on_the_line(capsys: pytest.CaptureFixture[str]) -> None:
-    assert complete(capsys, "run", "cfg.yaml", "--allow-") == ["--allow-import", "--allow-host"]
+    assert complete(capsys, "run", "cfg.yaml", "--allow-") == [
+        "--allow-import",
+        "--allow-host",
+        "--allow-env",
+    ]
     assert complete(capsys, "--deb") == ["--debug"]
     assert complete(capsys, "plugins", "new", "x", "--f") == ["--force"]
 
