@@ -37,11 +37,11 @@ from examples.reasoning.report import paired_difference  # noqa: E402
 CONFIG = ROOT / "examples" / "reasoning" / "config.py"
 KERNELS = ("native", "avx2", "default")
 SC, VOTING = "self-consistency (majority)", "DiVeRSe voting verifier"
-ACCURACIES = {  # shown name -> (section of results.json, method)
-    "greedy": ("arithmetic", "greedy"),
-    "self-consistency": ("arithmetic", SC),
-    "voting verifier": ("arithmetic", VOTING),
-    "best path": ("arithmetic", "best path (verifier)"),
+ACCURACIES = {  # shown name -> its key path in results.json
+    "greedy": ("arithmetic", "methods", "greedy"),
+    "self-consistency": ("arithmetic", "methods", SC),
+    "voting verifier": ("arithmetic", "methods", VOTING),
+    "best path": ("arithmetic", "methods", "best path (verifier)"),
     "yes/no majority": ("yes_no", "majority"),
     "label model": ("yes_no", "label model"),
 }
@@ -97,10 +97,7 @@ def figures(run_dir: Path) -> dict[str, Any]:
     """One finished run's accuracies and paired differences (in points), and stage seconds."""
     results = read_json(run_dir / "report" / "results.json")
     yesno = read_json(run_dir / "ama" / "yesno.json")
-    accuracy = {
-        name: 100 * results[section][method]["accuracy"]
-        for name, (section, method) in ACCURACIES.items()
-    }
+    accuracy = {name: 100 * _at(results, path)["accuracy"] for name, path in ACCURACIES.items()}
     differences = {
         name: results["arithmetic"]["differences"][key] for name, key in DIFFERENCES.items()
     }
@@ -117,6 +114,12 @@ def figures(run_dir: Path) -> dict[str, Any]:
         },
         "stage_seconds": {name: s["wall"] for name, s in results["stage_seconds"].items()},
     }
+
+
+def _at(tree: Any, path: Sequence[str]) -> Any:
+    for key in path:
+        tree = tree[key]
+    return tree
 
 
 def summarise(runs: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
