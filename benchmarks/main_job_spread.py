@@ -12,6 +12,9 @@ printed and written as JSON (``OUT/spread.json``).
     PYTHONPATH=. python benchmarks/main_job_spread.py                      # 3 seeds x 3 kernels
     PYTHONPATH=. python benchmarks/main_job_spread.py --out /work/spread --force verifier
     PYTHONPATH=. python benchmarks/main_job_spread.py --seeds 0 --kernels native avx2
+
+``--threads 1`` sets ``OMP_NUM_THREADS=1`` for the runs: on a machine running more jobs than it
+has cores, torch's two intra-op threads wait on each other and sampling slows down tenfold.
 """
 
 from __future__ import annotations
@@ -72,12 +75,22 @@ def run_overrides(run_dir: Path, seed: int) -> list[str]:
     ]
 
 
-def run_job(run_dir: Path, seed: int, kernels: str, force: Sequence[str], timeout: float) -> float:
+def run_job(
+    run_dir: Path,
+    seed: int,
+    kernels: str,
+    force: Sequence[str],
+    timeout: float,
+    threads: int | None = None,
+) -> float:
     """Run (or resume) the main job in ``run_dir``; its output goes to ``<run_dir>.log``.
-    Returns the wall-clock seconds; a failed run is a RuntimeError naming its log."""
+    ``threads`` sets ``OMP_NUM_THREADS`` (the reasoner's workers set their own). Returns the
+    wall-clock seconds; a failed run is a RuntimeError naming its log."""
     env = {key: value for key, value in os.environ.items() if key != "ATEN_CPU_CAPABILITY"}
     if kernels != "native":
         env["ATEN_CPU_CAPABILITY"] = kernels
+    if threads is not None:
+        env["OMP_NUM_THREADS"] = str(threads)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     command = [sys.executable, "-m", "corelib", "run", str(CONFIG), *run_overrides(run_dir, seed)]
     command += [arg for stage in force for arg in ("--force", stage)]
@@ -186,7 +199,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--out", type=Path, default=Path("runs/spread"))
     parser.add_argument("--force", action="append", default=[], metavar="STAGE")
-    parser.add_argument("--timeout", type=float, default=1800, help="seconds per run")
+    parser.add_argument("--timeout", type=float, default=7200, help="seconds per run")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="OMP_NUM_THREADS for the runs (default: torch's own); 1 where the machine is "
+        "oversubscribed, where torch's threads wait on each other",
+    )
     args = parser.parse_args(argv)
     kernels = [k for k in args.kernels if k != "avx512" or cpu_has_avx512()]
     for skipped in sorted(set(args.kernels) - set(kernels)):
@@ -196,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         for kernel in kernels:
             name = f"seed{seed}-{kernel}"
             run_dir = args.out.resolve() / name
-            seconds = run_job(run_dir, seed, kernel, args.force, args.timeout)
+            seconds = run_job(run_dir, seed, kernel, args.force, args.timeout, args.threads)
             runs[name] = {"seed": seed, "kernels": kernel, **figures(run_dir)}
             runs[name]["this_invocation_seconds"] = seconds
             accuracy = runs[name]["accuracy"]
