@@ -8,9 +8,15 @@ from examples.reasoning._io import numbered_jsonl, write_jsonl
 from examples.reasoning.pipeline import StageContext
 from examples.reasoning.problems import Problem, make_problems
 
-__all__ = ["MakeProblems", "load_split", "read_problems"]
+__all__ = ["MakeProblems", "load_split", "read_problems", "run_seed"]
 
 SPLITS = ("train", "val", "test")
+
+
+def run_seed(value: int) -> int:
+    """The run's seed, ``value``: as one config node shared by every seeded part of a config,
+    one override (``seed.value=1``) reseeds them all."""
+    return value
 
 
 def read_problems(path: Path) -> list[Problem]:
