@@ -37,7 +37,9 @@ from examples.reasoning.report import Report  # noqa: E402
 from examples.reasoning.verify import TrainVerifier  # noqa: E402
 from examples.reasoning.yesno import YesNoTask  # noqa: E402
 
-RUN_DIR = "runs/reasoning"
+# where every stage writes; `${run_dir}` below refers to it, so one override moves the whole run:
+# `corelib run examples/reasoning/config.py run_dir=/tmp/reasoning`
+run_dir = "runs/reasoning"
 STEPS = 1200  # see docs/main-job.md, "The recipe"
 
 # one node shared by the data, the model's initialisation, the trainer (and its data order) and
@@ -45,10 +47,10 @@ STEPS = 1200  # see docs/main-job.md, "The recipe"
 seed = L(run_seed)(value=0)
 
 llm = L("llm/cached")(
-    llm=L("llm/transformers")(model=f"{RUN_DIR}/reasoner/model", batch_size=256),
-    path=f"{RUN_DIR}/llm_cache.sqlite",
+    llm=L("llm/transformers")(model="${run_dir}/reasoner/model", batch_size=256),
+    path="${run_dir}/llm_cache.sqlite",
 )
-exemplars = L(load_exemplars)(path=f"{RUN_DIR}/data/val.jsonl")
+exemplars = L(load_exemplars)(path="${run_dir}/data/val.jsonl")
 
 data = L(MakeProblems)(train=10000, val=200, test=300, seed=seed, min_ops=2, max_ops=3, high=5)
 
@@ -92,12 +94,12 @@ verifier = L(TrainVerifier)(
     # probable the reasoner found it and how unsure it was (verifiers/step_aware is the
     # from-scratch encoder over words and digits, which does not learn to check sums here)
     verifier=L("verifiers/lm")(
-        backbone=f"{RUN_DIR}/reasoner/model",
+        backbone="${run_dir}/reasoner/model",
         prompt=QUERY_FORMAT,
         alpha=0.1,
-        # the figures in docs/main-job.md were measured with this weighting; the reference one
-        # (the library's default) is not yet measured on this job's validation split
-        step_weighting="per_path",
+        # DiVeRSe's own weighting (each step token weighted alpha in one cross-entropy); on the
+        # verifier's validation split it scored as per_path did (docs/main-job.md)
+        step_weighting="reference",
         trainer=L("ddp/trainer")(
             optimizer=L(torch.optim.AdamW)(lr=1e-3, _partial_=True),
             batch_size=64,
@@ -139,6 +141,6 @@ main = L(Pipeline)(
         "ama": ama,
         "report": report,
     },
-    run_dir=RUN_DIR,
+    run_dir="${run_dir}",
     _recursive_=False,
 )

@@ -72,5 +72,4 @@ def test_runs_are_summarised_as_mean_range_and_intervals_above_zero(tmp_path: Pa
 def test_each_run_has_its_own_folder_and_seed() -> None:
     overrides = run_overrides(Path("/out/seed1-avx2"), 1)
     assert "seed.value=1" in overrides
-    assert "main.run_dir=/out/seed1-avx2" in overrides
-    assert "llm.llm.model=/out/seed1-avx2/reasoner/model" in overrides
+    assert "run_dir=/out/seed1-avx2" in overrides

@@ -159,11 +159,7 @@ def test_verifier_ranking_counts_right_over_wrong_pairs_within_each_question() -
 
 def _cli(run_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     overrides = [
-        f"main.run_dir={run_dir}",
-        f"llm.llm.model={run_dir}/reasoner/model",
-        f"llm.path={run_dir}/llm_cache.sqlite",
-        f"exemplars.path={run_dir}/data/val.jsonl",
-        f"verifier.verifier.backbone={run_dir}/reasoner/model",
+        f"run_dir={run_dir}",  # every path of the run refers to it
         "data.train=300",
         "data.val=20",
         "data.test=24",
