@@ -62,7 +62,10 @@ def test_check_refuses_an_unknown_weighting_in_a_config(target: str) -> None:
     assert check({"_target_": target, "step_weighting": "per_path", **extra}) == []
     (problem,) = check({"_target_": target, "step_weighting": "per_token", **extra})
     assert problem.path == "step_weighting"
-    assert problem.message == "expected Literal['reference', 'per_path'], got str 'per_token'"
+    assert problem.message == (
+        "expected Literal['reference', 'per_path'], got str 'per_token' "
+        "(one of 'reference', 'per_path')"
+    )
 
 
 def test_each_step_is_labelled_once_at_its_last_token() -> None:
