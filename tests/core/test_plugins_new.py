@@ -9,13 +9,13 @@ that venv's ``corelib`` console script. The fast ones check NAME and the target 
 from __future__ import annotations
 
 import os
-import site
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from _corelib_cli import run_corelib
+from _venvs import make_venv, run_installed
 
 from corelib._cli import main
 
@@ -58,27 +58,11 @@ def test_the_projects_own_tests_pass_as_generated(project: Path) -> None:
 def test_the_project_installs_into_a_venv_and_runs_through_its_corelib(
     project: Path, tmp_path: Path
 ) -> None:
-    venv_dir = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv_dir], check=True)
-    python = venv_dir / "bin" / "python"
-    purelib = subprocess.run(
-        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    # The dependencies (pluggy, attrs, ...) come from this environment, as in test_plugin_install.
-    (Path(purelib) / "_outer_site.pth").write_text("\n".join(site.getsitepackages()) + "\n")
-    install = [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet"]
-    options = ["--no-deps", "--no-build-isolation", "--no-index", "--disable-pip-version-check"]
-    subprocess.run([*install, *options, "-e", REPO, project], check=True, timeout=300)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "CORELIB_"))}
+    # dependencies from this environment, as in test_plugin_install
+    venv = make_venv(tmp_path, project)
 
     def corelib(*args: str) -> subprocess.CompletedProcess[str]:
-        command = [venv_dir / "bin" / "corelib", *args]
-        return subprocess.run(
-            command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
-        )
+        return run_installed(venv, *args, cwd=tmp_path)
 
     listed = corelib("plugins")
     assert listed.returncode == 0, listed.stderr
