@@ -33,7 +33,7 @@ from plugins.verifiers._model import (
 )
 from plugins.verifiers.labels import LabeledPath
 from plugins.verifiers.parsing import StepSplitter
-from plugins.verifiers.verifier import best_device, default_trainer
+from plugins.verifiers.verifier import best_device, default_trainer, train_verifier
 
 __all__ = ["LMVerifier"]
 
@@ -121,18 +121,9 @@ class LMVerifier:
             torch.manual_seed(self.seed)
             self.model = self._new_model()
         train = FeatureDataset(examples, self._features(examples))
-        extra = {}
-        if val_examples:
-            extra["val_data"] = FeatureDataset(val_examples, self._features(val_examples))
-        trainer = self.trainer(
-            model=self.model,
-            train_data=train,
-            loss_fn=VerifierLoss(self.alpha, self.step_weighting),
-            **extra,
-        )
-        metrics: dict[str, float] = trainer.fit()
-        self.model.to(self.device).eval()
-        return metrics
+        val = FeatureDataset(val_examples, self._features(val_examples)) if val_examples else None
+        loss = VerifierLoss(self.alpha, self.step_weighting)
+        return train_verifier(self.trainer, self.model, train, val, loss, self.device)
 
     def score(self, questions: Sequence[str], paths: Sequence[str]) -> list[float]:
         """P(correct) in [0, 1] for each (question, path)."""

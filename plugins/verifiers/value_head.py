@@ -33,7 +33,7 @@ from plugins.verifiers._model import StepWeighting, VerifierLoss, check_step_wei
 from plugins.verifiers.labels import LabeledPath
 from plugins.verifiers.lm_verifier import DEFAULT_PROMPT
 from plugins.verifiers.parsing import StepSplitter
-from plugins.verifiers.verifier import best_device, default_trainer
+from plugins.verifiers.verifier import best_device, default_trainer, train_verifier
 
 __all__ = ["ValueHeadNet", "ValueHeadVerifier"]
 
@@ -127,18 +127,14 @@ class ValueHeadVerifier:
             raise ValueError("ValueHeadVerifier.fit: no training examples")
         self._build(self.backbone)
         assert self.model is not None
-        extra = {}
-        if val_examples:
-            extra["val_data"] = TokenDataset(val_examples, self._encode_examples(val_examples))
-        trainer = self.trainer(
-            model=self.model,
-            train_data=TokenDataset(examples, self._encode_examples(examples)),
-            loss_fn=VerifierLoss(self.alpha, self.step_weighting),
-            **extra,
+        train = TokenDataset(examples, self._encode_examples(examples))
+        val = (
+            TokenDataset(val_examples, self._encode_examples(val_examples))
+            if val_examples
+            else None
         )
-        metrics: dict[str, float] = trainer.fit()
-        self.model.to(self.device).eval()
-        return metrics
+        loss = VerifierLoss(self.alpha, self.step_weighting)
+        return train_verifier(self.trainer, self.model, train, val, loss, self.device)
 
     def score(self, questions: Sequence[str], paths: Sequence[str]) -> list[float]:
         """P(correct) in [0, 1] for each (question, path), computed in length-sorted batches."""

@@ -124,15 +124,8 @@ class _NeuralVerifier:
         val = (
             VerifierDataset(val_examples, self.tokenizer, self.max_length) if val_examples else None
         )
-        trainer = self.trainer(
-            model=self.model,
-            train_data=train,
-            loss_fn=VerifierLoss(self._alpha, self._step_weighting),
-            **({"val_data": val} if val is not None else {}),
-        )
-        metrics = trainer.fit()
-        self.model.to(self.device).eval()
-        return metrics
+        loss = VerifierLoss(self._alpha, self._step_weighting)
+        return train_verifier(self.trainer, self.model, train, val, loss, self.device)
 
     def _new_model(self, tokenizer: WordTokenizer) -> VerifierNet:
         return VerifierNet(
@@ -320,6 +313,27 @@ class PathVerifier(_NeuralVerifier):
     """
 
     _alpha = 0.0
+
+
+def train_verifier(
+    make_trainer: Callable[..., Any],
+    model: torch.nn.Module,
+    train: Any,
+    val: Any | None,
+    loss_fn: VerifierLoss,
+    device: torch.device,
+) -> dict[str, float]:
+    """Fit ``model`` with a trainer from ``make_trainer`` (``val`` only when given), then move
+    it to ``device`` for scoring; return the trainer's final metrics."""
+    trainer = make_trainer(
+        model=model,
+        train_data=train,
+        loss_fn=loss_fn,
+        **({"val_data": val} if val is not None else {}),
+    )
+    metrics: dict[str, float] = trainer.fit()
+    model.to(device).eval()
+    return metrics
 
 
 def best_device() -> torch.device:
