@@ -34,6 +34,10 @@ KINDS = (
     "prompt_generators",
     "verifiers",
     "aggregators",
+    "resolvers",
+    "configs",
+    "sweepers",
+    "launchers",
 )
 """The kinds of component every installation knows (listed even when empty); plugins add more."""
 

@@ -55,6 +55,7 @@ def test_unknown_group_lists_the_known_ones(reg: Registry) -> None:
 
 def test_every_named_kind_is_a_group_even_when_empty(reg: Registry) -> None:
     assert {"trainers", "llms", "prompt_generators", "aggregators"} <= set(KINDS)
+    assert {"resolvers", "configs", "sweepers", "launchers"} <= set(KINDS)  # config language, runs
     for kind in KINDS:
         assert reg.entries(kind) == []
     reg.register("aggregators", "vote", Net)

@@ -1,0 +1,31 @@
+"""Runs, sweeps and launchers: the protocols plugins implement and the jobs they run.
+
+See docs/runs.md (the run record, multirun) and docs/plugins.md (writing a launcher or sweeper).
+"""
+
+from corelib.runs._jobs import RESULT_FILE, STATUS_FILE, Job, JobResult, JobStatus, collect
+from corelib.runs._protocols import (
+    Assignment,
+    Choice,
+    Interval,
+    Launcher,
+    Range,
+    SearchSpace,
+    Sweeper,
+)
+
+__all__ = [
+    "RESULT_FILE",
+    "STATUS_FILE",
+    "Assignment",
+    "Choice",
+    "Interval",
+    "Job",
+    "JobResult",
+    "JobStatus",
+    "Launcher",
+    "Range",
+    "SearchSpace",
+    "Sweeper",
+    "collect",
+]
