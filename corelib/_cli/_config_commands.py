@@ -26,7 +26,9 @@ from corelib._cli._launch import (
     check_launch_flags,
     launch,
     launch_requested,
+    torchrun_argv,
 )
+from corelib._cli._multirun import add_multirun_arguments, multirun_requested, run_multirun
 from corelib._cli._seed import DEFAULT_SEED, parse_seed, seed_everything
 from corelib._errors import ConfigError, InstantiationError, a_type, quote
 from corelib._files import load_config
@@ -42,7 +44,7 @@ from corelib._trust import SafeMode, applying, parse_host
 from corelib._yaml import dump_yaml
 from corelib.registry import Allow
 
-__all__ = ["add_parsers"]
+__all__ = ["add_parsers", "check_run", "run_flags"]
 
 
 def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -71,6 +73,7 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         f"worker (default {DEFAULT_SEED})",
     )
     add_launch_arguments(run)
+    add_multirun_arguments(run)
     run.set_defaults(func=_run)
 
     show = subparsers.add_parser(
@@ -229,6 +232,9 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if multirun_requested(args):
+        check_launch_flags(args)
+        return run_multirun(args, job_flags=[*run_flags(args), *torchrun_argv(args)])
     launching = launch_requested(args)
     if launching:
         check_launch_flags(args)
@@ -344,9 +350,26 @@ def _check_before_launch(entry: Any, keys: list[Any], args: argparse.Namespace) 
         raise ConfigError(f"{args.config}: {len(problems)} problem(s) found:\n{listed}")
 
 
+def check_run(args: argparse.Namespace) -> None:
+    """What ``corelib run`` with ``args`` checks before it builds anything: the launch flags,
+    the config, its overrides and references, the entry node and every target and keyword.
+    Raises a ConfigError (or another CorelibError) that names every problem."""
+    if launch_requested(args):
+        check_launch_flags(args)
+    cfg = _resolved(args, _load(args))
+    keys, entry = _entry(cfg, args)
+    _check_before_launch(entry, keys, args)
+
+
 def _worker_argv(args: argparse.Namespace) -> list[str]:
     """The ``corelib`` arguments each worker runs: this command without the launch flags."""
-    argv = ["run", args.config, *args.overrides, "--seed", str(args.seed)]
+    return ["run", args.config, *args.overrides, *run_flags(args)]
+
+
+def run_flags(args: argparse.Namespace) -> list[str]:
+    """The flags of ``corelib run`` that each worker and each job of a sweep repeats: the
+    seed, entry, stages to force, safe-mode allowances, blocked plugins and ``--debug``."""
+    argv = ["--seed", str(args.seed)]
     if args.entry is not None:
         argv += ["--entry", args.entry]
     for stage in args.force:
