@@ -13,6 +13,8 @@ from corelib.runs._protocols import (
     SearchSpace,
     Sweeper,
 )
+from corelib.runs._record import RunRecord
+from corelib.runs._run import run
 
 __all__ = [
     "RESULT_FILE",
@@ -25,7 +27,9 @@ __all__ = [
     "JobStatus",
     "Launcher",
     "Range",
+    "RunRecord",
     "SearchSpace",
     "Sweeper",
     "collect",
+    "run",
 ]
