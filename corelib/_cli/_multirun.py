@@ -52,11 +52,11 @@ def add_multirun_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
         "multirun", "-m runs a sweep: each comma list or sweep function in the overrides is swept"
     )
-    group.add_argument("-m", "--multirun", action="store_true", help="run a sweep of jobs")
     group.add_argument(
-        "--run-dir",
-        metavar="DIR",
-        help="the run's record folder; with -m the sweep's folder (default "
+        "-m",
+        "--multirun",
+        action="store_true",
+        help="run a sweep of jobs; --run-dir DIR is then the sweep's folder (default "
         "multirun/<config stem>/<timestamp>), job n's record is DIR/<n>",
     )
     group.add_argument("--sweeper", metavar="NAME", help="a component of group sweepers (grid)")
@@ -90,6 +90,10 @@ def multirun_requested(args: argparse.Namespace) -> bool:
 def run_multirun(args: argparse.Namespace, *, job_flags: list[str]) -> int:
     """Run the sweep; print each job's end (stderr) and the table (stdout). Exit 1 if a job
     failed."""
+    if args.force_run_dir:
+        raise ConfigError(
+            "--force-run-dir does not apply to a sweep (-m); --resume reruns its unfinished jobs"
+        )
     overrides, options = _split_options(args.overrides)
     if args.jobs is not None:
         if "jobs" in options["launcher"]:

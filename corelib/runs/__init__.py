@@ -15,6 +15,8 @@ from corelib.runs._protocols import (
     SearchSpace,
     Sweeper,
 )
+from corelib.runs._record import RunRecord
+from corelib.runs._run import run
 from corelib.runs._sweep_files import SWEEP_FILE, SWEEP_LOG, read_sweep_log
 
 __all__ = [
@@ -30,6 +32,7 @@ __all__ = [
     "JobStatus",
     "Launcher",
     "Range",
+    "RunRecord",
     "SearchSpace",
     "Sweep",
     "Sweeper",
@@ -38,4 +41,5 @@ __all__ = [
     "multirun",
     "parse_sweep",
     "read_sweep_log",
+    "run",
 ]

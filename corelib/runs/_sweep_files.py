@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from corelib._errors import ConfigError, quote
-from corelib._files import _write_atomically
+from corelib.runs._record import write_atomically
 
 __all__ = [
     "SWEEP_FILE",
@@ -64,7 +64,7 @@ def open_sweep_folder(
                 "continue the sweep in it, or choose another folder"
             )
         folder.mkdir(parents=True, exist_ok=True)
-    _write_atomically(folder / SWEEP_FILE, json.dumps(dict(header), indent=2, default=str) + "\n")
+    write_atomically(folder / SWEEP_FILE, json.dumps(dict(header), indent=2, default=str) + "\n")
     return folder
 
 

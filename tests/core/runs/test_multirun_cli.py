@@ -52,13 +52,19 @@ def test_a_two_by_two_grid_runs_four_jobs_each_with_its_record(tmp_path: Path) -
         "main.a": {"type": "choice", "values": ["1", "2"]},
         "main.b": {"type": "choice", "values": ["3", "4"]},
     }
+    assert [events[n]["result"] for n in range(4)] == [
+        {"loss": loss, "width": 1} for loss in (3, 4, 6, 8)
+    ]
+    for n in range(4):  # each job wrote its own record
+        status = json.loads((out / str(n) / "status.json").read_text())
+        assert status["status"] == "finished"
     header, *rows = done.stdout.splitlines()
-    assert header.split() == ["job", "status", "main.a", "main.b", "wall_s"]
-    assert [row.split()[:4] for row in rows] == [
-        ["0", "finished", "1", "3"],
-        ["1", "finished", "1", "4"],
-        ["2", "finished", "2", "3"],
-        ["3", "finished", "2", "4"],
+    assert header.split() == ["job", "status", "main.a", "main.b", "loss", "width", "wall_s"]
+    assert [row.split()[:6] for row in rows] == [
+        ["0", "finished", "1", "3", "3", "1"],
+        ["1", "finished", "1", "4", "4", "1"],
+        ["2", "finished", "2", "3", "6", "1"],
+        ["3", "finished", "2", "4", "8", "1"],
     ]
     assert "job 3 finished" in done.stderr
 
@@ -91,7 +97,8 @@ def test_a_missing_preset_in_a_preset_sweep_is_found_before_launch(tmp_path: Pat
 
     done = sweep(tmp_path, "main.model=@small,@large", "--run-dir", "presets")
     assert done.returncode == 0, done.stderr
-    assert [row.split()[2] for row in done.stdout.splitlines()[1:]] == ["@small", "@large"]
+    rows = [row.split() for row in done.stdout.splitlines()[1:]]
+    assert [(row[2], row[4]) for row in rows] == [("@small", "8"), ("@large", "64")]  # width
 
 
 def test_failed_jobs_are_recorded_and_resume_reruns_only_them(tmp_path: Path) -> None:
