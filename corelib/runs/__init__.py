@@ -3,6 +3,7 @@
 See docs/runs.md (the run record, multirun) and docs/plugins.md (writing a launcher or sweeper).
 """
 
+from corelib._resolvers import run_dir_given
 from corelib.runs._jobs import RESULT_FILE, STATUS_FILE, Job, JobResult, JobStatus, collect
 from corelib.runs._protocols import (
     Assignment,
@@ -32,4 +33,5 @@ __all__ = [
     "Sweeper",
     "collect",
     "run",
+    "run_dir_given",
 ]

@@ -11,7 +11,7 @@ import pytest
 
 from corelib import ConfigError, InstantiationError, resolve
 from corelib.registry import Registry
-from corelib.runs import run
+from corelib.runs import run, run_dir_given
 
 COMPONENTS = """
     class Where:
@@ -82,3 +82,10 @@ def test_run_dir_takes_no_other_argument(folder: Path) -> None:
 def test_run_refuses_unknown_options(folder: Path) -> None:
     with pytest.raises(TypeError):
         run(folder / "where.yaml", verbose=True)  # type: ignore[call-arg]
+
+
+def test_run_dir_given_sets_run_dir_for_python_code(tmp_path: Path) -> None:
+    with run_dir_given(tmp_path / "record"):
+        assert resolve({"out": "${run:dir}/model.pt"}) == {"out": f"{tmp_path}/record/model.pt"}
+    with pytest.raises(ConfigError, match="not one"):  # only inside the block
+        resolve({"out": "${run:dir}"})

@@ -226,3 +226,15 @@ def test_the_git_commit_and_dirty_flag_of_the_working_directory(workdir: Path) -
     (workdir / "job.yaml").write_text(JOB + "# changed\n")
     assert corelib_run(workdir, "job.yaml", "--run-dir", "dirty").returncode == 0
     assert read_json(workdir / "dirty/run.json")["git"] == {"commit": commit, "dirty": True}
+
+
+def test_show_and_check_take_the_value_of_run_dir(workdir: Path) -> None:
+    shown = run_corelib(workdir, "show", "job.yaml", "--resolved", "--run-dir", "somewhere")
+    assert shown.returncode == 0, shown.stderr
+    assert f"where: {workdir / 'somewhere'}" in shown.stdout
+    assert not (workdir / "somewhere").exists()  # nothing is written
+    unchecked = run_corelib(workdir, "check", "job.yaml", "--allow-import", "app")
+    assert unchecked.returncode == 2
+    assert "main.where" in unchecked.stdout and "pass --run-dir DIR" in unchecked.stdout
+    checked = run_corelib(workdir, "check", "job.yaml", "--allow-import", "app", "--run-dir", "d")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
