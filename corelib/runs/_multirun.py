@@ -9,6 +9,7 @@ batch before any of it starts, launches the batch and records each event in the 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -67,6 +68,7 @@ def multirun(
     built_launcher: Launcher = _built("launchers", launcher, launcher_options)
     _check_protocols(built_sweeper, built_launcher)
     header = {
+        "command": list(sys.orig_argv),
         "config": config,
         "overrides": list(overrides),
         "flags": list(flags),
@@ -103,7 +105,14 @@ def multirun(
 
 
 def build_component(group: str, name: str, options: Mapping[str, Any] | None = None) -> Any:
-    """The component ``name`` (short or qualified) of ``group``, built with ``options``."""
+    """The component ``name`` (short or qualified) of ``group``, built with ``options``.
+
+    Options are keyword arguments only (no ``_target_`` or other special key), and what they
+    hold may name registered components only, as a config in safe mode may.
+    """
+    special = sorted(key for key in options or {} if not str(key)[:1].isalpha())
+    if special:
+        raise ConfigError(f"{group} {quote(name)}: {special[0]!r} is not a parameter name")
     entries = registry.entries(group)
     matches = [e for e in entries if name in (e.qualified_name, e.name)]
     if len(matches) > 1:
@@ -112,7 +121,7 @@ def build_component(group: str, name: str, options: Mapping[str, Any] | None = N
     if not matches:
         known = ", ".join(e.qualified_name for e in entries) or "none (are plugins disabled?)"
         raise ConfigError(f"{group}: no component named {quote(name)}; known: {known}")
-    return instantiate({"_target_": matches[0].qualified_name, **dict(options or {})})
+    return instantiate({"_target_": matches[0].qualified_name, **dict(options or {})}, _allow_=())
 
 
 @attrs.define

@@ -205,6 +205,8 @@ def test_launcher_and_sweeper_parameters_are_not_job_overrides(tmp_path: Path) -
     [
         (("--launcher", "nosuch"), "no component named 'nosuch'; known: launchers/local"),
         (("launcher.nope=1",), "nope"),
+        (("launcher._target_=os.system",), "expected launcher.KEY=VALUE or sweeper.KEY=VALUE"),
+        (("--force-run-dir",), "--force-run-dir does not apply to a sweep"),
         (("--jobs", "2", "launcher.jobs=2"), "--jobs and launcher.jobs"),
         (("--jobs", "0"), "expected a number > 0"),
         (("main.a=choise(1,2)",), "unknown sweep function 'choise'"),
