@@ -51,8 +51,10 @@ def multirun(
     ``sweeper`` and ``launcher`` are names in the groups ``sweepers`` / ``launchers`` (short or
     qualified), built with ``*_options`` as keyword arguments, or objects built already.
     ``run_dir`` is the sweep's folder (default ``multirun/<config stem>/<timestamp>``); job
-    n's record is ``run_dir/<n>``. ``flags`` are the other ``corelib run`` arguments every job
-    gets (``--allow-import``, ``--nproc-per-node``...); ``timeout`` bounds each job's seconds.
+    n's record is ``run_dir/<n>``. Jobs name the config file and their records by absolute
+    paths, so a launcher may start them in any folder. ``flags`` are the other ``corelib run``
+    arguments every job gets (``--allow-import``, ``--nproc-per-node``...); ``timeout`` bounds
+    each job's seconds.
     ``fail_fast`` stops the sweep and its running jobs at the first failure; ``resume`` reruns
     the jobs of the sweep in ``run_dir`` that did not finish. ``on_result`` sees each job end.
 
@@ -84,7 +86,7 @@ def multirun(
         sweep=sweep,
         sweeper=built_sweeper,
         launcher=built_launcher,
-        jobs_template=Job(0, config, (), folder, tuple(flags), timeout),
+        jobs_template=Job(0, _absolute(config), (), folder.absolute(), tuple(flags), timeout),
         check=check,
         earlier=ended_jobs(folder) if resume else {},
     )
@@ -272,6 +274,11 @@ def _check_protocols(sweeper: Any, launcher: Any) -> None:
         raise ConfigError(
             f"{quote(launcher)} is not a launcher: it needs launch(jobs) and slots (an int >= 1)"
         )
+
+
+def _absolute(config: str) -> str:
+    """A config file as an absolute path (a job may run in another folder); a name as it is."""
+    return os.path.abspath(config) if os.path.isfile(config) else config
 
 
 def _name(component: Any) -> str:
