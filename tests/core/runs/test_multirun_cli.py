@@ -190,6 +190,16 @@ def test_jobs_2_runs_two_jobs_at_once(tmp_path: Path) -> None:
     assert a["start"] < b["end"] and b["start"] < a["end"]
 
 
+@pytest.mark.slow
+@pytest.mark.distributed
+def test_launch_flags_reach_every_job_which_runs_through_torchrun(tmp_path: Path) -> None:
+    done = sweep(tmp_path, "main.a=3", "--nproc-per-node", "2", "--run-dir", "out", timeout=110)
+
+    assert done.returncode == 0, done.stderr
+    (event,) = job_events(tmp_path / "out").values()
+    assert event["result"] == {"loss": 6, "width": 1, "world": 2}  # rank 0's, of 2 workers
+
+
 def test_launcher_and_sweeper_parameters_are_not_job_overrides(tmp_path: Path) -> None:
     done = sweep(tmp_path, "main.a=1,2", "launcher.jobs=2", "sweeper.max_jobs=2", "--run-dir", "o")
     assert done.returncode == 0, done.stderr
