@@ -2,8 +2,8 @@
 
 ``write_sweep_app(folder)`` writes ``sweepjob.py`` and ``sweep.yaml`` (entry
 ``sweepjob.score``, allowed with ``--allow-import sweepjob``) plus the presets
-``main/model/{small,large}.yaml``. ``score`` returns ``{"loss": a * b, "width": ...}`` (and ``"world"``, the
-number of processes, under torchrun); its
+``main/model/{small,large}.yaml``. ``score`` returns ``{"loss": a * b, "width": ...}`` (and
+``"world"``, the number of processes, under torchrun); its
 ``mode`` makes a job misbehave, unless the file ``fixed`` exists in the folder (so that a
 resumed sweep succeeds): a mode starting with ``crash`` raises, ``hang`` sleeps for a minute,
 ``kill`` kills its own process with SIGKILL (``ok``, or anything else: no harm). With ``tag``,

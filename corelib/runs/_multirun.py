@@ -21,7 +21,13 @@ from corelib.registry import registry
 from corelib.runs._grammar import Sweep, parse_sweep
 from corelib.runs._jobs import Job, JobResult
 from corelib.runs._protocols import Assignment, Launcher, Sweeper
-from corelib.runs._sweep_files import SweepLog, ended_jobs, open_sweep_folder, set_aside
+from corelib.runs._sweep_files import (
+    SweepLog,
+    discard_sweep_folder,
+    ended_jobs,
+    open_sweep_folder,
+    set_aside,
+)
 
 __all__ = ["build_component", "multirun"]
 
@@ -90,19 +96,24 @@ def multirun(
         check=check,
         earlier=ended_jobs(folder) if resume else {},
     )
-    with SweepLog(folder) as log:
-        runner.log = log
-        log.write("start", resume=resume, pid=os.getpid())
-        try:
-            runner.run(fail_fast=fail_fast, on_result=on_result)
-        except BaseException as stop:  # Ctrl-C, SIGTERM, a failed check: the log says so
-            if isinstance(stop, Exception):
-                log.write("end", status="error", error=quote(str(stop), 400))
-            else:
-                log.write("end", status="interrupted")
-            raise
-        failed = sum(not result.ok for result in runner.results.values())
-        log.write("end", status="failed" if failed else "finished", failed=failed)
+    try:
+        with SweepLog(folder) as log:
+            runner.log = log
+            log.write("start", resume=resume, pid=os.getpid())
+            try:
+                runner.run(fail_fast=fail_fast, on_result=on_result)
+            except BaseException as stop:  # Ctrl-C, SIGTERM, a failed check: the log says so
+                if isinstance(stop, Exception):
+                    log.write("end", status="error", error=quote(str(stop), 400))
+                else:
+                    log.write("end", status="interrupted")
+                raise
+            failed = sum(not result.ok for result in runner.results.values())
+            log.write("end", status="failed" if failed else "finished", failed=failed)
+    except BaseException:
+        if not resume and not runner.launched:  # nothing ran: the folder is free for a rerun
+            discard_sweep_folder(folder)
+        raise
     return [runner.results[index] for index in sorted(runner.results)]
 
 
@@ -139,6 +150,7 @@ class _Runner:
     log: SweepLog | None = None
     results: dict[int, JobResult] = attrs.field(factory=dict)
     next_index: int = 0
+    launched: int = 0
     stopped: bool = False
 
     def run(self, *, fail_fast: bool, on_result: Callable[[JobResult], None] | None) -> None:
@@ -191,6 +203,7 @@ class _Runner:
         for _, job in batch.values():
             set_aside(job.run_dir)  # an earlier attempt's record (resume)
             self._write("launch", job=job.index, overrides=list(job.overrides))
+            self.launched += 1
         running = dict(batch)
         stream: Iterator[JobResult] = self.launcher.launch([job for _, job in batch.values()])
         reason = "the sweep was interrupted"
@@ -205,6 +218,9 @@ class _Runner:
                     self.stopped = True
                     reason = f"--fail-fast after job {result.job.index} failed"
                     break
+        except Exception as error:  # the launcher (or the sweeper's tell) failed
+            reason = f"the sweep failed: {quote(str(error))}"
+            raise
         finally:
             close = getattr(stream, "close", None)
             if close is not None:

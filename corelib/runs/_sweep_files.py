@@ -11,6 +11,7 @@ interrupted or killed: a job launched with no ``job`` line after it was running 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Mapping
@@ -25,6 +26,7 @@ __all__ = [
     "SWEEP_FILE",
     "SWEEP_LOG",
     "SweepLog",
+    "discard_sweep_folder",
     "ended_jobs",
     "open_sweep_folder",
     "read_sweep_log",
@@ -66,6 +68,14 @@ def open_sweep_folder(
         folder.mkdir(parents=True, exist_ok=True)
     write_atomically(folder / SWEEP_FILE, json.dumps(dict(header), indent=2, default=str) + "\n")
     return folder
+
+
+def discard_sweep_folder(folder: Path) -> None:
+    """Remove the files a sweep that launched nothing wrote, and its folder if that is empty."""
+    for name in (SWEEP_FILE, SWEEP_LOG):
+        (folder / name).unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        folder.rmdir()
 
 
 def read_sweep_log(folder: str | os.PathLike[str]) -> list[dict[str, Any]]:
