@@ -182,9 +182,9 @@ class _Runner:
                     "resume with a sweeper that proposes the same jobs again (a fixed seed)"
                 )
             if earlier is not None and earlier.get("status") == "finished":
-                result = JobResult(
-                    job, "finished", 0, result=earlier.get("result"), wall_s=earlier.get("wall_s")
-                )
+                wall = earlier.get("wall_s")
+                wall_s = float(wall) if isinstance(wall, int | float) else None
+                result = JobResult(job, "finished", 0, result=earlier.get("result"), wall_s=wall_s)
                 self.results[index] = result
                 self.sweeper.tell(assignment, result)
             else:
