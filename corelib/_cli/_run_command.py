@@ -45,6 +45,7 @@ from corelib._errors import ConfigError, InstantiationError, a_type, quote
 from corelib._exit import EXIT_USER_CODE
 from corelib._instantiate import instantiate
 from corelib._plain import to_dict
+from corelib._resolvers import env_hidden
 from corelib._trust import SafeMode, applying
 from corelib._yaml import dump_yaml
 from corelib.runs._record import CONFIG_FILE, RESOLVED_CONFIG_FILE, RunRecord, write_atomically
@@ -146,7 +147,9 @@ def _execute(args: argparse.Namespace, outcome: Outcome) -> None:
     loaded = _load(args)
     _write_config(run_dir, CONFIG_FILE, loaded)
     cfg = _resolved(args, loaded)
-    _write_config(run_dir, RESOLVED_CONFIG_FILE, cfg)
+    if run_dir is not None:
+        with env_hidden():  # the record holds no value read from the environment
+            _write_config(run_dir, RESOLVED_CONFIG_FILE, _resolved(args, loaded))
     keys, entry = _entry(cfg, args)
     if launching:
         _check_before_launch(entry, keys, args)

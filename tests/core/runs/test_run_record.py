@@ -35,6 +35,10 @@ APP = """
             return {"score": self.n * 2, "name": "job"}
 
 
+    def secret_length(key: str, url: str) -> int:
+        return len(key) + len(url)
+
+
     class Opaque:
         def run(self) -> object:
             return Opaque()
@@ -238,3 +242,23 @@ def test_show_and_check_take_the_value_of_run_dir(workdir: Path) -> None:
     assert "main.where" in unchecked.stdout and "pass --run-dir DIR" in unchecked.stdout
     checked = run_corelib(workdir, "check", "job.yaml", "--allow-import", "app", "--run-dir", "d")
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_no_value_read_from_the_environment_is_written_into_the_record(workdir: Path) -> None:
+    (workdir / "secret.yaml").write_text(
+        "main:\n  _target_: app.secret_length\n  key: ${env:SECRET_TOKEN}\n"
+        "  url: https://user:${env:SECRET_TOKEN}@host\n"
+    )
+    done = run_corelib(
+        workdir,
+        *("run", "secret.yaml", "--allow-import", "app", "--allow-env", "SECRET_TOKEN"),
+        *("--run-dir", "out"),
+        env={"SECRET_TOKEN": "hunter2-secret"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(2 * len("hunter2-secret") + len("https://user:@host"))
+    for path in (workdir / "out").iterdir():
+        assert "hunter2" not in path.read_text(), path.name
+    resolved = (workdir / "out/config.resolved.yaml").read_text()
+    assert "key: <env:SECRET_TOKEN>" in resolved
+    assert "url: https://user:<env:SECRET_TOKEN>@host" in resolved
