@@ -4,7 +4,7 @@ One implementation serves the command and :func:`corelib.runs.run`: :func:`run_n
 gives the Python function the command's options. Every run goes through
 :func:`corelib.runs._recording.recording` (the run hooks; with ``--run-dir``, the record). With
 launch flags the config is checked here and the workers run this command through torchrun
-(without the launch flags, with the hidden ``--launcher-run-dir``); the launcher alone writes
+(without the launch flags, with the hidden ``--worker-run-dir``); the launcher alone writes
 the record and torchrun's rank 0 writes ``result.json``.
 """
 
@@ -38,7 +38,7 @@ from corelib._cli._launch import (
     launch,
     launch_requested,
 )
-from corelib._cli._record_args import LAUNCHER_RUN_DIR, add_record_arguments, run_dir_of
+from corelib._cli._record_args import WORKER_RUN_DIR, add_record_arguments, run_dir_of
 from corelib._cli._report import report_error
 from corelib._cli._seed import DEFAULT_SEED, parse_seed, seed_everything
 from corelib._errors import ConfigError, InstantiationError, a_type, quote
@@ -111,7 +111,7 @@ def recorded_run(args: argparse.Namespace) -> Any:
 
 
 def _run(args: argparse.Namespace) -> int:
-    shared = run_dir_of(args.launcher_run_dir)
+    shared = run_dir_of(args.worker_run_dir)
     with recording(_record_of(args), replace=args.force_run_dir, run_dir=shared) as outcome:
         try:
             _execute(args, outcome)
@@ -242,7 +242,7 @@ def _worker_argv(args: argparse.Namespace, run_dir: Path | None) -> list[str]:
     without the record, which the launcher writes: ``run_dir`` is only ${run:dir} for them)."""
     argv = ["run", args.config, *args.overrides, "--seed", str(args.seed)]
     if run_dir is not None:
-        argv += [LAUNCHER_RUN_DIR, str(run_dir)]
+        argv += [WORKER_RUN_DIR, str(run_dir)]
     if args.entry is not None:
         argv += ["--entry", args.entry]
     for stage in args.force:
