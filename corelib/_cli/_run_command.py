@@ -46,6 +46,7 @@ from corelib._cli._seed import DEFAULT_SEED, parse_seed, seed_everything
 from corelib._errors import ConfigError, InstantiationError, a_type, quote
 from corelib._exit import EXIT_USER_CODE
 from corelib._instantiate import instantiate
+from corelib._overrides import apply_overrides
 from corelib._plain import to_dict
 from corelib._resolvers import env_hidden
 from corelib._trust import SafeMode, applying
@@ -53,7 +54,14 @@ from corelib._yaml import dump_yaml
 from corelib.runs._record import CONFIG_FILE, RESOLVED_CONFIG_FILE, RunRecord, write_atomically
 from corelib.runs._recording import Outcome, recording, write_result
 
-__all__ = ["add_parsers", "check_run", "recorded_run", "run_flags", "run_namespace"]
+__all__ = [
+    "add_parsers",
+    "check_run",
+    "load_for_checks",
+    "recorded_run",
+    "run_flags",
+    "run_namespace",
+]
 
 
 def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -243,15 +251,31 @@ def _check_before_launch(entry: Any, keys: list[Any], args: argparse.Namespace) 
         raise ConfigError(f"{args.config}: {len(problems)} problem(s) found:\n{listed}")
 
 
-def check_run(args: argparse.Namespace) -> None:
+_NOT_LOADED: Any = object()
+
+
+def check_run(args: argparse.Namespace, loaded: Any = _NOT_LOADED) -> None:
     """What ``corelib run`` with ``args`` checks before it builds anything: the launch flags,
     the config, its overrides and references, the entry node and every target and keyword.
-    Raises a ConfigError (or another CorelibError) that names every problem."""
+    Raises a ConfigError (or another CorelibError) that names every problem. ``loaded``: the
+    config as :func:`load_for_checks` loaded it, to check many overrides of one config."""
     if launch_requested(args):
         check_launch_flags(args)
-    cfg = _resolved(args, _load(args))
+    if loaded is _NOT_LOADED:
+        loaded = load_for_checks(args)
+    cfg = _resolved(args, apply_overrides(loaded, args.overrides))
     keys, entry = _entry(cfg, args)
     _check_before_launch(entry, keys, args)
+
+
+def load_for_checks(args: argparse.Namespace) -> Any:
+    """The config of ``args`` as loaded, before its overrides (``args.config`` becomes the
+    file of a registered config's name, as for a run)."""
+    overrides, args.overrides = args.overrides, []
+    try:
+        return _load(args)
+    finally:
+        args.overrides = overrides
 
 
 def _worker_argv(args: argparse.Namespace, run_dir: Path | None) -> list[str]:

@@ -88,17 +88,20 @@ def multirun(
         "space": {key: _plain(domain) for key, domain in sweep.space.items()},
     }
     folder = open_sweep_folder(run_dir, header, resume=resume)
-    runner = _Runner(
-        sweep=sweep,
-        sweeper=built_sweeper,
-        launcher=built_launcher,
-        jobs_template=Job(0, _absolute(config), (), folder.absolute(), tuple(flags), timeout),
-        check=check,
-        earlier=ended_jobs(folder) if resume else {},
-    )
+    runner: _Runner | None = None
     try:
         with SweepLog(folder) as log:
-            runner.log = log
+            runner = _Runner(
+                sweep=sweep,
+                sweeper=built_sweeper,
+                launcher=built_launcher,
+                jobs_template=Job(
+                    0, _absolute(config), (), folder.absolute(), tuple(flags), timeout
+                ),
+                check=check,
+                earlier=ended_jobs(folder) if resume else {},
+                log=log,
+            )
             log.write("start", resume=resume, pid=os.getpid())
             try:
                 runner.run(fail_fast=fail_fast, on_result=on_result)
@@ -111,8 +114,8 @@ def multirun(
             failed = sum(not result.ok for result in runner.results.values())
             log.write("end", status="failed" if failed else "finished", failed=failed)
     except BaseException:
-        if not resume and not runner.launched:  # nothing ran: the folder is free for a rerun
-            discard_sweep_folder(folder)
+        if not resume and (runner is None or not runner.launched):  # nothing ran: the folder
+            discard_sweep_folder(folder)  # is free for the corrected command
         raise
     return [runner.results[index] for index in sorted(runner.results)]
 
@@ -147,7 +150,7 @@ class _Runner:
     jobs_template: Job  # the sweep's folder, flags and timeout
     check: Check
     earlier: dict[int, dict[str, Any]]  # on resume: the last event of each job that ended
-    log: SweepLog | None = None
+    log: SweepLog
     results: dict[int, JobResult] = attrs.field(factory=dict)
     next_index: int = 0
     launched: int = 0
@@ -202,8 +205,9 @@ class _Runner:
             return
         for _, job in batch.values():
             set_aside(job.run_dir)  # an earlier attempt's record (resume)
-            self._write("launch", job=job.index, overrides=list(job.overrides))
+            self.log.write("launch", sync=False, job=job.index, overrides=list(job.overrides))
             self.launched += 1
+        self.log.sync()  # one fsync per batch, before any of it starts
         running = dict(batch)
         stream: Iterator[JobResult] = self.launcher.launch([job for _, job in batch.values()])
         reason = "the sweep was interrupted"
@@ -230,7 +234,7 @@ class _Runner:
 
     def _record(self, result: JobResult) -> None:
         self.results[result.job.index] = result
-        self._write(
+        self.log.write(
             "job",
             job=result.job.index,
             overrides=list(result.job.overrides),
@@ -240,10 +244,6 @@ class _Runner:
             result=result.result,
             error=result.error,
         )
-
-    def _write(self, event: str, **fields: Any) -> None:
-        assert self.log is not None
-        self.log.write(event, **fields)
 
 
 def _check_all(jobs: list[Job], check: Check) -> None:

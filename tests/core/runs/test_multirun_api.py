@@ -140,3 +140,24 @@ def test_bad_arguments_are_refused_before_anything_runs(
         multirun("sweep.yaml", ["main.a=1,2"], run_dir="out", **options)  # type: ignore[arg-type]
 
     assert not (app / "out").exists()
+
+
+def test_the_config_is_loaded_once_for_the_checks_of_every_job(app: Path) -> None:
+    (app / "counted.py").write_text(
+        "from pathlib import Path\n"
+        "with Path('loads.txt').open('a') as loads:\n"
+        "    loads.write('x')\n"
+        "main = {'_target_': 'sweepjob.score', 'a': 1}\n"
+    )
+
+    results = multirun("counted.py", ["main.a=1,2,3"], run_dir="out")
+
+    assert [r.status for r in results] == ["finished"] * 3
+    assert len((app / "loads.txt").read_text()) == 1 + 3  # the sweep's checks, then each job
+
+
+def test_a_missing_config_is_refused_before_anything_runs(app: Path) -> None:
+    with pytest.raises(ConfigError, match=r"missing\.yaml"):
+        multirun("missing.yaml", ["main.a=1,2"], run_dir="out")
+
+    assert not (app / "out").exists()
