@@ -123,8 +123,9 @@ def multirun(
 def build_component(group: str, name: str, options: Mapping[str, Any] | None = None) -> Any:
     """The component ``name`` (short or qualified) of ``group``, built with ``options``.
 
-    Options are keyword arguments only (no ``_target_`` or other special key), and what they
-    hold may name registered components only, as a config in safe mode may.
+    Options are keyword arguments only (no ``_target_`` or other special key). They come from
+    the command line or code, so they may set trusted-only parameters (``ray``'s ``address``);
+    what they hold may name registered components only, as a config in safe mode may.
     """
     special = sorted(key for key in options or {} if not str(key)[:1].isalpha())
     if special:
@@ -137,7 +138,8 @@ def build_component(group: str, name: str, options: Mapping[str, Any] | None = N
     if not matches:
         known = ", ".join(e.qualified_name for e in entries) or "none (are plugins disabled?)"
         raise ConfigError(f"{group}: no component named {quote(name)}; known: {known}")
-    return instantiate({"_target_": matches[0].qualified_name, **dict(options or {})}, _allow_=())
+    node = {"_target_": matches[0].qualified_name, **dict(options or {})}
+    return instantiate(node, _allow_=(), _trusted_=[[key] for key in options or {}])
 
 
 @attrs.define

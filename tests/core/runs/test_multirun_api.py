@@ -6,12 +6,13 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Annotated
 
 import pytest
 from _corelib_cli import REPO
 from _sweep_jobs import ALLOW, job_events, read_events, write_sweep_app
 
-from corelib import ConfigError, CorelibError
+from corelib import ConfigError, CorelibError, Trusted
 from corelib.registry import Registry
 from corelib.runs import (
     Choice,
@@ -122,6 +123,23 @@ def test_components_by_short_or_qualified_name(app: Path) -> None:
         build_component("launchers", "local", {"_target_": "os.system"})
     with pytest.raises(CorelibError, match="not allowed"):  # options reach registered names only
         build_component("launchers", "local", {"jobs": {"_target_": "os.getpid"}})
+
+
+class TrustingLauncher:
+    """A launcher with a trusted-only parameter, as ``launchers/ray``'s ``address``."""
+
+    slots = 1
+
+    def __init__(self, address: Annotated[str, Trusted] = "local") -> None:
+        self.address = address
+
+
+def test_options_may_set_trusted_only_parameters(app: Path, fresh_registry: Registry) -> None:
+    fresh_registry.register("launchers", "trusting", TrustingLauncher)
+
+    built = build_component("launchers", "trusting", {"address": "10.0.0.1:6379"})
+
+    assert built.address == "10.0.0.1:6379"
 
 
 @pytest.mark.parametrize(
