@@ -47,6 +47,10 @@ class Recorder:
 
 class Raises:
     @hookimpl
+    def corelib_run_start(self, record: RunRecord) -> None:
+        raise SystemExit("a hook must not end the run")
+
+    @hookimpl
     def corelib_run_end(self, record: RunRecord, result: Any, error: BaseException | None) -> None:
         raise RuntimeError("the hook is broken")
 
@@ -106,6 +110,7 @@ def test_a_hook_that_raises_is_reported_and_the_run_keeps_its_result(
     stderr = capfd.readouterr().err
     assert "corelib: warning: plugin 'raises'" in stderr
     assert "corelib_run_end raised RuntimeError: the hook is broken" in stderr
+    assert "corelib_run_start raised SystemExit: a hook must not end the run" in stderr
     status = json.loads((configs / "out/status.json").read_text())
     assert (status["status"], status["exit_code"]) == ("finished", 0)
 
