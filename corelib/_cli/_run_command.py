@@ -111,31 +111,37 @@ def recorded_run(args: argparse.Namespace) -> Any:
 
 
 def _run(args: argparse.Namespace) -> int:
-    shared = run_dir_of(args.worker_run_dir)
-    with recording(_record_of(args), replace=args.force_run_dir, run_dir=shared) as outcome:
+    record = _record_of(args)
+    with recording(record, replace=args.force_run_dir) as outcome:
         try:
             _execute(args, outcome)
         except Exception as error:  # reported now, so that output.log has it
             outcome.fail(error, report_error(error, args))
         else:
-            if outcome.result is not None and _rank_zero():
+            if outcome.result is not None and _rank() == 0:
                 print(outcome.result)
-            if shared is not None and _rank_zero():
-                write_result(shared, outcome.result)
+            if record.rank == 0 and record.dir is not None:  # a worker: rank 0's result
+                write_result(record.dir, outcome.result)
     return outcome.exit_code
 
 
 def _record_of(args: argparse.Namespace) -> RunRecord:
+    worker = args.worker_run_dir is not None
     return RunRecord(
-        dir=run_dir_of(args.run_dir),
+        dir=run_dir_of(args.worker_run_dir if worker else args.run_dir),
         argv=tuple(sys.orig_argv),
         config_path=args.config,
         overrides=tuple(args.overrides),
+        rank=_rank() if worker else None,
     )
 
 
-def _rank_zero() -> bool:
-    return os.environ.get("RANK", "0") == "0"
+def _rank() -> int:
+    """torchrun's rank of this process (0 outside torchrun)."""
+    try:
+        return int(os.environ.get("RANK", "0"))
+    except ValueError:
+        return 0
 
 
 def _execute(args: argparse.Namespace, outcome: Outcome) -> None:

@@ -31,17 +31,35 @@ RANKED = """
 """
 
 
+def install_monitor(folder: Path) -> None:
+    """Install plugins/monitor in ``folder`` (on the runs' PYTHONPATH) as a distribution of its
+    own, under a name of its own: the workers discover it as they would once installed."""
+    dist_info = folder / "monitor_under_test-1.0.dist-info"
+    dist_info.mkdir()
+    (dist_info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: monitor-under-test\nVersion: 1.0\n"
+    )
+    (dist_info / "entry_points.txt").write_text(
+        "[corelib.plugins]\nmonitor_under_test = monitor_under_test\n"
+    )
+    (folder / "monitor_under_test.py").write_text(
+        "from plugins.monitor import corelib_run_end, corelib_run_start\n"
+    )
+
+
 @pytest.mark.slow
 @pytest.mark.distributed
 @pytest.mark.timeout(120)
 def test_two_workers_write_one_record(tmp_path: Path) -> None:
     (tmp_path / "ranked.py").write_text(textwrap.dedent(RANKED))
     (tmp_path / "job.yaml").write_text("main: {_target_: ranked.Ranked, where: '${run:dir}'}\n")
+    install_monitor(tmp_path)
     done = run_corelib(
         tmp_path,
         *("run", "job.yaml", "--allow-import", "ranked", "--nproc-per-node", "2"),
         *("--run-dir", "out"),
         timeout=110,
+        plugins=True,
     )
     assert done.returncode == 0, done.stderr
     record = tmp_path / "out"
@@ -57,6 +75,9 @@ def test_two_workers_write_one_record(tmp_path: Path) -> None:
     run = json.loads((record / "run.json").read_text())
     assert "--nproc-per-node" in run["argv"]  # the launcher's command line, not a worker's
     assert not [path.name for path in record.iterdir() if path.name.startswith(".")]
+    # plugins write per worker (record.rank), the launcher's own file as usual
+    for name in ("resources.json", "resources.rank0.json", "resources.rank1.json"):
+        assert json.loads((record / name).read_text())["wall_s"] > 0
 
 
 @pytest.mark.slow

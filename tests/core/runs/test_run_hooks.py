@@ -128,3 +128,11 @@ def test_write_json_refuses_the_records_own_files_and_paths(tmp_path: Path, name
     with pytest.raises(ValueError, match="not a file name a plugin may write"):
         record.write_json(name, {})
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_workers_write_json_names_its_file_after_its_rank(tmp_path: Path) -> None:
+    worker = RunRecord(dir=tmp_path, argv=(), config_path="c.yaml", overrides=(), rank=1)
+    worker.write_json("resources.json", {"rss": 1})
+    assert not worker.writes_record  # the launcher writes the record's own files
+    assert [path.name for path in tmp_path.iterdir()] == ["resources.rank1.json"]
+    assert worker.files == {"resources.json": {"rss": 1}}
