@@ -46,6 +46,7 @@ from corelib._exit import EXIT_USER_CODE
 from corelib._instantiate import instantiate
 from corelib._plain import to_dict
 from corelib._resolvers import env_hidden
+from corelib._text import printable
 from corelib._trust import SafeMode, applying
 from corelib._yaml import dump_yaml
 from corelib.runs._record import CONFIG_FILE, RESOLVED_CONFIG_FILE, RunRecord, write_atomically
@@ -195,7 +196,7 @@ def _write_config(run_dir: Path | None, name: str, cfg: Any) -> None:
     try:
         text = dump_yaml(to_dict(cfg))
     except ConfigError as error:
-        print(f"corelib: warning: {name} not written: {error}", file=sys.stderr)
+        print(printable(f"corelib: warning: {name} not written: {error}"), file=sys.stderr)
         return
     write_atomically(run_dir / name, text)
 
