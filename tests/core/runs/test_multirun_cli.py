@@ -155,7 +155,10 @@ def test_fail_fast_stops_running_jobs_and_launches_no_more(tmp_path: Path) -> No
 
 
 @pytest.mark.timeout(60)
-def test_ctrl_c_stops_the_running_jobs_and_exits_130(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_stops_the_running_jobs_and_exits_130(
+    tmp_path: Path, signum: signal.Signals, code: int
+) -> None:
     write_sweep_app(tmp_path)
     process = subprocess.Popen(
         [sys.executable, "-m", "corelib", "run", "-m", "sweep.yaml", *ALLOW, "--jobs", "2",
@@ -168,13 +171,13 @@ def test_ctrl_c_stops_the_running_jobs_and_exits_130(tmp_path: Path) -> None:
     )  # fmt: skip
     try:
         hanging = [read_tag(tmp_path, name) for name in ("t-hang", "t-hang-2")]
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signum)
         _, stderr = process.communicate(timeout=30)
     finally:
         process.kill()
 
-    assert process.returncode == 130, stderr
-    assert "corelib: interrupted (SIGINT)" in stderr
+    assert process.returncode == code, stderr
+    assert f"corelib: interrupted ({signum.name})" in stderr
     for note in hanging:
         assert gone(note["pid"]) and gone(note["child"])  # no job, nor a child of one, is left
     events = read_events(tmp_path / "out")
