@@ -4,18 +4,22 @@ Each job runs ``job.command()`` (``python -m corelib run ... --run-dir RUN_DIR``
 of its own, so that the job and everything it starts (torchrun's workers, subprocesses) form
 one process group that a timeout or a stop ends together. Its stdout and stderr go to
 ``RUN_DIR/launcher.log``: the job's own record keeps ``output.log``, and ``launcher.log`` also
-holds what a job printed before its record started (an import error, a bad flag).
+holds what a job printed before its record started (an import error, a bad flag). On Linux a
+job also gets SIGTERM from the kernel when the process that launched it dies (even by SIGKILL),
+so a sweep killed outright leaves no job running on its own.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import select
 import signal
 import subprocess
+import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import IO
 
 import attrs
@@ -104,6 +108,7 @@ class _Running:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group: killpg reaches its children
+                preexec_fn=_stop_with_launcher(),
             )
         except BaseException:
             log.close()
@@ -141,6 +146,28 @@ class _Running:
     def signal_group(self, signum: int) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.process.pid, signum)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _stop_with_launcher() -> Callable[[], None] | None:
+    """Linux: what the child runs before ``exec`` to be sent SIGTERM when this process (the
+    thread that starts it) dies; elsewhere None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    launcher = os.getpid()
+
+    def stop_with_launcher() -> None:  # in the child: nothing here may import or allocate much
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != launcher:  # the launcher died before the request was in place
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return stop_with_launcher
 
 
 def _next_deadline(running: list[_Running]) -> float | None:

@@ -6,7 +6,9 @@ Each test writes the tiny job of ``_sweep_jobs`` into ``tmp_path`` and sweeps it
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -185,6 +187,31 @@ def test_ctrl_c_stops_the_running_jobs_and_exits_130(
     assert ended == {0: "finished", 1: "interrupted", 2: "interrupted", 3: "interrupted"}
     assert not (tmp_path / "out" / "3" / "launcher.log").exists()  # job 3 never started
     assert events[-1]["event"] == "end" and events[-1]["status"] == "interrupted"
+
+
+@pytest.mark.timeout(60)
+def test_a_sweep_killed_outright_leaves_no_job_running(tmp_path: Path) -> None:
+    write_sweep_app(tmp_path)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "corelib", "run", "-m", "sweep.yaml", *ALLOW,
+         "main.mode=hang", "main.tag=t", "--run-dir", "out"],
+        cwd=tmp_path,
+        env=corelib_environment(tmp_path, plugins=True),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    job = read_tag(tmp_path, "t-hang")
+    try:
+        process.kill()  # SIGKILL: the sweep cannot stop its jobs itself
+        process.wait(timeout=10)
+
+        assert gone(job["pid"], timeout=20)  # the kernel sent the job SIGTERM
+        status = json.loads((tmp_path / "out" / "0" / "status.json").read_text())
+        assert status["status"] == "interrupted"
+    finally:
+        for pid in (job["pid"], job["child"]):  # the job's own child is the job's to stop
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def test_jobs_2_runs_two_jobs_at_once(tmp_path: Path) -> None:
