@@ -87,13 +87,13 @@ def _key(override: str) -> str:
 
 
 def _domain(value: str, override: str) -> Choice | Range | Interval | None:
-    items = split_items(value)
+    items = _split_items(value)
     if len(items) > 1:
         return Choice(_values(items, override))
     call = _CALL.fullmatch(value)
     if call is None or not _balanced(call["inner"]):
         return None
-    name, arguments = call["name"], split_items(call["inner"])
+    name, arguments = call["name"], _split_items(call["inner"])
     if name == "choice":
         return Choice(_values(arguments, override))
     if name == "range":
@@ -103,7 +103,7 @@ def _domain(value: str, override: str) -> Choice | Range | Interval | None:
     if name == "log":
         inner = _CALL.fullmatch(call["inner"])
         if inner is not None and inner["name"] == "interval":
-            arguments = split_items(inner["inner"])
+            arguments = _split_items(inner["inner"])
         return _interval(arguments, override, log=True)
     raise ConfigError(
         f"sweep {quote(override)}: unknown sweep function {name!r}; expected one of "
@@ -111,7 +111,7 @@ def _domain(value: str, override: str) -> Choice | Range | Interval | None:
     )
 
 
-def split_items(text: str) -> list[str]:
+def _split_items(text: str) -> list[str]:
     """``text`` split at its top-level commas (not inside brackets, braces, parens or quotes).
 
     Unbalanced text is one item: it is not a list, and the override's own parser reports it.
