@@ -12,6 +12,7 @@ import fcntl
 import os
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import BinaryIO, Final
 
@@ -20,7 +21,7 @@ from corelib._errors import ConfigError
 __all__ = ["OutputLog"]
 
 _CHUNK: Final = 65536
-_DRAIN_S: Final = 5.0  # how long stop() waits for output still in the pipes
+_DRAIN_S: Final = 5.0  # how long stop() waits, in all, for output still in the pipes
 
 
 class OutputLog:
@@ -73,8 +74,9 @@ class OutputLog:
                 os.close(descriptor)  # closed again, as it was
             else:
                 os.dup2(saved, descriptor)  # the pipe's last writer here closes with it
+        deadline = time.monotonic() + _DRAIN_S
         for thread in self._threads:
-            thread.join(_DRAIN_S)
+            thread.join(max(0.0, deadline - time.monotonic()))
         if any(thread.is_alive() for thread in self._threads):
             return  # their descriptors stay open for them
         for saved in self._saved.values():

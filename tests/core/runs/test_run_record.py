@@ -39,6 +39,14 @@ APP = """
         return len(key) + len(url)
 
 
+    class LeavesAChild:
+        def run(self) -> str:
+            import subprocess
+
+            subprocess.Popen(["sh", "-c", "sleep 1; echo the child ends late"])
+            return "started"
+
+
     class Quits:
         def run(self) -> None:
             sys.exit(3)
@@ -328,3 +336,13 @@ def test_a_run_started_with_a_standard_stream_closed_logs_the_other(
     assert len(log) < 1000  # the log never copies into itself
     kept = "stderr of the run" if closed == "stdout" else "stdout of the run"
     assert kept in log
+
+
+@pytest.mark.timeout(60)
+def test_output_of_a_child_the_run_left_running_is_logged_for_a_while(workdir: Path) -> None:
+    (workdir / "child.yaml").write_text("main: {_target_: app.LeavesAChild}\n")
+    started = time.monotonic()
+    done = corelib_run(workdir, "child.yaml", "--run-dir", "out")
+    assert done.returncode == 0, done.stderr
+    assert time.monotonic() - started < 30  # waits at most a few seconds for it
+    assert "the child ends late" in (workdir / "out/output.log").read_text()
