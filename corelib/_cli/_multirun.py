@@ -12,6 +12,7 @@ import argparse
 import math
 import re
 import sys
+from pathlib import Path
 from typing import Any
 
 from corelib._cli._table import table
@@ -110,6 +111,7 @@ def run_multirun(args: argparse.Namespace, *, job_flags: list[str]) -> int:
         sweeper_options=options["sweeper"],
         launcher_options=options["launcher"],
         on_result=_progress,
+        on_start=_started,
     )
     print(results_table(results, list(parse_sweep(overrides).space)))
     failed = [result for result in results if not result.ok]
@@ -179,6 +181,10 @@ def _split_options(arguments: list[str]) -> tuple[list[str], dict[str, dict[str,
         except ValueError as exc:
             raise ConfigError(f"{quote(argument)}: the value is not YAML ({exc})") from None
     return overrides, options
+
+
+def _started(folder: Path) -> None:
+    print(printable(f"corelib: sweep in {folder}"), file=sys.stderr, flush=True)
 
 
 def _progress(result: JobResult) -> None:

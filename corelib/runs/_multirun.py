@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -51,6 +52,7 @@ def multirun(
     sweeper_options: Mapping[str, Any] | None = None,
     launcher_options: Mapping[str, Any] | None = None,
     on_result: Callable[[JobResult], None] | None = None,
+    on_start: Callable[[Path], None] | None = None,
 ) -> list[JobResult]:
     """Run the sweep ``corelib run -m CONFIG OVERRIDES... FLAGS...``; each job's result.
 
@@ -62,7 +64,8 @@ def multirun(
     arguments every job gets (``--allow-import``, ``--nproc-per-node``...); ``timeout`` bounds
     each job's seconds.
     ``fail_fast`` stops the sweep and its running jobs at the first failure; ``resume`` reruns
-    the jobs of the sweep in ``run_dir`` that did not finish. ``on_result`` sees each job end.
+    the jobs of the sweep in ``run_dir`` that did not finish. ``on_start`` is told the sweep's
+    folder once it is made, ``on_result`` sees each job end.
 
     The results are in job order, those of earlier runs included on ``resume``. Raises a
     ConfigError before a job starts when the sweep is malformed, when a job would fail its
@@ -104,7 +107,7 @@ def multirun(
             )
             log.write("start", resume=resume, pid=os.getpid())
             try:
-                runner.run(fail_fast=fail_fast, on_result=on_result)
+                runner.run(fail_fast=fail_fast, on_result=on_result, on_start=on_start)
             except BaseException as stop:  # Ctrl-C, SIGTERM, a failed check: the log says so
                 if isinstance(stop, Exception):
                     log.write("end", status="error", error=quote(str(stop), 400))
@@ -158,13 +161,21 @@ class _Runner:
     launched: int = 0
     stopped: bool = False
 
-    def run(self, *, fail_fast: bool, on_result: Callable[[JobResult], None] | None) -> None:
+    def run(
+        self,
+        *,
+        fail_fast: bool,
+        on_result: Callable[[JobResult], None] | None,
+        on_start: Callable[[Path], None] | None,
+    ) -> None:
         while not self.stopped:
             assignments = self.sweeper.ask(self.sweep.space, self.launcher.slots)
             if not assignments:
                 return
             batch = self._new_jobs(assignments)
             _check_all([job for _, job in batch.values()], self.check)
+            if batch and not self.launched and on_start is not None:
+                on_start(self.jobs_template.run_dir)
             self._launch(batch, fail_fast=fail_fast, on_result=on_result)
 
     def _new_jobs(self, assignments: list[Assignment]) -> dict[int, tuple[Assignment, Job]]:

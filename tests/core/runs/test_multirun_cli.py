@@ -68,6 +68,7 @@ def test_a_two_by_two_grid_runs_four_jobs_each_with_its_record(tmp_path: Path) -
         ["2", "finished", "2", "3", "6", "1"],
         ["3", "finished", "2", "4", "8", "1"],
     ]
+    assert done.stderr.startswith(f"corelib: sweep in {out}\n")  # where to look while it runs
     assert "job 3 finished" in done.stderr
 
 
@@ -86,6 +87,7 @@ def test_a_bad_value_for_one_job_stops_the_sweep_before_any_job_starts(tmp_path:
     assert "job 1 (main.a=x main.b=2)" in done.stderr
     assert "expected int, got str 'x'" in done.stderr
     assert "Traceback" not in done.stderr
+    assert "sweep in" not in done.stderr
     assert not (tmp_path / "out").exists()  # nothing ran, nothing is left: fix it and rerun
 
     fixed = sweep(tmp_path, "main.a=1,3", "main.b=2", "--run-dir", "out")
