@@ -33,7 +33,7 @@ _COMPONENTS = {
     "callbacks": {
         "progress": "plugins.ddp.callbacks:ProgressBar",
         "metrics_logger": "plugins.ddp.callbacks:MetricsLogger",
-        "checkpointer": "plugins.ddp.callbacks:Checkpointer",
+        "checkpointer": "plugins.ddp.checkpointer:Checkpointer",
     },
     "models": {
         "mlp": "plugins.ddp.models:MLP",
