@@ -173,7 +173,7 @@ class _Scripted:
     def __init__(self, scores: dict[int, float]) -> None:
         self.scores = scores
 
-    @hookimpl
+    @hookimpl(tryfirst=True)  # before the callbacks that read it
     def ddp_step_end(self, step: int, metrics: dict[str, float]) -> None:
         metrics["score"] = self.scores[step]
 
