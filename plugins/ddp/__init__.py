@@ -36,6 +36,8 @@ _COMPONENTS = {
         "metrics_logger": "plugins.ddp.callbacks:MetricsLogger",
         "checkpointer": "plugins.ddp.checkpointer:Checkpointer",
         "early_stopping": "plugins.ddp.early_stopping:EarlyStopping",
+        "mlflow": "plugins.ddp.trackers:MLflowTracker",
+        "wandb": "plugins.ddp.trackers:WandbTracker",
     },
     "models": {
         "mlp": "plugins.ddp.models:MLP",
