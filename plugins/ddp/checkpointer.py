@@ -57,6 +57,8 @@ class Checkpointer:
         for name, value in {"every": every, "keep_last": keep_last, "keep_best": keep_best}.items():
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ConfigError(f"{_NAME}: {name} must be an integer >= 1 or None, not {value!r}")
+        if mode not in ("min", "max"):
+            raise ConfigError(f"{_NAME}: mode must be 'min' or 'max', not {mode!r}")
         if keep_best is not None and monitor is None:
             raise ConfigError(f"{_NAME}: keep_best={keep_best} needs monitor (e.g. 'val/loss')")
         self.directory = Path(directory)

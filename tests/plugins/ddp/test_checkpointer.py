@@ -23,6 +23,7 @@ from corelib import ConfigError, hookimpl
 from plugins.ddp.checkpoint import CheckpointError, latest_checkpoint, load_model_weights
 from plugins.ddp.checkpointer import BEST_LINK, Checkpointer
 from plugins.ddp.strategies.ddp import DDP
+from plugins.ddp.strategies.fsdp2 import FSDP2
 
 
 def _names(directory: Path) -> list[str]:
@@ -73,11 +74,11 @@ def test_resuming_from_async_checkpoints_equals_an_uninterrupted_run_exactly(
     assert metrics == expected
 
 
-def _async_ddp_resume(rank: int, directory: Path) -> tuple[dict, dict, list[int]]:
+def _async_resume(rank: int, directory: Path, strategy: type) -> tuple[dict, dict, list[int]]:
     def fit(max_steps: int, *callbacks: Any) -> FinalState:
         final = FinalState()
         make_trainer(
-            strategy=DDP(timeout_s=30), callbacks=(final, *callbacks), max_steps=max_steps
+            strategy=strategy(timeout_s=30), callbacks=(final, *callbacks), max_steps=max_steps
         ).fit()
         return final
 
@@ -89,8 +90,10 @@ def _async_ddp_resume(rank: int, directory: Path) -> tuple[dict, dict, list[int]
 
 @pytest.mark.distributed
 @pytest.mark.timeout(120)
-def test_async_saves_on_two_ranks_resume_exactly(tmp_path: Path) -> None:
-    for uninterrupted, resumed, steps in run_ranks(_async_ddp_resume, tmp_path, timeout=100):
+@pytest.mark.parametrize("strategy", [DDP, FSDP2])
+def test_async_saves_on_two_ranks_resume_exactly(tmp_path: Path, strategy: type) -> None:
+    results = run_ranks(_async_resume, tmp_path, strategy, timeout=100)
+    for uninterrupted, resumed, steps in results:
         assert steps == [5, 6]
         assert max_difference(resumed, uninterrupted) < 1e-6
     assert _names(tmp_path) == ["step_000000004", "step_000000005", "step_000000006"]
@@ -277,7 +280,7 @@ def test_save_on_signal_decides_whether_a_stop_saves(
     [
         ({"every": 0}, "ddp/checkpointer: every must be an integer >= 1 or None, not 0"),
         ({"keep_best": 2}, "ddp/checkpointer: keep_best=2 needs monitor (e.g. 'val/loss')"),
-        ({"monitor": "val/loss", "mode": "lowest"}, "mode must be 'min' or 'max', not 'lowest'"),
+        ({"mode": "lowest"}, "ddp/checkpointer: mode must be 'min' or 'max', not 'lowest'"),
         ({"keep_last": 0}, "keep_last must be an integer >= 1 or None, not 0"),
     ],
 )
