@@ -203,3 +203,19 @@ def test_an_untrusted_file_cannot_point_mlflow_at_a_server(tmp_path: Path) -> No
         instantiate(node, _allow_=[])
     del node["tracking_uri"]
     assert instantiate(node, _allow_=[]).tracking_uri == (tmp_path / "mlruns").as_uri()
+
+
+def test_an_interrupted_wandb_run_is_finished_with_exit_code_1(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit):
+        _fit(max_steps=10, callbacks=(_SigtermAt3(), WandbTracker(tmp_path)))
+    [run_file] = (tmp_path / "wandb").glob("offline-run-*/run-*.wandb")
+    records = list(_wandb_records(run_file))
+    exits = [r.exit.exit_code for r in records if r.WhichOneof("record_type") == "exit"]
+    steps = [
+        json.loads(item.value_json)
+        for r in records
+        if r.WhichOneof("record_type") == "history"
+        for item in r.history.item
+        if _key(item) == "_step"
+    ]
+    assert exits == [1] and steps == [1, 2, 3, 4]
