@@ -65,7 +65,9 @@ class Checkpointer:
         self.every = every
         self.keep_last = keep_last
         self.keep_best = keep_best
-        self.monitor = None if monitor is None else Monitor(_NAME, monitor, mode)
+        self.monitor = monitor
+        self.mode = mode
+        self._monitor = None if monitor is None else Monitor(_NAME, monitor, mode)
         self.async_save = async_save
         self.save_on_signal = save_on_signal
         self._seen: dict[str, float] = {}
@@ -73,8 +75,8 @@ class Checkpointer:
     @hookimpl
     def ddp_fit_start(self) -> None:
         self._seen = {}
-        if self.monitor is not None:
-            self.monitor.reset()
+        if self._monitor is not None:
+            self._monitor.reset()
 
     @hookimpl(trylast=True)  # after the other callbacks, so their state is saved up to date
     def ddp_step_end(self, trainer: Any, step: int, metrics: dict[str, float]) -> None:
@@ -110,8 +112,8 @@ class Checkpointer:
 
     def _observe(self, trainer: Any, metrics: dict[str, float], *, validation: bool) -> None:
         self._seen.update((name, value) for name, value in metrics.items() if name != "step")
-        if self.monitor is not None:
-            self.monitor.observe(trainer, metrics, validation=validation)
+        if self._monitor is not None:
+            self._monitor.observe(trainer, metrics, validation=validation)
 
     def _retain(self) -> None:
         """Point ``best`` at the best checkpoint, then delete those no rule keeps (rank 0)."""
@@ -133,11 +135,11 @@ class Checkpointer:
         """The checkpoints with a value of the monitored metric, best first (ties: the older)."""
         if self.monitor is None:
             return []
-        sign = 1.0 if self.monitor.mode == "min" else -1.0
+        sign = 1.0 if self.mode == "min" else -1.0
         scored = [
             (sign * value, step_of(path), path)
             for path in checkpoints
-            if (value := _recorded(path, self.monitor.name)) is not None
+            if (value := _recorded(path, self.monitor)) is not None
         ]
         return [path for *_, path in sorted(scored)]
 

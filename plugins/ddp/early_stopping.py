@@ -42,7 +42,8 @@ class EarlyStopping:
     ) -> None:
         if not isinstance(patience, int) or isinstance(patience, bool) or patience < 1:
             raise ConfigError(f"{_NAME}: patience must be an integer >= 1, not {patience!r}")
-        self.monitor = Monitor(_NAME, monitor, mode, min_delta)
+        self._monitor = Monitor(_NAME, monitor, mode, min_delta)
+        self.monitor, self.mode, self.min_delta = monitor, mode, float(min_delta)
         self.patience = patience
         self.best: float | None = None
         self.waited = 0
@@ -60,7 +61,7 @@ class EarlyStopping:
 
     @hookimpl
     def ddp_fit_start(self, trainer: Any) -> None:
-        self.monitor.reset()
+        self._monitor.reset()
         if trainer.step == 0:  # a new run (a resumed one got its state from the checkpoint)
             self.best, self.waited = None, 0
 
@@ -75,10 +76,10 @@ class EarlyStopping:
     def _check(
         self, trainer: Any, step: int, metrics: dict[str, float], *, validation: bool
     ) -> None:
-        value = self.monitor.observe(trainer, metrics, validation=validation)
+        value = self._monitor.observe(trainer, metrics, validation=validation)
         if value is None:
             return
-        if self.monitor.better(value, self.best):
+        if self._monitor.better(value, self.best):
             self.best, self.waited = value, 0
         else:
             self.waited += 1
@@ -91,8 +92,8 @@ class EarlyStopping:
         trainer.request_stop()
         if strategy.is_main:
             print(
-                f"{_NAME}: {self.monitor.name} has not improved by more than "
-                f"{self.monitor.min_delta:g} for {self.waited} checks (best {self.best:.6g}); "
+                f"{_NAME}: {self.monitor} has not improved by more than "
+                f"{self.min_delta:g} for {self.waited} checks (best {self.best:.6g}); "
                 f"stopping after step {step}",
                 file=sys.stderr,
                 flush=True,
