@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -92,8 +93,16 @@ class Checkpointer:
 
     @hookimpl
     def ddp_checkpoint_saved(self, trainer: Any, path: Path) -> None:
-        if trainer.strategy.is_main and path.parent == self.directory:
+        if not (trainer.strategy.is_main and path.parent == self.directory):
+            return
+        try:
             self._retain()
+        except OSError as error:  # rank 0 alone: raising would leave the others waiting
+            warnings.warn(
+                f"{_NAME}: could not update the best link or delete old checkpoints in "
+                f"{self.directory}: {error}",
+                stacklevel=2,
+            )
 
     @hookimpl(trylast=True)
     def ddp_fit_interrupted(self, trainer: Any) -> None:
@@ -159,7 +168,7 @@ def _recorded(path: Path, name: str) -> float | None:
         if file.stat().st_size > _METRICS_MAX_BYTES:
             return None
         value = json.loads(file.read_text()).get(name)
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, RecursionError):
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         return None

@@ -287,3 +287,23 @@ def test_save_on_signal_decides_whether_a_stop_saves(
 def test_bad_settings_are_refused_when_built(options: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(message)):
         Checkpointer("unused", **options)
+
+
+def test_a_folder_in_the_way_of_the_best_link_is_a_warning_not_a_hang(tmp_path: Path) -> None:
+    (tmp_path / BEST_LINK).mkdir(parents=True)
+    (tmp_path / BEST_LINK / "mine.txt").write_text("not a checkpoint")
+    checkpointer = Checkpointer(tmp_path, every=2, keep_last=1, monitor="train/loss")
+    with pytest.warns(UserWarning, match="could not update the best link or delete old"):
+        _fit(max_steps=4, callbacks=(checkpointer,))
+    assert (tmp_path / BEST_LINK / "mine.txt").read_text() == "not a checkpoint"
+    assert latest_checkpoint(tmp_path) == tmp_path / "step_000000004"
+
+
+def test_a_metrics_file_that_is_no_number_leaves_its_checkpoint_unranked(tmp_path: Path) -> None:
+    checkpointer = Checkpointer(tmp_path, every=1, keep_last=None, monitor="score")
+    _fit(max_steps=3, callbacks=(_Scripted({1: 0.1, 2: 0.5, 3: 0.9}), checkpointer))
+    assert os.readlink(tmp_path / BEST_LINK) == "step_000000001"
+    (tmp_path / "step_000000001" / "metrics.json").write_text("[" * 100_000 + "]" * 100_000)
+    (tmp_path / "step_000000002" / "metrics.json").write_text('{"score": "0.0"}')
+    _fit(max_steps=4, callbacks=(_Scripted({4: 0.7}), checkpointer))  # resumes from step 3
+    assert os.readlink(tmp_path / BEST_LINK) == "step_000000004"
