@@ -40,8 +40,8 @@ from plugins.ddp.strategies import Strategy
 
 __all__ = ["PendingCheckpoint", "discard", "start_checkpoint"]
 
-_background_groups: dict[int, tuple[Any, Any]] = {}
-"""The checkpoint writer's own process group, per default group (``id`` -> (default, own))."""
+_writer_group: list[Any] = []
+"""The default process group and the writer thread's own group over the same ranks."""
 
 
 class PendingCheckpoint:
@@ -54,11 +54,6 @@ class PendingCheckpoint:
         self.path = checkpoint_path(root, step)
         self._future = future
         self._committed = False
-
-    @property
-    def in_background(self) -> bool:
-        """Whether its tensors are (or were) written by a background thread."""
-        return self._future is not None
 
     def wait(self) -> Path:
         """Wait until every rank's part is written, then commit it (once)."""
@@ -138,12 +133,9 @@ def _background_group() -> Any:
     if not dist.is_initialized():
         return None
     default = dist.group.WORLD
-    known = _background_groups.get(id(default))
-    if known is None or known[0] is not default:
-        known = (default, dist.new_group(backend="gloo"))
-        _background_groups.clear()  # an earlier default group's is gone with it
-        _background_groups[id(default)] = known
-    return known[1]
+    if not _writer_group or _writer_group[0] is not default:  # a new process group since
+        _writer_group[:] = [default, dist.new_group(backend="gloo")]
+    return _writer_group[1]
 
 
 def _finite(metrics: Mapping[str, float]) -> dict[str, float]:
