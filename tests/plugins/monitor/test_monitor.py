@@ -46,7 +46,9 @@ def hungry_config(
     config.write_text(
         f"from corelib import L\nfrom {module} import hungry\nmain = L(hungry)(mib=64)\n"
     )
-    get_plugin_manager().register(plugins.monitor, name="monitor")
+    manager = get_plugin_manager()
+    manager.load_plugins()  # the installed entry point "monitor" (pyproject.toml)
+    assert manager.get_plugin("monitor") is plugins.monitor
     return config
 
 
