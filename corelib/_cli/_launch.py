@@ -21,8 +21,8 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from importlib.metadata import entry_points
 
-from corelib._cli._signals import Interrupted
 from corelib._errors import ConfigError
+from corelib._signals import Interrupted
 
 __all__ = [
     "add_launch_arguments",

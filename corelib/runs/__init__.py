@@ -3,7 +3,9 @@
 See docs/runs.md (the run record, multirun) and docs/plugins.md (writing a launcher or sweeper).
 """
 
+from corelib.runs._grammar import Sweep, parse_sweep
 from corelib.runs._jobs import RESULT_FILE, STATUS_FILE, Job, JobResult, JobStatus, collect
+from corelib.runs._multirun import build_component, multirun
 from corelib.runs._protocols import (
     Assignment,
     Choice,
@@ -13,10 +15,15 @@ from corelib.runs._protocols import (
     SearchSpace,
     Sweeper,
 )
+from corelib.runs._record import RunRecord
+from corelib.runs._run import run
+from corelib.runs._sweep_files import SWEEP_FILE, SWEEP_LOG, read_sweep_log
 
 __all__ = [
     "RESULT_FILE",
     "STATUS_FILE",
+    "SWEEP_FILE",
+    "SWEEP_LOG",
     "Assignment",
     "Choice",
     "Interval",
@@ -25,7 +32,14 @@ __all__ = [
     "JobStatus",
     "Launcher",
     "Range",
+    "RunRecord",
     "SearchSpace",
+    "Sweep",
     "Sweeper",
+    "build_component",
     "collect",
+    "multirun",
+    "parse_sweep",
+    "read_sweep_log",
+    "run",
 ]
