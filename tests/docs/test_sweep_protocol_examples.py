@@ -4,6 +4,7 @@ as written, installed as a (fake) distribution, registered, and run through both
 from __future__ import annotations
 
 import re
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -87,3 +88,34 @@ def test_both_examples_are_registered_under_the_plugin_name(acme: dict[str, Any]
     assert registry.entry("acme/serial").group == "launchers"
     assert registry.entry("acme/until").group == "sweepers"
     assert isinstance(acme["serial"](), Launcher)
+
+
+def test_the_example_launcher_runs_real_jobs_and_collects_their_records(
+    acme: dict[str, Any], tmp_path: Path
+) -> None:
+    launcher = acme["serial"]()
+    assert isinstance(launcher, Launcher)
+    config = tmp_path / "job.py"
+    config.write_text(
+        textwrap.dedent(
+            """
+            import time
+            from corelib import L
+            main = L(dict)(loss=0.5)
+            slow = L(time.sleep)(60)
+            """
+        )
+    )
+    jobs = [
+        Job(0, str(config), ("main.loss=0.25",), tmp_path / "sweep" / "0"),
+        Job(1, str(config), ("main.loss=[",), tmp_path / "sweep" / "1"),
+        Job(2, str(config), (), tmp_path / "sweep" / "2", flags=("--entry", "slow"), timeout_s=3),
+    ]
+    results = {result.job.index: result for result in launcher.launch(jobs)}
+    assert (results[0].status, results[0].exit_code, results[0].result) == (
+        "finished",
+        0,
+        {"loss": 0.25},
+    )
+    assert (results[1].status, results[1].exit_code) == ("failed", 2)
+    assert results[2].status == "timeout"
