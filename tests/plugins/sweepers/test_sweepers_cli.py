@@ -1,0 +1,96 @@
+"""``corelib run -m ... --sweeper random|optuna``: the sweepers end to end, with real jobs.
+
+The config is a ``.py`` file whose entry returns ``{"loss": (x - 0.3) ** 2, "x": x}``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from _corelib_cli import run_corelib
+
+from corelib.runs import Interval
+from plugins.sweepers.random_search import RandomSweeper
+
+PARABOLA = """\
+from corelib import L
+
+
+def parabola(x: float = 0.5) -> dict:
+    return {"loss": (x - 0.3) ** 2, "x": x}
+
+
+main = L(parabola)(x=0.5)
+"""
+
+
+def sweep(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``corelib run -m parabola.py ARGS --run-dir out`` in ``tmp_path``."""
+    (tmp_path / "parabola.py").write_text(PARABOLA)
+    return run_corelib(
+        tmp_path, "run", "-m", "parabola.py", *args, "--run-dir", "out", plugins=True, timeout=240
+    )
+
+
+def job_lines(out: Path) -> list[dict[str, object]]:
+    lines = (out / "sweep.jsonl").read_text().splitlines()
+    jobs = [event for event in map(json.loads, lines) if event["event"] == "job"]
+    return sorted(jobs, key=lambda event: int(str(event["job"])))
+
+
+@pytest.mark.timeout(300)
+def test_optuna_sweeps_an_interval_for_the_objective_of_the_jobs_results(tmp_path: Path) -> None:
+    done = sweep(
+        tmp_path,
+        "main.x=interval(0,1)",
+        "--sweeper", "optuna", "sweeper.objective=loss", "sweeper.n_trials=8", "--jobs", "2",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    jobs = job_lines(tmp_path / "out")
+    assert [job["status"] for job in jobs] == ["finished"] * 8
+    for job in jobs:
+        (override,) = job["overrides"]  # type: ignore[misc]
+        x = float(override.removeprefix("main.x="))
+        assert 0.0 <= x <= 1.0
+        assert job["result"] == {"loss": (x - 0.3) ** 2, "x": x}
+    description = json.loads((tmp_path / "out" / "sweep.json").read_text())
+    assert description["sweeper"] == "optuna"
+    assert description["sweeper_options"] == {"objective": "loss", "n_trials": 8}
+    assert "loss" in done.stdout.splitlines()[0]  # the table's header
+
+
+@pytest.mark.timeout(300)
+def test_optuna_goes_on_when_the_results_lack_the_objective_and_says_so(tmp_path: Path) -> None:
+    done = sweep(
+        tmp_path, "main.x=interval(0,1)", "--sweeper", "optuna",
+        "sweeper.objective=val.loss", "sweeper.n_trials=2",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr  # every job finished: the sweep did not fail
+    assert len(job_lines(tmp_path / "out")) == 2
+    assert "sweepers/optuna: job 0 failed: its result has no 'val.loss'" in done.stderr
+    assert "sweepers/optuna: job 1 failed: its result has no 'val.loss'" in done.stderr
+
+
+@pytest.mark.timeout(300)
+def test_random_runs_the_jobs_its_seed_gives(tmp_path: Path) -> None:
+    done = sweep(
+        tmp_path, "main.x=interval(0,1)", "--sweeper", "random",
+        "sweeper.n_trials=3", "sweeper.seed=5",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    expected = RandomSweeper(n_trials=3, seed=5).ask({"main.x": Interval(0.0, 1.0)}, 1)
+    ran = [job["overrides"] for job in job_lines(tmp_path / "out")]
+    assert ran == [[f"main.x={assignment['main.x']}"] for assignment in expected]
+
+
+def test_the_grid_refuses_an_interval_before_any_job_starts(tmp_path: Path) -> None:
+    done = sweep(tmp_path, "main.x=interval(0,1)")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "corelib: error: sweepers/grid: main.x=interval(0,1) is a continuous domain with no "
+        "grid; sample it with --sweeper random (sweeper.n_trials=N) or --sweeper optuna"
+    ]
+    assert not (tmp_path / "out" / "0").exists()
