@@ -1,4 +1,5 @@
-"""``corelib run -m ... --sweeper random|optuna``: the sweepers end to end, with real jobs.
+"""``corelib run -m ... --sweeper random|optuna`` and ``corelib.runs.multirun``: the sweepers
+end to end, with real jobs.
 
 The config is a ``.py`` file whose entry returns ``{"loss": (x - 0.3) ** 2, "x": x}``.
 """
@@ -12,7 +13,8 @@ from pathlib import Path
 import pytest
 from _corelib_cli import run_corelib
 
-from corelib.runs import Interval
+from corelib.runs import Interval, multirun
+from plugins.sweepers.optuna_search import OptunaSweeper
 from plugins.sweepers.random_search import RandomSweeper
 
 PARABOLA = """\
@@ -94,3 +96,18 @@ def test_the_grid_refuses_an_interval_before_any_job_starts(tmp_path: Path) -> N
         "grid; sample it with --sweeper random (sweeper.n_trials=N) or --sweeper optuna"
     ]
     assert not (tmp_path / "out" / "0").exists()
+
+
+@pytest.mark.timeout(300)
+def test_optuna_from_python_reports_the_best_job(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "parabola.py").write_text(PARABOLA)
+    monkeypatch.chdir(tmp_path)
+    sweeper = OptunaSweeper(objective="loss", n_trials=3)
+    results = multirun("parabola.py", ["main.x=interval(0,1)"], sweeper=sweeper, run_dir="out")
+    assert [result.status for result in results] == ["finished"] * 3
+    assert sweeper.best is not None
+    assignment, loss = sweeper.best
+    assert loss == min(result.result["loss"] for result in results)
+    assert assignment == {"main.x": repr(min(results, key=lambda r: r.result["loss"]).result["x"])}
