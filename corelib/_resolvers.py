@@ -27,7 +27,7 @@ from corelib._errors import CorelibError, RegistryError, quote
 from corelib._text import describe_exception
 from corelib.registry import registry
 
-__all__ = ["BUILTINS", "GROUP", "Context", "ResolverError", "call_resolver", "run_dir_set"]
+__all__ = ["BUILTINS", "GROUP", "Context", "ResolverError", "call_resolver", "run_dir_given"]
 
 GROUP: Final = "resolvers"
 """The registry group of the resolvers that plugins add."""
@@ -41,9 +41,10 @@ _RUN_DIR: ContextVar[Path | None] = ContextVar("corelib_run_dir", default=None)
 
 
 @contextmanager
-def run_dir_set(run_dir: Path | None) -> Iterator[None]:
-    """``${run:dir}`` is ``run_dir`` (an absolute path; None: not in a recorded run) inside."""
-    token = _RUN_DIR.set(run_dir)
+def run_dir_given(run_dir: str | os.PathLike[str] | None) -> Iterator[None]:
+    """Inside, ``${run:dir}`` is ``run_dir`` as an absolute path (None: not a recorded run, so
+    ``${run:dir}`` is an error)."""
+    token = _RUN_DIR.set(None if run_dir is None else Path(os.path.abspath(run_dir)))
     try:
         yield
     finally:
@@ -54,7 +55,7 @@ def run_dir_set(run_dir: Path | None) -> Iterator[None]:
 class Context:
     """What built-in resolvers may use. ``allow_env``: the environment variables that may be
     read (None: any; the safe-mode rule); ``run_dir``: the recorded run's directory (None:
-    none; by default the one :func:`run_dir_set` gives)."""
+    none; by default the one :func:`run_dir_given` gives)."""
 
     allow_env: frozenset[str] | None = None
     run_dir: Path | None = attrs.field(factory=_RUN_DIR.get)

@@ -18,14 +18,14 @@ from typing import Any
 
 from corelib._check import check
 from corelib._cli._explain import add_provenance_arguments, show_provenance
-from corelib._cli._record_args import add_run_dir_value, run_dir_of
+from corelib._cli._record_args import add_run_dir_value
 from corelib._errors import ConfigError, quote
 from corelib._files import load_config
 from corelib._graph import FORMATS, graph
 from corelib._overrides import apply_overrides, set_paths, split_path
 from corelib._plain import to_dict
 from corelib._references import env_allowance, resolve_tree
-from corelib._resolvers import run_dir_set
+from corelib._resolvers import run_dir_given
 from corelib._shipped import find_config
 from corelib._text import printable
 from corelib._traversal import format_path
@@ -164,7 +164,7 @@ def _trusted(args: argparse.Namespace, keys: list[Any]) -> list[list[Any]]:
 
 
 def _show(args: argparse.Namespace) -> int:
-    with run_dir_set(run_dir_of(args.run_dir)):
+    with run_dir_given(args.run_dir):
         return _show_config(args)
 
 
@@ -186,7 +186,7 @@ def _show_config(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    with run_dir_set(run_dir_of(args.run_dir)):
+    with run_dir_given(args.run_dir):
         return _check_config(args)
 
 

@@ -44,6 +44,7 @@ from corelib._cli._record_args import LAUNCHER_RUN_DIR, add_record_arguments, ru
 from corelib._cli._report import report_error
 from corelib._cli._seed import DEFAULT_SEED, parse_seed, seed_everything
 from corelib._errors import ConfigError, InstantiationError, a_type, quote
+from corelib._exit import EXIT_USER_CODE
 from corelib._instantiate import instantiate
 from corelib._plain import to_dict
 from corelib._trust import SafeMode, applying
@@ -156,9 +157,10 @@ def _execute(args: argparse.Namespace, outcome: Outcome) -> None:
     if launching:
         _check_before_launch(entry, keys, args)
         outcome.result_by_workers = True
-        code = launch(args, _worker_argv(args, run_dir))
-        if code:
-            outcome.fail(None, code, f"a worker failed (exit code {code}); see its output")
+        failure = launch(args, _worker_argv(args, run_dir))
+        if failure is not None:
+            sys.stderr.write(f"corelib: error: {failure}\n")  # one write: workers share stderr
+            outcome.fail(None, EXIT_USER_CODE, failure)
         return
     allow = _allowlist(args)
     policy = None if allow is None else SafeMode(tuple(allow), args.allow_host, env=args.allow_env)

@@ -3,6 +3,7 @@
 See docs/runs.md (the run record, multirun) and docs/plugins.md (writing a launcher or sweeper).
 """
 
+from corelib._resolvers import run_dir_given
 from corelib.runs._grammar import Sweep, parse_sweep
 from corelib.runs._jobs import RESULT_FILE, STATUS_FILE, Job, JobResult, JobStatus, collect
 from corelib.runs._multirun import build_component, multirun
@@ -42,4 +43,5 @@ __all__ = [
     "parse_sweep",
     "read_sweep_log",
     "run",
+    "run_dir_given",
 ]

@@ -131,8 +131,8 @@ def _scan(text: str) -> list[str] | None:
     while position < len(text):
         char = text[position]
         if quoting:
-            if quoting == '"' and char == "\\":
-                position += 1  # an escaped character
+            if (quoting == '"' and char == "\\") or text.startswith("''", position):
+                position += 1  # an escaped character, or YAML's '' in single quotes
             elif char == quoting:
                 quoting = ""
         elif char in "'\"" and before in ("", *_QUOTE_AFTER):

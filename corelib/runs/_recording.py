@@ -23,7 +23,7 @@ import attrs
 
 from corelib._errors import ConfigError, CorelibError
 from corelib._exit import exit_code_of
-from corelib._resolvers import run_dir_set
+from corelib._resolvers import run_dir_given
 from corelib._signals import Interrupted
 from corelib._text import describe_exception, printable
 from corelib.registry import get_plugin_manager
@@ -84,7 +84,7 @@ def recording(
             stack.callback(output.stop)
             _write_json(record.dir / RUN_FILE, run_info(record, started))
             _write_json(record.dir / PLUGINS_FILE, plugins_report())
-        stack.enter_context(run_dir_set(run_dir or record.dir))
+        stack.enter_context(run_dir_given(run_dir or record.dir))
         try:
             _call_hook("corelib_run_start", record=record)
             yield outcome
