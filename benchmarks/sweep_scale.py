@@ -22,6 +22,7 @@ import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -75,35 +76,51 @@ def optuna_costs(trials: int, window: int = 50) -> tuple[float, float]:
 
 
 class InstantLauncher:
-    """Runs nothing: every job is reported finished at once, with a two-metric result."""
+    """Runs nothing: every job is reported finished at once, with a two-metric result.
+    ``first_launch`` is when the machinery first handed it jobs (``time.perf_counter``)."""
 
     slots = 1
+    first_launch: float | None = None
 
     def launch(self, jobs: Sequence[Job]) -> Iterator[JobResult]:
+        if self.first_launch is None:
+            self.first_launch = time.perf_counter()
         for job in jobs:
             yield JobResult(job, "finished", 0, result={"loss": 0.5, "accuracy": 0.9}, wall_s=1.0)
 
 
-def machinery(jobs: int) -> tuple[int, float, int, int]:
-    """``multirun`` over a grid of about ``jobs`` jobs (a ``.py`` config, two swept keys):
-    the jobs, the seconds, the bytes of ``sweep.jsonl`` and the growth of peak RSS in kB
-    (measured first, before anything else here raised the peak)."""
+@dataclass(frozen=True)
+class Machinery:
+    """What :func:`machinery` measured."""
+
+    jobs: int
+    seconds: float
+    to_first_launch_s: float
+    sweep_log_bytes: int
+    rss_growth_kb: int
+
+
+def machinery(jobs: int) -> Machinery:
+    """``multirun`` over a grid of about ``jobs`` jobs (a ``.py`` config, two swept keys): the
+    seconds in all and until the launcher got the first job, the size of ``sweep.jsonl`` and
+    the growth of peak RSS (measured first, before anything else here raised the peak)."""
     with tempfile.TemporaryDirectory(prefix="sweep_scale_") as temporary:
         return _machinery(Path(temporary), jobs)
 
 
-def _machinery(folder: Path, jobs: int) -> tuple[int, float, int, int]:
+def _machinery(folder: Path, jobs: int) -> Machinery:
     (folder / "job.py").write_text("from corelib import L\nmain = L(dict)(a=0, b=0)\n")
     side = math.isqrt(jobs)
     overrides = [f"main.a=range(0,{side})", f"main.b=range(0,{jobs // side})"]
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    launcher = InstantLauncher()
     start = time.perf_counter()
-    results = multirun(
-        folder / "job.py", overrides, launcher=InstantLauncher(), run_dir=folder / "out"
-    )
+    results = multirun(folder / "job.py", overrides, launcher=launcher, run_dir=folder / "out")
     seconds = time.perf_counter() - start
+    assert launcher.first_launch is not None
     size = (folder / "out" / SWEEP_LOG).stat().st_size
-    return len(results), seconds, size, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss
+    return Machinery(len(results), seconds, launcher.first_launch - start, size, rss)
 
 
 def main() -> None:
@@ -112,11 +129,13 @@ def main() -> None:
     parser.add_argument("--optuna-trials", type=int, default=1_000)
     parser.add_argument("--machinery-jobs", type=int, default=1_000)
     args = parser.parse_args()
-    count, seconds, size, rss = machinery(args.machinery_jobs)
+    cost = machinery(args.machinery_jobs)
     print(
-        f"multirun, {count} jobs, nothing run: {seconds:.1f} s ({1e3 * seconds / count:.1f} ms "
-        f"per job), sweep.jsonl {size / 1e6:.2f} MB ({size / count:.0f} B per job), "
-        f"peak RSS +{rss / 1e3:.1f} MB"
+        f"multirun, {cost.jobs} jobs, nothing run: {cost.seconds:.1f} s "
+        f"({1e3 * cost.seconds / cost.jobs:.1f} ms per job), the first job launched after "
+        f"{cost.to_first_launch_s:.1f} s, sweep.jsonl {cost.sweep_log_bytes / 1e6:.2f} MB "
+        f"({cost.sweep_log_bytes / cost.jobs:.0f} B per job), "
+        f"peak RSS +{cost.rss_growth_kb / 1e3:.1f} MB"
     )
     side = math.isqrt(args.jobs)
     grid_space = {"lr": Range(0, side), "seed": Range(0, args.jobs // side)}
