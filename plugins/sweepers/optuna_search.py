@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import math
+import reprlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -170,7 +171,7 @@ def _objective(result: JobResult, path: str) -> tuple[float | None, str]:
                 return None, f"its result has no {path!r} (objective={path})"
             value = value[segment]
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        return None, f"its {path!r} is {str(value)[:60]!r}, not a finite number"
+        return None, f"its {path!r} is {reprlib.repr(value)}, not a finite number"
     return float(value), ""
 
 

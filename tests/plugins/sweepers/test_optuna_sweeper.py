@@ -109,8 +109,9 @@ def test_ranges_and_choices_become_optuna_distributions_of_their_values() -> Non
         ("timeout", {"loss": 0.1}, "the job did not finish (timeout): exit status 1"),
         ("finished", {"accuracy": 0.9}, "its result has no 'loss'"),
         ("finished", {"loss": "low"}, "its 'loss' is 'low', not a finite number"),
-        ("finished", {"loss": float("nan")}, "its 'loss' is 'nan', not a finite number"),
-        ("finished", {"loss": True}, "its 'loss' is 'True', not a finite number"),
+        ("finished", {"loss": float("nan")}, "its 'loss' is nan, not a finite number"),
+        ("finished", {"loss": True}, "its 'loss' is True, not a finite number"),
+        ("finished", {"loss": ["x" * 10**6]}, "is ['xxxxxxxxxxxx...xxxxxxxxxxxxx'], not"),
         ("finished", "done", "its result has no 'loss'"),
     ],
 )
