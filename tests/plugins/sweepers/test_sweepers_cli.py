@@ -1,7 +1,8 @@
 """``corelib run -m ... --sweeper random|optuna`` and ``corelib.runs.multirun``: the sweepers
 end to end, with real jobs.
 
-The config is a ``.py`` file whose entry returns ``{"loss": (x - 0.3) ** 2, "x": x}``.
+The config is a ``.py`` file whose entry returns ``{"loss": (x - 0.3) ** 2, "x": x}`` (and
+raises for ``x > 0.6`` while the file ``crash-above-0.6`` exists).
 """
 
 from __future__ import annotations
@@ -18,10 +19,14 @@ from plugins.sweepers.optuna_search import OptunaSweeper
 from plugins.sweepers.random_search import RandomSweeper
 
 PARABOLA = """\
+from pathlib import Path
+
 from corelib import L
 
 
 def parabola(x: float = 0.5) -> dict:
+    if x > 0.6 and Path("crash-above-0.6").exists():
+        raise RuntimeError("crashed on purpose")
     return {"loss": (x - 0.3) ** 2, "x": x}
 
 
@@ -37,9 +42,14 @@ def sweep(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def events(out: Path) -> list[dict[str, object]]:
+    """The lines of ``out/sweep.jsonl``, parsed, in order."""
+    return [json.loads(line) for line in (out / "sweep.jsonl").read_text().splitlines()]
+
+
 def job_lines(out: Path) -> list[dict[str, object]]:
-    lines = (out / "sweep.jsonl").read_text().splitlines()
-    jobs = [event for event in map(json.loads, lines) if event["event"] == "job"]
+    """The ``job`` lines (a job's end), by job number."""
+    jobs = [event for event in events(out) if event["event"] == "job"]
     return sorted(jobs, key=lambda event: int(str(event["job"])))
 
 
@@ -111,3 +121,24 @@ def test_optuna_from_python_reports_the_best_job(
     assignment, loss = sweeper.best
     assert loss == min(result.result["loss"] for result in results)
     assert assignment == {"main.x": repr(min(results, key=lambda r: r.result["loss"]).result["x"])}
+
+
+@pytest.mark.timeout(300)
+def test_optuna_resume_reruns_only_the_failed_jobs(tmp_path: Path) -> None:
+    args = ("main.x=interval(0,1)", "--sweeper", "optuna", "sweeper.objective=loss")
+    (tmp_path / "crash-above-0.6").touch()
+    first = sweep(tmp_path, *args, "sweeper.n_trials=4")
+    assert first.returncode == 1, first.stderr
+    before = job_lines(tmp_path / "out")
+    crashed = [job["job"] for job in before if job["status"] == "failed"]
+    assert 0 < len(crashed) < 4  # seed 0's first four: 0.549, 0.715, 0.603, 0.545
+
+    (tmp_path / "crash-above-0.6").unlink()
+    again = sweep(tmp_path, *args, "sweeper.n_trials=4", "--resume")
+    assert again.returncode == 0, again.stderr
+    logged = events(tmp_path / "out")
+    second_start = [i for i, event in enumerate(logged) if event["event"] == "start"][1]
+    after = [event for event in logged[second_start:] if event["event"] == "job"]
+    assert [job["job"] for job in after] == crashed
+    assert [job["overrides"] for job in after] == [before[n]["overrides"] for n in crashed]
+    assert {job["status"] for job in after} == {"finished"}
