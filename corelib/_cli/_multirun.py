@@ -23,7 +23,7 @@ from corelib.runs._multirun import multirun
 
 __all__ = ["add_multirun_arguments", "multirun_requested", "run_multirun"]
 
-_OPTION = re.compile(r"(?P<owner>launcher|sweeper)\.(?P<key>[A-Za-z_]\w*)=(?P<value>.*)", re.DOTALL)
+_OPTION = re.compile(r"(?P<owner>launcher|sweeper)\.(?P<key>[A-Za-z]\w*)=(?P<value>.*)", re.DOTALL)
 _ONLY_WITH_M = {
     "sweeper": "--sweeper",
     "launcher": "--launcher",

@@ -4,7 +4,7 @@ One implementation serves the command and :func:`corelib.runs.run`: :func:`run_n
 gives the Python function the command's options. Every run goes through
 :func:`corelib.runs._recording.recording` (the run hooks; with ``--run-dir``, the record). With
 launch flags the config is checked here and the workers run this command through torchrun
-(without the launch flags, with the hidden ``--launcher-run-dir``); the launcher alone writes
+(without the launch flags, with the hidden ``--worker-run-dir``); the launcher alone writes
 the record and torchrun's rank 0 writes ``result.json``.
 """
 
@@ -40,13 +40,14 @@ from corelib._cli._launch import (
     torchrun_argv,
 )
 from corelib._cli._multirun import add_multirun_arguments, multirun_requested, run_multirun
-from corelib._cli._record_args import LAUNCHER_RUN_DIR, add_record_arguments, run_dir_of
+from corelib._cli._record_args import WORKER_RUN_DIR, add_record_arguments, run_dir_of
 from corelib._cli._report import report_error
 from corelib._cli._seed import DEFAULT_SEED, parse_seed, seed_everything
 from corelib._errors import ConfigError, InstantiationError, a_type, quote
 from corelib._exit import EXIT_USER_CODE
 from corelib._instantiate import instantiate
 from corelib._plain import to_dict
+from corelib._resolvers import env_hidden
 from corelib._trust import SafeMode, applying
 from corelib._yaml import dump_yaml
 from corelib.runs._record import CONFIG_FILE, RESOLVED_CONFIG_FILE, RunRecord, write_atomically
@@ -116,7 +117,7 @@ def _run(args: argparse.Namespace) -> int:
     if multirun_requested(args):  # a sweep: each job is a recorded run of its own
         check_launch_flags(args)
         return run_multirun(args, job_flags=[*run_flags(args), *torchrun_argv(args)])
-    shared = run_dir_of(args.launcher_run_dir)
+    shared = run_dir_of(args.worker_run_dir)
     with recording(_record_of(args), replace=args.force_run_dir, run_dir=shared) as outcome:
         try:
             _execute(args, outcome)
@@ -152,7 +153,9 @@ def _execute(args: argparse.Namespace, outcome: Outcome) -> None:
     loaded = _load(args)
     _write_config(run_dir, CONFIG_FILE, loaded)
     cfg = _resolved(args, loaded)
-    _write_config(run_dir, RESOLVED_CONFIG_FILE, cfg)
+    if run_dir is not None:
+        with env_hidden():  # the record holds no value read from the environment
+            _write_config(run_dir, RESOLVED_CONFIG_FILE, _resolved(args, loaded))
     keys, entry = _entry(cfg, args)
     if launching:
         _check_before_launch(entry, keys, args)
@@ -256,7 +259,7 @@ def _worker_argv(args: argparse.Namespace, run_dir: Path | None) -> list[str]:
     without the record, which the launcher writes: ``run_dir`` is only ${run:dir} for them)."""
     argv = ["run", args.config, *args.overrides, *run_flags(args)]
     if run_dir is not None:
-        argv += [LAUNCHER_RUN_DIR, str(run_dir)]
+        argv += [WORKER_RUN_DIR, str(run_dir)]
     return argv
 
 

@@ -79,13 +79,14 @@ def recording(
         if record.dir is not None:
             _prepare(record.dir, replace=replace)
             _write_status(record.dir, {"status": "running", "started": started})
-            output = OutputLog(record.dir / LOG_FILE)
-            output.start()
-            stack.callback(output.stop)
-            _write_json(record.dir / RUN_FILE, run_info(record, started))
-            _write_json(record.dir / PLUGINS_FILE, plugins_report())
-        stack.enter_context(run_dir_given(run_dir or record.dir))
-        try:
+        try:  # from here on, a failure is recorded
+            if record.dir is not None:
+                output = OutputLog(record.dir / LOG_FILE)
+                output.start()
+                stack.callback(output.stop)
+                _write_json(record.dir / RUN_FILE, run_info(record, started))
+                _write_json(record.dir / PLUGINS_FILE, plugins_report())
+            stack.enter_context(run_dir_given(run_dir or record.dir))
             _call_hook("corelib_run_start", record=record)
             yield outcome
         except BaseException as error:
@@ -132,7 +133,7 @@ def _final_status(outcome: Outcome, started: str, wall_s: float, cpu_s: float) -
     else:
         status = "failed"
     message = outcome.message
-    if message is None and outcome.error is not None:
+    if message is None and outcome.error is not None and status != "finished":
         message = _one_line(outcome.error)
     return {
         "status": status,

@@ -11,9 +11,16 @@ import pytest
 from _corelib_cli import REPO
 from _sweep_jobs import ALLOW, job_events, read_events, write_sweep_app
 
-from corelib import ConfigError
+from corelib import ConfigError, CorelibError
 from corelib.registry import Registry
-from corelib.runs import Choice, JobResult, SearchSpace, build_component, multirun
+from corelib.runs import (
+    Choice,
+    JobResult,
+    SearchSpace,
+    build_component,
+    multirun,
+    read_sweep_log,
+)
 
 
 @pytest.fixture
@@ -44,7 +51,8 @@ def test_multirun_returns_each_jobs_result_in_job_order(app: Path) -> None:
 
     assert [r.job.index for r in results] == [0, 1]
     assert [r.result for r in results] == [{"loss": 3, "width": 1}, {"loss": 6, "width": 1}]
-    assert [r.job.run_dir for r in results] == [Path("out/0"), Path("out/1")]
+    assert [r.job.run_dir for r in results] == [app / "out" / "0", app / "out" / "1"]
+    assert results[0].job.config == str(app / "sweep.yaml")  # a launcher may start it anywhere
     assert sorted(r.job.index for r in seen) == [0, 1]
 
 
@@ -52,7 +60,7 @@ def test_the_default_folder_is_under_multirun(app: Path) -> None:
     (result,) = multirun("sweep.yaml", [], flags=ALLOW)
 
     assert result.ok
-    assert result.job.run_dir.parent.parent == Path("multirun/sweep")
+    assert result.job.run_dir.parent.parent == app / "multirun" / "sweep"
 
 
 class OneAtATime:
@@ -88,6 +96,8 @@ def test_an_adaptive_sweepers_later_batch_is_checked_before_it_launches(app: Pat
 
 def test_resume_tells_the_sweeper_the_jobs_that_finished_before(app: Path) -> None:
     multirun("sweep.yaml", ["main.a=1,2"], sweeper=OneAtATime(), flags=ALLOW, run_dir="out")
+    with open(app / "out" / "sweep.jsonl", "a") as log:  # a torn line, a line of another shape
+        log.write('{"event": "job", "job": 0, "overrides": 5}\n{"event": "jo')
     sweeper = OneAtATime()
 
     results = multirun(
@@ -96,7 +106,9 @@ def test_resume_tells_the_sweeper_the_jobs_that_finished_before(app: Path) -> No
 
     assert sweeper.told == [("1", "finished"), ("2", "finished")]
     assert [r.result["loss"] for r in results] == [2, 4]
-    assert [e["event"] for e in read_events(app / "out")].count("launch") == 2  # none again
+    events = read_sweep_log(app / "out")  # the torn line is left out
+    assert [e["event"] for e in events].count("launch") == 2  # no job ran again
+    assert [e["event"] for e in events][-2:] == ["start", "end"]
 
 
 def test_components_by_short_or_qualified_name(app: Path) -> None:
@@ -106,6 +118,10 @@ def test_components_by_short_or_qualified_name(app: Path) -> None:
         build_component("launchers", "grid")
     with pytest.raises(ConfigError, match="'sweepers/grid'"):
         build_component("launchers", "sweepers/grid")
+    with pytest.raises(ConfigError, match="'_target_' is not a parameter name"):
+        build_component("launchers", "local", {"_target_": "os.system"})
+    with pytest.raises(CorelibError, match="not allowed"):  # options reach registered names only
+        build_component("launchers", "local", {"jobs": {"_target_": "os.getpid"}})
 
 
 @pytest.mark.parametrize(
