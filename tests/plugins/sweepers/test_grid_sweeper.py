@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import tracemalloc
+from decimal import Decimal
 
 import pytest
 from _sweeper_results import job_result
+from hypothesis import given
+from hypothesis import strategies as st
 
 from corelib import ConfigError, registry
 from corelib.runs import Choice, Interval, Range, Sweeper
-from plugins.sweepers.grid import GridSweeper
+from plugins.sweepers.grid import GridSweeper, values_of
 
 
 def test_the_product_of_the_values_last_key_fastest_then_nothing() -> None:
@@ -78,3 +81,25 @@ def test_a_grid_over_max_jobs_is_refused_before_it_is_expanded() -> None:
     finally:
         tracemalloc.stop()
     assert peak < 100_000  # expanding the range first would take tens of megabytes
+
+
+@given(
+    start=st.integers(-50, 50),
+    stop=st.integers(-50, 50),
+    step=st.integers(-7, 7).filter(bool),
+)
+def test_an_integer_range_has_the_values_of_python_range(start: int, stop: int, step: int) -> None:
+    expected = [str(v) for v in range(start, stop, step)]
+    if not expected:
+        with pytest.raises(ConfigError, match="has no values"):
+            values_of("n", Range(start, stop, step))
+    else:
+        assert values_of("n", Range(start, stop, step)) == expected
+
+
+@given(start=st.integers(-20, 20), count=st.integers(1, 30), tenths=st.integers(1, 9))
+def test_a_decimal_range_has_its_decimal_values(start: int, count: int, tenths: int) -> None:
+    step = tenths / 10
+    stop = start + count * step - step / 2  # between the last value and the next
+    values = values_of("x", Range(float(start), stop, step))
+    assert values == [repr(float(Decimal(start) + i * Decimal(tenths) / 10)) for i in range(count)]
