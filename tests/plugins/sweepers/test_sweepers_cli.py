@@ -123,6 +123,7 @@ def test_optuna_from_python_reports_the_best_job(
     assert assignment == {"main.x": repr(min(results, key=lambda r: r.result["loss"]).result["x"])}
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_optuna_resume_reruns_only_the_failed_jobs(tmp_path: Path) -> None:
     args = ("main.x=interval(0,1)", "--sweeper", "optuna", "sweeper.objective=loss")
