@@ -17,9 +17,7 @@ from typing import Any
 from corelib._cli._table import table
 from corelib._errors import ConfigError, quote
 from corelib._text import printable
-from corelib.runs import JobResult
-from corelib.runs._grammar import parse_sweep
-from corelib.runs._multirun import multirun
+from corelib.runs import JobResult, multirun, parse_sweep
 
 __all__ = ["add_multirun_arguments", "multirun_requested", "run_multirun"]
 

@@ -3,7 +3,8 @@
 ``run`` takes ``--run-dir`` and ``--force-run-dir``; ``show`` and ``check`` take ``--run-dir``
 only as the value of ``${run:dir}`` (they write nothing). A torchrun worker gets its launcher's
 folder through the hidden ``--worker-run-dir``: ``${run:dir}`` resolves to it, rank 0 writes
-the result there, and the rest of the record is the launcher's.
+the result there, plugins write files of their own per rank (``record.rank``), and the rest of
+the record is the launcher's.
 """
 
 from __future__ import annotations

@@ -88,17 +88,20 @@ def multirun(
         "space": {key: _plain(domain) for key, domain in sweep.space.items()},
     }
     folder = open_sweep_folder(run_dir, header, resume=resume)
-    runner = _Runner(
-        sweep=sweep,
-        sweeper=built_sweeper,
-        launcher=built_launcher,
-        jobs_template=Job(0, _absolute(config), (), folder.absolute(), tuple(flags), timeout),
-        check=check,
-        earlier=ended_jobs(folder) if resume else {},
-    )
+    runner: _Runner | None = None
     try:
         with SweepLog(folder) as log:
-            runner.log = log
+            runner = _Runner(
+                sweep=sweep,
+                sweeper=built_sweeper,
+                launcher=built_launcher,
+                jobs_template=Job(
+                    0, _absolute(config), (), folder.absolute(), tuple(flags), timeout
+                ),
+                check=check,
+                earlier=ended_jobs(folder) if resume else {},
+                log=log,
+            )
             log.write("start", resume=resume, pid=os.getpid())
             try:
                 runner.run(fail_fast=fail_fast, on_result=on_result)
@@ -111,8 +114,8 @@ def multirun(
             failed = sum(not result.ok for result in runner.results.values())
             log.write("end", status="failed" if failed else "finished", failed=failed)
     except BaseException:
-        if not resume and not runner.launched:  # nothing ran: the folder is free for a rerun
-            discard_sweep_folder(folder)
+        if not resume and (runner is None or not runner.launched):  # nothing ran: the folder
+            discard_sweep_folder(folder)  # is free for the corrected command
         raise
     return [runner.results[index] for index in sorted(runner.results)]
 
@@ -120,8 +123,9 @@ def multirun(
 def build_component(group: str, name: str, options: Mapping[str, Any] | None = None) -> Any:
     """The component ``name`` (short or qualified) of ``group``, built with ``options``.
 
-    Options are keyword arguments only (no ``_target_`` or other special key), and what they
-    hold may name registered components only, as a config in safe mode may.
+    Options are keyword arguments only (no ``_target_`` or other special key). They come from
+    the command line or code, so they may set trusted-only parameters (``ray``'s ``address``);
+    what they hold may name registered components only, as a config in safe mode may.
     """
     special = sorted(key for key in options or {} if not str(key)[:1].isalpha())
     if special:
@@ -134,7 +138,8 @@ def build_component(group: str, name: str, options: Mapping[str, Any] | None = N
     if not matches:
         known = ", ".join(e.qualified_name for e in entries) or "none (are plugins disabled?)"
         raise ConfigError(f"{group}: no component named {quote(name)}; known: {known}")
-    return instantiate({"_target_": matches[0].qualified_name, **dict(options or {})}, _allow_=())
+    node = {"_target_": matches[0].qualified_name, **dict(options or {})}
+    return instantiate(node, _allow_=(), _trusted_=[[key] for key in options or {}])
 
 
 @attrs.define
@@ -147,7 +152,7 @@ class _Runner:
     jobs_template: Job  # the sweep's folder, flags and timeout
     check: Check
     earlier: dict[int, dict[str, Any]]  # on resume: the last event of each job that ended
-    log: SweepLog | None = None
+    log: SweepLog
     results: dict[int, JobResult] = attrs.field(factory=dict)
     next_index: int = 0
     launched: int = 0
@@ -202,8 +207,9 @@ class _Runner:
             return
         for _, job in batch.values():
             set_aside(job.run_dir)  # an earlier attempt's record (resume)
-            self._write("launch", job=job.index, overrides=list(job.overrides))
+            self.log.write("launch", sync=False, job=job.index, overrides=list(job.overrides))
             self.launched += 1
+        self.log.sync()  # one fsync per batch, before any of it starts
         running = dict(batch)
         stream: Iterator[JobResult] = self.launcher.launch([job for _, job in batch.values()])
         reason = "the sweep was interrupted"
@@ -230,7 +236,7 @@ class _Runner:
 
     def _record(self, result: JobResult) -> None:
         self.results[result.job.index] = result
-        self._write(
+        self.log.write(
             "job",
             job=result.job.index,
             overrides=list(result.job.overrides),
@@ -240,10 +246,6 @@ class _Runner:
             result=result.result,
             error=result.error,
         )
-
-    def _write(self, event: str, **fields: Any) -> None:
-        assert self.log is not None
-        self.log.write(event, **fields)
 
 
 def _check_all(jobs: list[Job], check: Check) -> None:

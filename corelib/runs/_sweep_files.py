@@ -5,8 +5,9 @@ the job records ``<n>/``.
 ``start`` (``resume``, ``pid``), ``launch`` (``job``, ``overrides``: the job is handed to the
 launcher), ``job`` (``job``, ``overrides``, ``status``, ``exit_code``, ``wall_s``, ``result``,
 ``error``: the job ended, or was stopped) and ``end`` (``status``, ``jobs``, ``failed``). Each
-line is appended, flushed and fsync'ed, so the file tells the state of a sweep that was
-interrupted or killed: a job launched with no ``job`` line after it was running then.
+line is appended, flushed and fsync'ed (a batch's ``launch`` lines together, before any of
+its jobs starts), so the file tells the state of a sweep that was interrupted or killed: a job
+launched with no ``job`` line after it was running then.
 """
 
 from __future__ import annotations
@@ -133,10 +134,16 @@ class SweepLog:
     def __exit__(self, *exc_info: object) -> None:
         self._stream.close()
 
-    def write(self, event: str, **fields: Any) -> None:
-        """Append ``{"event": event, "time": now, **fields}`` (values not JSON as text)."""
+    def write(self, event: str, *, sync: bool = True, **fields: Any) -> None:
+        """Append ``{"event": event, "time": now, **fields}`` (values not JSON as text), and
+        :meth:`sync` unless ``sync`` is false (a batch of lines then syncs once at its end)."""
         line = json.dumps({"event": event, "time": _now(), **fields}, default=str)
         self._stream.write(line + "\n")
+        if sync:
+            self.sync()
+
+    def sync(self) -> None:
+        """Flush and fsync what was written."""
         self._stream.flush()
         os.fsync(self._stream.fileno())
 

@@ -6,12 +6,13 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Annotated
 
 import pytest
 from _corelib_cli import REPO
 from _sweep_jobs import ALLOW, job_events, read_events, write_sweep_app
 
-from corelib import ConfigError, CorelibError
+from corelib import ConfigError, CorelibError, Trusted
 from corelib.registry import Registry
 from corelib.runs import (
     Choice,
@@ -124,6 +125,23 @@ def test_components_by_short_or_qualified_name(app: Path) -> None:
         build_component("launchers", "local", {"jobs": {"_target_": "os.getpid"}})
 
 
+class TrustingLauncher:
+    """A launcher with a trusted-only parameter, as ``launchers/ray``'s ``address``."""
+
+    slots = 1
+
+    def __init__(self, address: Annotated[str, Trusted] = "local") -> None:
+        self.address = address
+
+
+def test_options_may_set_trusted_only_parameters(app: Path, fresh_registry: Registry) -> None:
+    fresh_registry.register("launchers", "trusting", TrustingLauncher)
+
+    built = build_component("launchers", "trusting", {"address": "10.0.0.1:6379"})
+
+    assert built.address == "10.0.0.1:6379"
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
@@ -138,5 +156,26 @@ def test_bad_arguments_are_refused_before_anything_runs(
 ) -> None:
     with pytest.raises(ConfigError, match=message):
         multirun("sweep.yaml", ["main.a=1,2"], run_dir="out", **options)  # type: ignore[arg-type]
+
+    assert not (app / "out").exists()
+
+
+def test_the_config_is_loaded_once_for_the_checks_of_every_job(app: Path) -> None:
+    (app / "counted.py").write_text(
+        "from pathlib import Path\n"
+        "with Path('loads.txt').open('a') as loads:\n"
+        "    loads.write('x')\n"
+        "main = {'_target_': 'sweepjob.score', 'a': 1}\n"
+    )
+
+    results = multirun("counted.py", ["main.a=1,2,3"], run_dir="out")
+
+    assert [r.status for r in results] == ["finished"] * 3
+    assert len((app / "loads.txt").read_text()) == 1 + 3  # the sweep's checks, then each job
+
+
+def test_a_missing_config_is_refused_before_anything_runs(app: Path) -> None:
+    with pytest.raises(ConfigError, match=r"missing\.yaml"):
+        multirun("missing.yaml", ["main.a=1,2"], run_dir="out")
 
     assert not (app / "out").exists()

@@ -296,3 +296,13 @@ def test_a_run_dir_that_cannot_hold_a_record_is_a_usage_error(workdir: Path, kin
     if kind == "symlinked log":  # the folder holds a record: of a failed run
         status = read_json(workdir / "out/status.json")
         assert (status["status"], status["exit_code"]) == ("failed", 2)
+
+
+def test_a_config_no_file_can_hold_is_left_out_of_the_record(workdir: Path) -> None:
+    (workdir / "lambda.py").write_text("from corelib import L\nmain = L(dict)(f=lambda x: x)\n")
+    done = run_corelib(workdir, "run", "lambda.py", "--run-dir", "out")
+    assert done.returncode == 0, done.stderr
+    assert "corelib: warning: config.yaml not written: main.f: " in done.stderr
+    names = {path.name for path in (workdir / "out").iterdir()}
+    assert names == RECORD_FILES - {"config.yaml", "config.resolved.yaml"}
+    assert read_json(workdir / "out/status.json")["status"] == "finished"
