@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 
 from corelib import ConfigError
 from corelib.runs import Assignment, Choice, Interval, JobResult, Range, SearchSpace
+from plugins.sweepers._domains import range_size, range_text
 
 __all__ = ["GridSweeper", "values_of"]
 
@@ -16,7 +18,7 @@ class GridSweeper:
 
     A ``range`` is expanded to its values; an ``interval`` or ``log`` domain has no grid and is
     refused (sample it with ``--sweeper random`` or ``optuna``). ``max_jobs`` bounds the product:
-    a grid larger than that is refused before any job starts.
+    a grid larger than that is refused before any job starts (and before it is expanded).
     """
 
     def __init__(self, max_jobs: int = 100_000) -> None:
@@ -29,15 +31,13 @@ class GridSweeper:
             return []
         self._proposed = True
         keys = list(space)
-        columns = [values_of(key, space[key]) for key in keys]
-        size = 1
-        for column in columns:
-            size *= len(column)
+        size = math.prod(_size(key, space[key]) for key in keys)
         if size > self.max_jobs:
             raise ConfigError(
                 f"sweepers/grid: the grid has {size} jobs, more than max_jobs={self.max_jobs} "
                 "(set sweeper.max_jobs=N to allow it, or sample with --sweeper random)"
             )
+        columns = [values_of(key, space[key]) for key in keys]
         return [dict(zip(keys, row, strict=True)) for row in itertools.product(*columns)]
 
     def tell(self, assignment: Assignment, result: JobResult) -> None:
@@ -49,7 +49,7 @@ def values_of(key: str, domain: Choice | Range | Interval) -> Sequence[str]:
     if isinstance(domain, Choice):
         return domain.values
     if isinstance(domain, Range):
-        return [_text(value) for value in _range_values(domain)]
+        return [range_text(domain, i) for i in range(range_size(key, domain))]
     raise ConfigError(
         f"sweepers/grid: {key}={'log' if domain.log else 'interval'}({domain.low:g},"
         f"{domain.high:g}) is a continuous domain with no grid; sample it with --sweeper random "
@@ -57,14 +57,7 @@ def values_of(key: str, domain: Choice | Range | Interval) -> Sequence[str]:
     )
 
 
-def _range_values(domain: Range) -> list[int | float]:
-    if domain.step == 0:
-        raise ConfigError(f"range({domain.start:g},{domain.stop:g},0): the step is zero")
-    if all(isinstance(v, int) for v in (domain.start, domain.stop, domain.step)):
-        return list(range(int(domain.start), int(domain.stop), int(domain.step)))
-    count = max(0, int(-(-(domain.stop - domain.start) // domain.step)))
-    return [domain.start + i * domain.step for i in range(count)]
-
-
-def _text(value: int | float) -> str:
-    return str(value) if isinstance(value, int) else repr(float(value))
+def _size(key: str, domain: Choice | Range | Interval) -> int:
+    if isinstance(domain, Range):
+        return range_size(key, domain)
+    return len(values_of(key, domain))
