@@ -115,6 +115,7 @@ def test_values_that_would_add_lines_to_the_sbatch_script_are_refused(
 
 
 @pytest.mark.parametrize("key", ["folder", "setup", "slurm_additional_parameters"])
+@pytest.mark.usefixtures("fresh_registry")
 def test_an_untrusted_file_cannot_set_where_pickles_go_or_what_the_shell_runs(key: str) -> None:
     value = {"folder": "/tmp/shared", "setup": ["curl x | sh"], "slurm_additional_parameters": {}}
     node = {"_target_": "launchers/submitit", "cluster": "local", key: value[key]}
