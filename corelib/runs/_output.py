@@ -1,0 +1,97 @@
+"""``output.log``: everything a run prints, copied at the file-descriptor level.
+
+File descriptors 1 and 2 are pointed at pipes while the run lasts; a thread per pipe copies
+what arrives into the log and on to where the descriptor pointed before. Subprocesses inherit
+the pipes, so torchrun's workers and any command the run starts are logged too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import threading
+from pathlib import Path
+from typing import BinaryIO, Final
+
+__all__ = ["OutputLog"]
+
+_CHUNK: Final = 65536
+_DRAIN_S: Final = 5.0  # how long stop() waits for output still in the pipes
+
+
+class OutputLog:
+    """Copies file descriptors 1 and 2 into ``path`` between :meth:`start` and :meth:`stop`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._log: BinaryIO | None = None
+        self._saved: dict[int, int] = {}
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        """Open (truncate) the log and send descriptors 1 and 2 through it."""
+        _flush()
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+        self._log = open(os.open(self.path, flags, 0o666), "wb", buffering=0)  # noqa: SIM115
+        for descriptor in (1, 2):
+            reader, writer = os.pipe()
+            self._saved[descriptor] = os.dup(descriptor)
+            os.dup2(writer, descriptor)
+            os.close(writer)
+            thread = threading.Thread(
+                target=self._copy,
+                args=(reader, self._saved[descriptor]),
+                name=f"corelib-output-log-{descriptor}",
+                daemon=True,
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        """Put descriptors 1 and 2 back and wait (a little) for the copies to finish.
+
+        A process the run left behind may still hold a pipe: its output keeps going to the
+        log and the console from a daemon thread.
+        """
+        _flush()
+        for descriptor, saved in self._saved.items():
+            os.dup2(saved, descriptor)  # the pipe's last writer here closes with it
+        for thread in self._threads:
+            thread.join(_DRAIN_S)
+        if any(thread.is_alive() for thread in self._threads):
+            return  # their descriptors stay open for them
+        for saved in self._saved.values():
+            os.close(saved)
+        if self._log is not None:
+            self._log.close()
+
+    def _copy(self, reader: int, console: int) -> None:
+        console_open = True
+        try:
+            while chunk := os.read(reader, _CHUNK):
+                with self._lock:
+                    if self._log is not None and not self._log.closed:
+                        self._log.write(chunk)
+                if console_open:
+                    console_open = _write_all(console, chunk)
+        finally:
+            os.close(reader)
+
+
+def _write_all(descriptor: int, data: bytes) -> bool:
+    """Write all of ``data``; False once the descriptor's reader is gone."""
+    view = memoryview(data)
+    try:
+        while view:
+            view = view[os.write(descriptor, view) :]
+    except OSError:
+        return False
+    return True
+
+
+def _flush() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            stream.flush()
