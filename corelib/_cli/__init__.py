@@ -13,11 +13,13 @@ SIGINT / SIGTERM (one line); 141 stdout was closed early (quietly).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
 import select
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, NoReturn, cast
 
@@ -34,12 +36,12 @@ from corelib._cli._plugin_subcommands import (
     wants_plugin_commands,
 )
 from corelib._cli._report import report, report_error
-from corelib._errors import CorelibError
+from corelib._errors import ConfigError, CorelibError, quote
 from corelib._exit import EXIT_BROKEN_PIPE, EXIT_USAGE
 from corelib._signals import Interrupted, ignore_further, restore, stop_on_sigterm
 from corelib.registry import get_plugin_manager
 
-__all__ = ["main"]
+__all__ = ["job_checker", "main"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -88,6 +90,35 @@ def _main(argv: Sequence[str] | None) -> int:
         return report_error(exc, args)
     except Exception as exc:  # a CorelibError, or raised by the user's code
         return report_error(exc, args)
+
+
+def job_checker(config: str, flags: Sequence[str]) -> Callable[[Sequence[str]], None]:
+    """A check of the jobs ``corelib run CONFIG OVERRIDES... FLAGS...`` for given overrides:
+    raises what that command would report before building anything (a CorelibError).
+
+    The flags are parsed once, here, by ``run``'s own parser: a bad flag is a ConfigError.
+    """
+    argv = ["run", config, *flags]
+    stderr = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(stderr):
+            args, extra = _build_parser(argv).parse_known_args(argv)
+    except SystemExit:
+        lines = stderr.getvalue().strip().splitlines() or ["not understood"]
+        problem = lines[-1].removeprefix("corelib: error: ")
+        raise ConfigError(f"the jobs' flags {quote(' '.join(flags))}: {problem}") from None
+    if extra or args.overrides or args.multirun or args.run_dir is not None:
+        raise ConfigError(
+            f"the jobs' flags {quote(' '.join(flags))}: expected flags of one run (no overrides, "
+            "-m or --run-dir)"
+        )
+
+    def check(overrides: Sequence[str]) -> None:
+        job = argparse.Namespace(**vars(args))
+        job.overrides = list(overrides)
+        _run_command.check_run(job)
+
+    return check
 
 
 def _stdout_closed() -> bool:

@@ -37,7 +37,9 @@ from corelib._cli._launch import (
     check_launch_flags,
     launch,
     launch_requested,
+    torchrun_argv,
 )
+from corelib._cli._multirun import add_multirun_arguments, multirun_requested, run_multirun
 from corelib._cli._record_args import LAUNCHER_RUN_DIR, add_record_arguments, run_dir_of
 from corelib._cli._report import report_error
 from corelib._cli._seed import DEFAULT_SEED, parse_seed, seed_everything
@@ -50,7 +52,7 @@ from corelib._yaml import dump_yaml
 from corelib.runs._record import CONFIG_FILE, RESOLVED_CONFIG_FILE, RunRecord, write_atomically
 from corelib.runs._recording import Outcome, recording, write_result
 
-__all__ = ["add_parsers", "recorded_run", "run_namespace"]
+__all__ = ["add_parsers", "check_run", "recorded_run", "run_flags", "run_namespace"]
 
 
 def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -85,6 +87,7 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_record_arguments(parser)
     add_launch_arguments(parser)
+    add_multirun_arguments(parser)
 
 
 def run_namespace(
@@ -110,6 +113,9 @@ def recorded_run(args: argparse.Namespace) -> Any:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if multirun_requested(args):  # a sweep: each job is a recorded run of its own
+        check_launch_flags(args)
+        return run_multirun(args, job_flags=[*run_flags(args), *torchrun_argv(args)])
     shared = run_dir_of(args.launcher_run_dir)
     with recording(_record_of(args), replace=args.force_run_dir, run_dir=shared) as outcome:
         try:
@@ -234,12 +240,30 @@ def _check_before_launch(entry: Any, keys: list[Any], args: argparse.Namespace) 
         raise ConfigError(f"{args.config}: {len(problems)} problem(s) found:\n{listed}")
 
 
+def check_run(args: argparse.Namespace) -> None:
+    """What ``corelib run`` with ``args`` checks before it builds anything: the launch flags,
+    the config, its overrides and references, the entry node and every target and keyword.
+    Raises a ConfigError (or another CorelibError) that names every problem."""
+    if launch_requested(args):
+        check_launch_flags(args)
+    cfg = _resolved(args, _load(args))
+    keys, entry = _entry(cfg, args)
+    _check_before_launch(entry, keys, args)
+
+
 def _worker_argv(args: argparse.Namespace, run_dir: Path | None) -> list[str]:
     """The ``corelib`` arguments each worker runs: this command without the launch flags (and
     without the record, which the launcher writes: ``run_dir`` is only ${run:dir} for them)."""
-    argv = ["run", args.config, *args.overrides, "--seed", str(args.seed)]
+    argv = ["run", args.config, *args.overrides, *run_flags(args)]
     if run_dir is not None:
         argv += [LAUNCHER_RUN_DIR, str(run_dir)]
+    return argv
+
+
+def run_flags(args: argparse.Namespace) -> list[str]:
+    """The flags of ``corelib run`` that each torchrun worker and each job of a sweep repeats:
+    the seed, entry, stages to force, safe-mode allowances, blocked plugins and ``--debug``."""
+    argv = ["--seed", str(args.seed)]
     if args.entry is not None:
         argv += ["--entry", args.entry]
     for stage in args.force:

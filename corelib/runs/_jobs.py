@@ -90,7 +90,7 @@ def collect(job: Job, exit_code: int | None, *, timed_out: bool = False) -> JobR
     else:
         status = "failed"
     error = status_data.get("error") if isinstance(status_data.get("error"), str) else None
-    if error is None and status != "finished":
+    if (error is None or timed_out) and status != "finished":  # the record says "SIGTERM"
         error = _default_error(status, exit_code, job)
     result = None
     if "result" in result_data and result_data["result"] is not None:
