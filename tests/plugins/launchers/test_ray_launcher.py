@@ -56,6 +56,7 @@ def test_results_come_back_with_status_exit_code_and_result(
     assert (results[0].status, results[0].exit_code, results[0].result) == ("finished", 0, {"y": 6})
     assert (results[1].status, results[1].exit_code) == ("failed", 1)
     assert "asked to fail" in (results[1].error or "")
+    assert "asked to fail" in (sweep_dir / "1" / "launcher.log").read_text()  # its output
     assert results[2].status == "timeout"
     assert (sweep_dir / "0" / "result.json").is_file()
     assert ray.is_initialized()  # the launcher did not start this Ray, so it left it running
