@@ -1,12 +1,40 @@
-"""Waiting on what a launched job leaves behind: its process id file, and its process's end."""
+"""The launcher tests' job config, and waiting on what a launched job leaves behind.
+
+``JOB_CONFIG`` (a ``.py`` config): ``work(x, sleep, fail, pid_file)`` returns ``{"y": 2 * x}``
+after sleeping ``sleep`` seconds, raises when ``fail`` is true, and first writes its process id
+to ``pid_file`` when given (so a test can see whether the job's process is still alive).
+"""
 
 from __future__ import annotations
 
 import os
+import textwrap
 import time
 from pathlib import Path
 
-__all__ = ["wait_for_file", "wait_gone"]
+__all__ = ["JOB_CONFIG", "wait_for_file", "wait_gone"]
+
+JOB_CONFIG = textwrap.dedent(
+    """
+    import os
+    import time
+    from pathlib import Path
+
+    from corelib import L
+
+
+    def work(x: int = 1, sleep: float = 0.0, fail: bool = False, pid_file: str = "") -> dict:
+        if pid_file:
+            Path(pid_file).write_text(str(os.getpid()))
+        time.sleep(sleep)
+        if fail:
+            raise RuntimeError("asked to fail")
+        return {"y": 2 * x}
+
+
+    main = L(work)(x=1, sleep=0.0, fail=False, pid_file="")
+    """
+)
 
 
 def wait_gone(pid: int, within_s: float = 10.0) -> bool:

@@ -6,13 +6,15 @@ a Ray already started in the process is used, not restarted or shut down, by the
 
 from __future__ import annotations
 
+import pickle
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from _launcher_jobs import wait_for_file, wait_gone
+from _corelib_cli import run_corelib
+from _launcher_jobs import JOB_CONFIG, wait_for_file, wait_gone
 
 from corelib import ConfigError, InstantiationError, instantiate
 from corelib.runs import Job, Launcher
@@ -127,3 +129,46 @@ def test_a_missing_ray_is_one_line_naming_the_extra() -> None:
     )
 
     assert done.stdout == "launchers/ray needs Ray: pip install 'corelib[ray]'\n"
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("ray_cluster")
+def test_corelib_run_m_sweeps_on_an_existing_ray_cluster_by_address(tmp_path: Path) -> None:
+    (tmp_path / "job.py").write_text(JOB_CONFIG)
+
+    done = run_corelib(
+        tmp_path,
+        *("run", "-m", "job.py", "main.x=1,2", "--run-dir", "out"),
+        *("--launcher", "ray", "launcher.address=auto"),  # the test's Ray
+        plugins=True,
+        timeout=240,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert "Connecting to existing Ray cluster" in done.stderr
+    header, *rows = done.stdout.splitlines()
+    assert header.split()[:4] == ["job", "status", "main.x", "y"]
+    assert [row.split()[:4] for row in rows] == [
+        ["0", "finished", "1", "2"],
+        ["1", "finished", "2", "4"],
+    ]
+
+
+@pytest.mark.slow
+def test_a_ray_the_launcher_starts_is_shut_down_when_the_launch_ends(
+    make_job: Callable[..., Job],
+) -> None:
+    code = (
+        "import sys, pickle, ray\n"
+        "from plugins.launchers.ray_engine import RayLauncher\n"
+        "job = pickle.loads(bytes.fromhex(sys.argv[1]))\n"
+        "[result] = RayLauncher(num_cpus=1).launch([job])\n"
+        "print(result.status, ray.is_initialized())\n"
+    )
+    job = pickle.dumps(make_job(0, "main.x=1")).hex()
+
+    done = subprocess.run(
+        [sys.executable, "-c", code, job], capture_output=True, text=True, timeout=240
+    )
+
+    assert done.stdout == "finished False\n", done.stderr

@@ -13,7 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from _launcher_jobs import wait_for_file, wait_gone
+from _corelib_cli import run_corelib
+from _launcher_jobs import JOB_CONFIG, wait_for_file, wait_gone
 
 from corelib import ConfigError, InstantiationError, instantiate
 from corelib.runs import Job, Launcher
@@ -140,3 +141,28 @@ def test_a_missing_submitit_is_one_line_naming_the_extra() -> None:
     )
 
     assert done.stdout == "launchers/submitit needs submitit: pip install 'corelib[submitit]'\n"
+
+
+@pytest.mark.slow
+def test_corelib_run_m_sweeps_through_submitits_local_cluster(tmp_path: Path) -> None:
+    (tmp_path / "job.py").write_text(JOB_CONFIG)
+
+    done = run_corelib(
+        tmp_path,
+        *("run", "-m", "job.py", "main.x=1,2", "--run-dir", "out"),
+        "--launcher",
+        "submitit",
+        "launcher.cluster=local",
+        "launcher.poll_s=0.2",
+        plugins=True,
+        timeout=240,
+    )
+
+    assert done.returncode == 0, done.stderr
+    header, *rows = done.stdout.splitlines()
+    assert header.split()[:4] == ["job", "status", "main.x", "y"]
+    assert [row.split()[:4] for row in rows] == [
+        ["0", "finished", "1", "2"],
+        ["1", "finished", "2", "4"],
+    ]
+    assert (tmp_path / "out" / ".submitit").is_dir()
