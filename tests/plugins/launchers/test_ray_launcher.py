@@ -6,6 +6,7 @@ a Ray already started in the process is used, not restarted or shut down, by the
 
 from __future__ import annotations
 
+import os
 import pickle
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from _corelib_cli import run_corelib
+from _corelib_cli import REPO, run_corelib
 from _launcher_jobs import JOB_CONFIG, wait_for_file, wait_gone
 
 from corelib import ConfigError, InstantiationError, instantiate
@@ -172,3 +173,22 @@ def test_a_ray_the_launcher_starts_is_shut_down_when_the_launch_ends(
     )
 
     assert done.stdout == "finished False\n", done.stderr
+
+
+def test_a_sweep_without_ray_stops_before_any_job_with_one_line(tmp_path: Path) -> None:
+    (tmp_path / "job.py").write_text(JOB_CONFIG)
+    shim = tmp_path / "no_ray"
+    shim.mkdir()
+    (shim / "sitecustomize.py").write_text("import sys\nsys.modules['ray'] = None\n")
+
+    done = run_corelib(
+        tmp_path,
+        *("run", "-m", "job.py", "main.x=1,2", "--run-dir", "out", "--launcher", "ray"),
+        env={"PYTHONPATH": os.pathsep.join([str(shim), str(REPO)])},
+        plugins=True,
+    )
+
+    assert done.returncode == 2
+    assert done.stderr.endswith("launchers/ray needs Ray: pip install 'corelib[ray]'\n")
+    assert len(done.stderr.splitlines()) == 1
+    assert not (tmp_path / "out" / "0").exists()
