@@ -14,6 +14,7 @@ import math
 import os
 import re
 import stat
+import tempfile
 import time
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -113,6 +114,8 @@ class SubmititLauncher:
             "slurm_setup": setup,
             "local_setup": setup,
         }
+        with tempfile.TemporaryDirectory() as scratch:  # submitit may create its folder
+            self._executor(Path(scratch))  # refuses bad settings before any job starts
         if cluster == "debug":
             self.slots = 1
         elif max_jobs_at_once is not None:
@@ -125,7 +128,7 @@ class SubmititLauncher:
         closing the iterator cancels the jobs still queued or running."""
         if not jobs:
             return
-        executor = self._submitit.AutoExecutor(folder=self._folder(jobs), cluster=self.cluster)
+        executor = self._executor(self._folder(jobs))
         cwd = os.getcwd()
         waiting = deque(jobs)
         running: list[_Submitted] = []
@@ -146,9 +149,20 @@ class SubmititLauncher:
                 entry.handle.cancel(check=False)
             _wait_done(running, self.poll_s)
 
-    def _parameters(self, job: Job) -> dict[str, Any]:
+    def _executor(self, folder: Path) -> Any:
+        """submitit's executor for ``cluster`` in ``folder``, with the resources."""
+        try:
+            executor = self._submitit.AutoExecutor(folder=folder, cluster=self.cluster)
+            executor.update_parameters(**self._parameters(None))
+        except (AssertionError, NameError, RuntimeError, TypeError, ValueError) as exc:
+            reason = " ".join(str(exc).split())[:300]  # submitit's own words, on one line
+            raise ConfigError(f"{_NAME}: cluster={self.cluster}: {reason}") from exc
+        return executor
+
+    def _parameters(self, job: Job | None) -> dict[str, Any]:
+        """The executor's parameters for ``job`` (None: for a job without a timeout)."""
         timeout_min = self.timeout_min
-        if timeout_min is None and job.timeout_s is not None:
+        if timeout_min is None and job is not None and job.timeout_s is not None:
             timeout_min = math.ceil(job.timeout_s / 60) + _MARGIN_MIN
         if timeout_min is None and self.cluster != "slurm":
             timeout_min = _UNBOUNDED_MIN  # SLURM: the partition's default limit applies

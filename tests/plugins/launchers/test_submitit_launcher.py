@@ -6,6 +6,7 @@ results come from submitit (the exit status) and the record (the result, the err
 
 from __future__ import annotations
 
+import shutil
 import stat
 import subprocess
 import sys
@@ -94,6 +95,17 @@ def test_the_debug_cluster_runs_the_jobs_from_this_process_one_at_a_time(
 def test_a_job_is_one_task_on_one_node() -> None:
     with pytest.raises(ConfigError, match="--nproc-per-node"):
         SubmititLauncher(cluster="local", tasks_per_node=2)
+
+
+@pytest.mark.skipif(shutil.which("srun") is not None, reason="this machine is a SLURM node")
+def test_slurm_without_slurm_is_refused_when_the_launcher_is_built() -> None:
+    with pytest.raises(ConfigError, match='cluster=slurm: Could not detect "srun"'):
+        SubmititLauncher()
+
+
+def test_resources_submitit_refuses_are_refused_when_the_launcher_is_built() -> None:
+    with pytest.raises(ConfigError, match="gpus_per_node"):
+        SubmititLauncher(cluster="local", gpus_per_node=1.5)  # type: ignore[arg-type]
 
 
 def test_an_unknown_cluster_names_the_known_ones() -> None:
