@@ -1,8 +1,9 @@
 """The launcher tests' job config, and waiting on what a launched job leaves behind.
 
-``JOB_CONFIG`` (a ``.py`` config): ``work(x, sleep, fail, pid_file)`` returns ``{"y": 2 * x}``
-after sleeping ``sleep`` seconds, raises when ``fail`` is true, and first writes its process id
-to ``pid_file`` when given (so a test can see whether the job's process is still alive).
+``JOB_CONFIG`` (a ``.py`` config): ``work(x, sleep, fail, pid_file)`` returns
+``{"y": 2 * x, "workers": WORLD_SIZE}`` (1 without torchrun) after sleeping ``sleep`` seconds,
+raises when ``fail`` is true, and first writes its process id to ``pid_file`` when given (so a
+test can see whether the job's process is still alive).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ JOB_CONFIG = textwrap.dedent(
         time.sleep(sleep)
         if fail:
             raise RuntimeError("asked to fail")
-        return {"y": 2 * x}
+        return {"y": 2 * x, "workers": int(os.environ.get("WORLD_SIZE", "1"))}
 
 
     main = L(work)(x=1, sleep=0.0, fail=False, pid_file="")

@@ -56,7 +56,11 @@ def test_results_come_back_with_status_exit_code_and_result(
     results = {r.job.index: r for r in launcher.launch(jobs)}
 
     assert isinstance(launcher, Launcher)
-    assert (results[0].status, results[0].exit_code, results[0].result) == ("finished", 0, {"y": 6})
+    assert (results[0].status, results[0].exit_code, results[0].result) == (
+        "finished",
+        0,
+        {"y": 6, "workers": 1},
+    )
     assert (results[1].status, results[1].exit_code) == ("failed", 1)
     assert "asked to fail" in (results[1].error or "")
     assert "asked to fail" in (sweep_dir / "1" / "launcher.log").read_text()  # its output

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import attrs
 import pytest
 from _corelib_cli import run_corelib
 from _launcher_jobs import JOB_CONFIG, wait_for_file, wait_gone
@@ -38,7 +39,11 @@ def test_results_come_back_with_status_exit_code_and_result(
     results = {r.job.index: r for r in launcher.launch(jobs)}
 
     assert isinstance(launcher, Launcher)
-    assert (results[0].status, results[0].exit_code, results[0].result) == ("finished", 0, {"y": 6})
+    assert (results[0].status, results[0].exit_code, results[0].result) == (
+        "finished",
+        0,
+        {"y": 6, "workers": 1},
+    )
     assert (results[1].status, results[1].exit_code) == ("failed", 1)
     assert "asked to fail" in (results[1].error or "")
     assert "asked to fail" in (sweep_dir / "1" / "launcher.log").read_text()  # its output
@@ -81,6 +86,17 @@ def test_closing_the_iterator_cancels_the_jobs_still_running(
 
 
 @pytest.mark.slow
+def test_a_job_with_nproc_per_node_starts_torchrun_where_it_lands(
+    make_job: Callable[..., Job],
+) -> None:
+    job = attrs.evolve(make_job(0, "main.x=5"), flags=("--nproc-per-node", "2"))
+
+    [result] = SubmititLauncher(cluster="local", poll_s=0.2).launch([job])
+
+    assert (result.status, result.result) == ("finished", {"y": 10, "workers": 2})
+
+
+@pytest.mark.slow
 def test_the_debug_cluster_runs_the_jobs_from_this_process_one_at_a_time(
     make_job: Callable[..., Job],
 ) -> None:
@@ -89,7 +105,7 @@ def test_the_debug_cluster_runs_the_jobs_from_this_process_one_at_a_time(
     [result] = launcher.launch([make_job(0, "main.x=2")])
 
     assert launcher.slots == 1
-    assert (result.status, result.result) == ("finished", {"y": 4})
+    assert (result.status, result.result) == ("finished", {"y": 4, "workers": 1})
 
 
 def test_a_job_is_one_task_on_one_node() -> None:
