@@ -17,7 +17,7 @@ import attrs
 
 from corelib import ConfigError, Trusted
 from corelib.runs import Job, JobResult, collect
-from plugins.launchers._extras import import_engine
+from plugins.launchers._extras import engine_reason, import_engine
 from plugins.launchers._remote import run_job
 
 __all__ = ["RayLauncher"]
@@ -120,8 +120,7 @@ class RayLauncher:
         try:
             exit_code, timed_out = self._ray.get(ref)
         except Exception as exc:  # Ray's: the task or its worker died, or it was cancelled
-            text = str(exc).strip()
-            reason = text.splitlines()[0][:200] if text else type(exc).__name__
+            reason = engine_reason(exc)
             result = collect(job, None)
             return attrs.evolve(
                 result, error=f"the Ray task ended without an exit status ({reason})"

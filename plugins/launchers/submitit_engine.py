@@ -25,7 +25,7 @@ import attrs
 
 from corelib import ConfigError, Trusted
 from corelib.runs import Job, JobResult, collect
-from plugins.launchers._extras import import_engine
+from plugins.launchers._extras import engine_reason, import_engine
 from plugins.launchers._remote import run_job
 
 __all__ = ["SubmititLauncher"]
@@ -155,8 +155,7 @@ class SubmititLauncher:
             executor = self._submitit.AutoExecutor(folder=folder, cluster=self.cluster)
             executor.update_parameters(**self._parameters(None))
         except (AssertionError, NameError, RuntimeError, TypeError, ValueError) as exc:
-            reason = " ".join(str(exc).split())[:300]  # submitit's own words, on one line
-            raise ConfigError(f"{_NAME}: cluster={self.cluster}: {reason}") from exc
+            raise ConfigError(f"{_NAME}: cluster={self.cluster}: {engine_reason(exc)}") from exc
         return executor
 
     def _parameters(self, job: Job | None) -> dict[str, Any]:
@@ -223,7 +222,7 @@ class _Submitted:
             result = collect(self.job, None, timed_out=timed_out)
             if timed_out:
                 return result
-            reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc)
+            reason = engine_reason(exc)
             return attrs.evolve(
                 result,
                 error=f"submitit job {self.handle.job_id} ended in state {state} without an "

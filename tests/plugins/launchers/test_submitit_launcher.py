@@ -97,6 +97,19 @@ def test_a_job_with_nproc_per_node_starts_torchrun_where_it_lands(
 
 
 @pytest.mark.slow
+def test_a_job_that_dies_on_its_node_before_it_starts_is_failed_with_submitits_log(
+    make_job: Callable[..., Job],
+) -> None:
+    launcher = SubmititLauncher(cluster="local", setup=["exit 3"], poll_s=0.2)
+
+    [result] = launcher.launch([make_job(0, "main.x=1")])
+
+    assert (result.status, result.exit_code) == ("failed", None)
+    assert "without an exit status" in (result.error or "")
+    assert "_log.err" in (result.error or "")  # where to look
+
+
+@pytest.mark.slow
 def test_the_debug_cluster_runs_the_jobs_from_this_process_one_at_a_time(
     make_job: Callable[..., Job],
 ) -> None:
