@@ -20,6 +20,7 @@ from _launcher_jobs import JOB_CONFIG, wait_for_file, wait_gone
 
 from corelib import ConfigError, InstantiationError, instantiate
 from corelib.runs import Job, Launcher
+from plugins.launchers import submitit_engine
 from plugins.launchers.submitit_engine import SubmititLauncher
 
 pytestmark = pytest.mark.timeout(300)
@@ -107,6 +108,18 @@ def test_a_job_that_dies_on_its_node_before_it_starts_is_failed_with_submitits_l
     assert (result.status, result.exit_code) == ("failed", None)
     assert "without an exit status" in (result.error or "")
     assert "_log.err" in (result.error or "")  # where to look
+
+
+@pytest.mark.slow
+def test_a_job_stuck_on_its_node_past_its_timeout_is_cancelled_as_timed_out(
+    make_job: Callable[..., Job], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(submitit_engine, "_WAIT_GRACE_S", 0.5)  # the launcher's own bound
+    launcher = SubmititLauncher(cluster="local", setup=["sleep 5"], poll_s=0.2)  # stuck
+
+    [result] = launcher.launch([make_job(0, "main.x=1", timeout_s=1)])
+
+    assert (result.status, result.exit_code) == ("timeout", None)
 
 
 @pytest.mark.slow
