@@ -35,7 +35,8 @@ class RayLauncher:
     on a cluster node); None starts a local Ray with ``num_cpus`` CPUs (default: all) for the
     launch and shuts it down after. A Ray already started in this process is used as it is.
     Each task reserves ``num_cpus_per_job`` CPUs and ``num_gpus_per_job`` GPUs;
-    ``runtime_env`` is Ray's (environment variables, pip packages, a working directory).
+    ``runtime_env`` is Ray's (environment variables, pip packages, a ``working_dir`` that the
+    jobs then start in), given to ``ray.init`` (to each task where Ray was started already).
     ``max_jobs_at_once`` bounds the tasks in flight (default: what the local CPUs hold, or
     64 on an existing cluster).
     """
@@ -85,9 +86,10 @@ class RayLauncher:
         ray = self._ray
         started = not ray.is_initialized()
         if started:
-            ray.init(
+            ray.init(  # the runtime_env of the Ray job: a working_dir is uploaded only here
                 address=self.address,
                 num_cpus=self.num_cpus,
+                runtime_env=self.runtime_env,
                 include_dashboard=False,
                 log_to_driver=False,
             )
@@ -95,9 +97,10 @@ class RayLauncher:
             num_cpus=self.num_cpus_per_job,
             num_gpus=self.num_gpus_per_job,
             max_retries=0,
-            runtime_env=self.runtime_env,
+            runtime_env=None if started else self.runtime_env,
         )
-        cwd = os.getcwd()
+        # a runtime_env's working_dir is where Ray starts the task: the job starts there too
+        cwd = None if "working_dir" in (self.runtime_env or {}) else os.getcwd()
         waiting = deque(jobs)
         running: dict[Any, _Task] = {}
         try:

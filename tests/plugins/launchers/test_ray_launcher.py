@@ -7,7 +7,6 @@ a Ray already started in the process is used, not restarted or shut down, by the
 from __future__ import annotations
 
 import os
-import pickle
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -160,20 +159,25 @@ def test_corelib_run_m_sweeps_on_an_existing_ray_cluster_by_address(tmp_path: Pa
 
 
 @pytest.mark.slow
-def test_a_ray_the_launcher_starts_is_shut_down_when_the_launch_ends(
-    make_job: Callable[..., Job],
+def test_a_ray_the_launcher_starts_gets_the_runtime_env_and_is_shut_down_at_the_end(
+    make_job: Callable[..., Job], sweep_dir: Path
 ) -> None:
     code = (
-        "import sys, pickle, ray\n"
+        "import sys, ray\n"
+        "from corelib.runs import Job\n"
         "from plugins.launchers.ray_engine import RayLauncher\n"
-        "job = pickle.loads(bytes.fromhex(sys.argv[1]))\n"
-        "[result] = RayLauncher(num_cpus=1).launch([job])\n"
+        "job = Job(0, 'job.py', ('main.x=1',), sys.argv[2])  # job.py: in the working_dir\n"
+        "launcher = RayLauncher(num_cpus=1, runtime_env={'working_dir': sys.argv[1]})\n"
+        "[result] = launcher.launch([job])\n"
         "print(result.status, ray.is_initialized())\n"
     )
-    job = pickle.dumps(make_job(0, "main.x=1")).hex()
+    job = make_job(0)  # its config's folder is the working_dir; this process is elsewhere
 
     done = subprocess.run(
-        [sys.executable, "-c", code, job], capture_output=True, text=True, timeout=240
+        [sys.executable, "-c", code, str(sweep_dir.parent), str(job.run_dir)],
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
 
     assert done.stdout == "finished False\n", done.stderr
