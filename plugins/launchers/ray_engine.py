@@ -107,7 +107,9 @@ class RayLauncher:
             while waiting or running:
                 while waiting and len(running) < self.slots:
                     job = waiting.popleft()
-                    running[task.remote(job, cwd)] = _Task(job, time.monotonic())
+                    # the record goes where this process reads it, wherever the job starts
+                    remote = attrs.evolve(job, run_dir=job.run_dir.absolute())
+                    running[task.remote(remote, cwd)] = _Task(job, time.monotonic())
                 ready, _ = ray.wait(list(running), num_returns=1, timeout=1.0)
                 for ref in ready:
                     yield self._result(running.pop(ref).job, ref)

@@ -160,27 +160,33 @@ def test_corelib_run_m_sweeps_on_an_existing_ray_cluster_by_address(tmp_path: Pa
 
 @pytest.mark.slow
 def test_a_ray_the_launcher_starts_gets_the_runtime_env_and_is_shut_down_at_the_end(
-    make_job: Callable[..., Job], sweep_dir: Path
+    tmp_path: Path,
 ) -> None:
+    app, here = tmp_path / "app", tmp_path / "here"
+    app.mkdir()
+    here.mkdir()
+    (app / "job.py").write_text(JOB_CONFIG)
     code = (
         "import sys, ray\n"
         "from corelib.runs import Job\n"
         "from plugins.launchers.ray_engine import RayLauncher\n"
-        "job = Job(0, 'job.py', ('main.x=1',), sys.argv[2])  # job.py: in the working_dir\n"
+        "job = Job(0, 'job.py', ('main.x=1',), 'sweep/0')  # job.py: in the working_dir\n"
         "launcher = RayLauncher(num_cpus=1, runtime_env={'working_dir': sys.argv[1]})\n"
         "[result] = launcher.launch([job])\n"
-        "print(result.status, ray.is_initialized())\n"
+        "print(result.status, result.result, ray.is_initialized())\n"
     )
-    job = make_job(0)  # its config's folder is the working_dir; this process is elsewhere
 
     done = subprocess.run(
-        [sys.executable, "-c", code, str(sweep_dir.parent), str(job.run_dir)],
+        [sys.executable, "-c", code, str(app)],
+        cwd=here,
+        env={**os.environ, "CORELIB_DISABLE_PLUGIN_AUTOLOAD": "1", "PYTHONPATH": str(REPO)},
         capture_output=True,
         text=True,
         timeout=240,
     )
 
-    assert done.stdout == "finished False\n", done.stderr
+    assert done.stdout == "finished {'y': 2, 'workers': 1} False\n", done.stderr
+    assert (here / "sweep" / "0" / "result.json").is_file()  # the record is where it was asked
 
 
 def test_a_sweep_without_ray_stops_before_any_job_with_one_line(tmp_path: Path) -> None:
