@@ -21,15 +21,23 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import attrs
+
 from corelib.runs import Job
 from plugins.launchers.local import LAUNCHER_LOG
 
-__all__ = ["CANCEL_GRACE_S", "TIMEOUT_GRACE_S", "run_job"]
+__all__ = ["CANCEL_GRACE_S", "TIMEOUT_GRACE_S", "run_job", "shipped"]
 
 TIMEOUT_GRACE_S = 5.0
 """How long a job past its timeout gets between SIGTERM and SIGKILL (to end its record)."""
 CANCEL_GRACE_S = 0.5
 """The same for a cancelled job: the engine will soon kill the process that waits for it."""
+
+
+def shipped(job: Job) -> Job:
+    """``job`` as it is sent to a node: its run directory absolute, so its record lands where
+    this process reads it whatever folder the job starts in there."""
+    return attrs.evolve(job, run_dir=job.run_dir.absolute())
 
 
 def run_job(job: Job, cwd: str | None = None) -> tuple[int, bool]:

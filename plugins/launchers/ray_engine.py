@@ -18,7 +18,7 @@ import attrs
 from corelib import ConfigError, Trusted
 from corelib.runs import Job, JobResult, collect
 from plugins.launchers._extras import engine_reason, import_engine
-from plugins.launchers._remote import run_job
+from plugins.launchers._remote import run_job, shipped
 
 __all__ = ["RayLauncher"]
 
@@ -107,9 +107,7 @@ class RayLauncher:
             while waiting or running:
                 while waiting and len(running) < self.slots:
                     job = waiting.popleft()
-                    # the record goes where this process reads it, wherever the job starts
-                    remote = attrs.evolve(job, run_dir=job.run_dir.absolute())
-                    running[task.remote(remote, cwd)] = _Task(job, time.monotonic())
+                    running[task.remote(shipped(job), cwd)] = _Task(job, time.monotonic())
                 ready, _ = ray.wait(list(running), num_returns=1, timeout=1.0)
                 for ref in ready:
                     yield self._result(running.pop(ref).job, ref)

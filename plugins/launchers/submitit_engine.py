@@ -26,7 +26,7 @@ import attrs
 from corelib import ConfigError, Trusted
 from corelib.runs import Job, JobResult, collect
 from plugins.launchers._extras import engine_reason, import_engine
-from plugins.launchers._remote import run_job
+from plugins.launchers._remote import run_job, shipped
 
 __all__ = ["SubmititLauncher"]
 
@@ -137,7 +137,7 @@ class SubmititLauncher:
                 while waiting and len(running) < self.slots:
                     job = waiting.popleft()
                     executor.update_parameters(**self._parameters(job))
-                    running.append(_Submitted(job, executor.submit(run_job, job, cwd)))
+                    running.append(_Submitted(job, executor.submit(run_job, shipped(job), cwd)))
                 ended = [entry for entry in running if entry.ended()]
                 for entry in ended:
                     running.remove(entry)
