@@ -29,16 +29,19 @@ _CANCEL_GRACE_S = 2.0  # after a polite cancel (the job's process tree is stoppe
 
 
 class RayLauncher:
-    """Runs each job as a Ray task.
+    """Runs each job as a Ray task, on a local Ray or an existing cluster.
 
-    ``address``: an existing cluster (``"ray://head:10001"`` through Ray Client, or ``"auto"``
-    on a cluster node); None starts a local Ray with ``num_cpus`` CPUs (default: all) for the
-    launch and shuts it down after. A Ray already started in this process is used as it is.
-    Each task reserves ``num_cpus_per_job`` CPUs and ``num_gpus_per_job`` GPUs;
-    ``runtime_env`` is Ray's (environment variables, pip packages, a ``working_dir`` that the
-    jobs then start in), given to ``ray.init`` (to each task where Ray was started already).
-    ``max_jobs_at_once`` bounds the tasks in flight (default: what the local CPUs hold, or
-    64 on an existing cluster).
+    A Ray already started in this process is used as it is and left running.
+
+    Args:
+        address: an existing cluster (``ray://head:10001`` through Ray Client, or ``auto`` on
+            a node of it); none: start a local Ray for the launch and shut it down after.
+        num_cpus: the local Ray's CPUs (default: all); not with ``address``.
+        num_gpus_per_job: GPUs each task reserves (Ray sets ``CUDA_VISIBLE_DEVICES``).
+        num_cpus_per_job: CPUs each task reserves.
+        runtime_env: Ray's runtime environment (env_vars, pip, a working_dir the jobs start
+            in), given to ``ray.init`` (to each task where Ray was started already).
+        max_jobs_at_once: tasks in flight (default: what the local CPUs hold; 64 on a cluster).
     """
 
     def __init__(

@@ -39,17 +39,26 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class SubmititLauncher:
-    """Runs each job as a submitit job: on SLURM (``cluster="slurm"``, the default) or on this
-    machine (``"local"``, the same code path; ``"debug"``: in this process, one at a time).
+    """Runs each job as a submitit job: on SLURM, or on this machine through the same code path.
 
-    Resources use submitit's names: ``partition``, ``gpus_per_node``, ``cpus_per_task``,
-    ``mem_gb``, ``timeout_min`` (SLURM's time limit; by default the job's ``--timeout``
-    rounded up to minutes, plus one), ``slurm_additional_parameters`` (more ``#SBATCH``
-    options) and ``setup`` (shell lines run before the job: ``module load ...``). A job is one
-    task on one node (``nodes=1``, ``tasks_per_node=1``): it starts more processes itself with
-    ``--nproc-per-node``. ``max_jobs_at_once`` bounds the jobs submitted and not yet done
-    (default 256 on SLURM, the CPU count locally). ``folder`` holds submitit's own files
-    (pickles and logs; default ``<sweep dir>/.submitit``). ``poll_s``: how often jobs are polled.
+    A job is one task on one node; it starts more processes itself with ``--nproc-per-node``.
+
+    Args:
+        cluster: ``slurm``; ``local`` (this machine, the same code path); ``debug`` (each job
+            in turn from this process).
+        folder: submitit's own files (pickles, logs); default ``<sweep dir>/.submitit``.
+        timeout_min: SLURM's time limit; default: the job's ``--timeout`` in minutes, plus one.
+        partition: the SLURM partition.
+        nodes: must be 1 (one task on one node per job).
+        gpus_per_node: GPUs for the job (on ``local``: the first ones, none by default).
+        cpus_per_task: CPUs for the job.
+        mem_gb: memory for the job, in GB.
+        tasks_per_node: must be 1 (the job starts its workers with ``--nproc-per-node``).
+        slurm_additional_parameters: more ``#SBATCH`` options, e.g. ``{account: proj42}``.
+        setup: shell lines run before the job, e.g. ``module load cuda/12.1``.
+        max_jobs_at_once: jobs submitted and not done (256 on SLURM, the CPU count locally).
+        name: the SLURM job name.
+        poll_s: seconds between polls of the jobs' states.
     """
 
     def __init__(
