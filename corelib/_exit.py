@@ -17,7 +17,11 @@ EXIT_BROKEN_PIPE: Final = 128 + signal.SIGPIPE  # as if killed by SIGPIPE, like 
 
 def exit_code_of(error: BaseException) -> int:
     """2 for a config or usage error, 1 for an error of the user's code (a constructor or
-    ``run()``), ``128 + signum`` for Ctrl-C (130) and SIGTERM (143)."""
+    ``run()``), ``128 + signum`` for Ctrl-C (130) and SIGTERM (143), and for ``sys.exit(code)``
+    the code the process exits with."""
+    if isinstance(error, SystemExit):
+        code = error.code
+        return code if isinstance(code, int) else 0 if code is None else EXIT_USER_CODE
     if isinstance(error, Interrupted):
         return error.exit_code
     if isinstance(error, KeyboardInterrupt):

@@ -27,7 +27,15 @@ from corelib._errors import CorelibError, RegistryError, quote
 from corelib._text import describe_exception
 from corelib.registry import registry
 
-__all__ = ["BUILTINS", "GROUP", "Context", "ResolverError", "call_resolver", "run_dir_given"]
+__all__ = [
+    "BUILTINS",
+    "GROUP",
+    "Context",
+    "ResolverError",
+    "call_resolver",
+    "env_hidden",
+    "run_dir_given",
+]
 
 GROUP: Final = "resolvers"
 """The registry group of the resolvers that plugins add."""
@@ -38,6 +46,7 @@ class ResolverError(Exception):
 
 
 _RUN_DIR: ContextVar[Path | None] = ContextVar("corelib_run_dir", default=None)
+_ENV_HIDDEN: ContextVar[bool] = ContextVar("corelib_env_hidden", default=False)
 
 
 @contextmanager
@@ -51,14 +60,27 @@ def run_dir_given(run_dir: str | os.PathLike[str] | None) -> Iterator[None]:
         _RUN_DIR.reset(token)
 
 
+@contextmanager
+def env_hidden() -> Iterator[None]:
+    """Inside, ``${env:NAME}`` gives the text ``<env:NAME>`` (after the same checks) instead of
+    the variable's value: for a record of the config that must hold no secret."""
+    token = _ENV_HIDDEN.set(True)
+    try:
+        yield
+    finally:
+        _ENV_HIDDEN.reset(token)
+
+
 @attrs.frozen
 class Context:
     """What built-in resolvers may use. ``allow_env``: the environment variables that may be
     read (None: any; the safe-mode rule); ``run_dir``: the recorded run's directory (None:
-    none; by default the one :func:`run_dir_given` gives)."""
+    none; by default the one :func:`run_dir_given` gives); ``hide_env``: see
+    :func:`env_hidden`."""
 
     allow_env: frozenset[str] | None = None
     run_dir: Path | None = attrs.field(factory=_RUN_DIR.get)
+    hide_env: bool = attrs.field(factory=_ENV_HIDDEN.get)
 
 
 def _env(context: Context, args: Sequence[str]) -> str:
@@ -74,6 +96,8 @@ def _env(context: Context, args: Sequence[str]) -> str:
             f"or allow_env=[...] (allowed now: {quote(allowed)[1:-1]})"
         )
     value = os.environ.get(name)
+    if context.hide_env:
+        return f"<env:{_short(name)}>"
     if value is not None:
         return value
     if len(args) > 1:

@@ -2,7 +2,8 @@
 
 ``write_sweep_app(folder)`` writes ``sweepjob.py`` and ``sweep.yaml`` (entry
 ``sweepjob.score``, allowed with ``--allow-import sweepjob``) plus the presets
-``main/model/{small,large}.yaml``. ``score`` returns ``{"loss": a * b, "width": ...}``; its
+``main/model/{small,large}.yaml``. ``score`` returns ``{"loss": a * b, "width": ...}`` (and
+``"world"``, the number of processes, under torchrun); its
 ``mode`` makes a job misbehave, unless the file ``fixed`` exists in the folder (so that a
 resumed sweep succeeds): a mode starting with ``crash`` raises, ``hang`` sleeps for a minute,
 ``kill`` kills its own process with SIGKILL (``ok``, or anything else: no harm). With ``tag``,
@@ -47,7 +48,10 @@ def score(a: int = 1, b: int = 2, mode: str = "ok", sleep: float = 0.0, tag: str
         child.wait()
         note["end"] = time.time()
         (tags / f"{tag}-{mode}.json").write_text(json.dumps(note))
-    return {"loss": a * b, "width": (model or {}).get("width")}
+    result = {"loss": a * b, "width": (model or {}).get("width")}
+    if "WORLD_SIZE" in os.environ:  # under torchrun
+        result["world"] = int(os.environ["WORLD_SIZE"])
+    return result
 """
 
 CONFIG = """\

@@ -96,7 +96,8 @@ def job_checker(config: str, flags: Sequence[str]) -> Callable[[Sequence[str]], 
     """A check of the jobs ``corelib run CONFIG OVERRIDES... FLAGS...`` for given overrides:
     raises what that command would report before building anything (a CorelibError).
 
-    The flags are parsed once, here, by ``run``'s own parser: a bad flag is a ConfigError.
+    The flags are parsed once, here, by ``run``'s own parser (a bad flag is a ConfigError),
+    and the config is loaded once (a missing or malformed file is a CorelibError here).
     """
     argv = ["run", config, *flags]
     stderr = io.StringIO()
@@ -113,10 +114,12 @@ def job_checker(config: str, flags: Sequence[str]) -> Callable[[Sequence[str]], 
             "-m or --run-dir)"
         )
 
+    loaded = _run_command.load_for_checks(args)  # once: each job applies its own overrides
+
     def check(overrides: Sequence[str]) -> None:
         job = argparse.Namespace(**vars(args))
         job.overrides = list(overrides)
-        _run_command.check_run(job)
+        _run_command.check_run(job, loaded)
 
     return check
 

@@ -2,11 +2,12 @@
 (``_run_command``): the arguments naming a config, loading it, finding its entry node.
 
 Each command loads ``CONFIG``, applies the ``OVERRIDE`` arguments, and then runs, prints or
-checks the result. Configs from YAML/JSON/TOML files are untrusted data: they are built in safe mode
-(registered components plus ``--allow-import`` prefixes) unless ``--unsafe`` is given. A ``.py``
-config is code the user runs, so it is unrestricted. In safe mode the values the overrides set
-are trusted (they may set trusted-only parameters), and ``--allow-host`` names the hosts that
-may receive credentials; ``run`` builds and runs under that policy (``corelib.safe_mode()``).
+checks the result. Configs from YAML/JSON/TOML files are untrusted data: they are built in safe
+mode (registered components plus ``--allow-import`` prefixes) unless ``--unsafe`` is given. A
+``.py`` config is code the user runs, so it is unrestricted. In safe mode the values the
+overrides set are trusted (they may set trusted-only parameters), and ``--allow-host`` names
+the hosts that may receive credentials; ``run`` builds and runs under that policy
+(``corelib.safe_mode()``).
 """
 
 from __future__ import annotations

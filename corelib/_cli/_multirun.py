@@ -17,13 +17,11 @@ from typing import Any
 from corelib._cli._table import table
 from corelib._errors import ConfigError, quote
 from corelib._text import printable
-from corelib.runs import JobResult
-from corelib.runs._grammar import parse_sweep
-from corelib.runs._multirun import multirun
+from corelib.runs import JobResult, multirun, parse_sweep
 
 __all__ = ["add_multirun_arguments", "multirun_requested", "run_multirun"]
 
-_OPTION = re.compile(r"(?P<owner>launcher|sweeper)\.(?P<key>[A-Za-z_]\w*)=(?P<value>.*)", re.DOTALL)
+_OPTION = re.compile(r"(?P<owner>launcher|sweeper)\.(?P<key>[A-Za-z]\w*)=(?P<value>.*)", re.DOTALL)
 _ONLY_WITH_M = {
     "sweeper": "--sweeper",
     "launcher": "--launcher",

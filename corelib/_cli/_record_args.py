@@ -2,8 +2,9 @@
 
 ``run`` takes ``--run-dir`` and ``--force-run-dir``; ``show`` and ``check`` take ``--run-dir``
 only as the value of ``${run:dir}`` (they write nothing). A torchrun worker gets its launcher's
-folder through the hidden ``--launcher-run-dir``: ``${run:dir}`` resolves to it, rank 0 writes
-the result there, and the rest of the record is the launcher's.
+folder through the hidden ``--worker-run-dir``: ``${run:dir}`` resolves to it, rank 0 writes
+the result there, plugins write files of their own per rank (``record.rank``), and the rest of
+the record is the launcher's.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ import argparse
 import os
 from pathlib import Path
 
-__all__ = ["LAUNCHER_RUN_DIR", "add_record_arguments", "add_run_dir_value", "run_dir_of"]
+__all__ = ["WORKER_RUN_DIR", "add_record_arguments", "add_run_dir_value", "run_dir_of"]
 
-LAUNCHER_RUN_DIR = "--launcher-run-dir"
+WORKER_RUN_DIR = "--worker-run-dir"
 
 
 def add_record_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,7 +33,7 @@ def add_record_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="replace the record of a finished run in DIR (refused without this)",
     )
-    parser.add_argument(LAUNCHER_RUN_DIR, metavar="DIR", help=argparse.SUPPRESS)
+    parser.add_argument(WORKER_RUN_DIR, metavar="DIR", help=argparse.SUPPRESS)
 
 
 def add_run_dir_value(parser: argparse.ArgumentParser) -> None:

@@ -4,7 +4,7 @@ One implementation serves the command and :func:`corelib.runs.run`: :func:`run_n
 gives the Python function the command's options. Every run goes through
 :func:`corelib.runs._recording.recording` (the run hooks; with ``--run-dir``, the record). With
 launch flags the config is checked here and the workers run this command through torchrun
-(without the launch flags, with the hidden ``--launcher-run-dir``); the launcher alone writes
+(without the launch flags, with the hidden ``--worker-run-dir``); the launcher alone writes
 the record and torchrun's rank 0 writes ``result.json``.
 """
 
@@ -40,19 +40,29 @@ from corelib._cli._launch import (
     torchrun_argv,
 )
 from corelib._cli._multirun import add_multirun_arguments, multirun_requested, run_multirun
-from corelib._cli._record_args import LAUNCHER_RUN_DIR, add_record_arguments, run_dir_of
+from corelib._cli._record_args import WORKER_RUN_DIR, add_record_arguments, run_dir_of
 from corelib._cli._report import report_error
 from corelib._cli._seed import DEFAULT_SEED, parse_seed, seed_everything
 from corelib._errors import ConfigError, InstantiationError, a_type, quote
 from corelib._exit import EXIT_USER_CODE
 from corelib._instantiate import instantiate
+from corelib._overrides import apply_overrides
 from corelib._plain import to_dict
+from corelib._resolvers import env_hidden
+from corelib._text import printable
 from corelib._trust import SafeMode, applying
 from corelib._yaml import dump_yaml
 from corelib.runs._record import CONFIG_FILE, RESOLVED_CONFIG_FILE, RunRecord, write_atomically
 from corelib.runs._recording import Outcome, recording, write_result
 
-__all__ = ["add_parsers", "check_run", "recorded_run", "run_flags", "run_namespace"]
+__all__ = [
+    "add_parsers",
+    "check_run",
+    "load_for_checks",
+    "recorded_run",
+    "run_flags",
+    "run_namespace",
+]
 
 
 def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -116,31 +126,37 @@ def _run(args: argparse.Namespace) -> int:
     if multirun_requested(args):  # a sweep: each job is a recorded run of its own
         check_launch_flags(args)
         return run_multirun(args, job_flags=[*run_flags(args), *torchrun_argv(args)])
-    shared = run_dir_of(args.launcher_run_dir)
-    with recording(_record_of(args), replace=args.force_run_dir, run_dir=shared) as outcome:
+    record = _record_of(args)
+    with recording(record, replace=args.force_run_dir) as outcome:
         try:
             _execute(args, outcome)
         except Exception as error:  # reported now, so that output.log has it
             outcome.fail(error, report_error(error, args))
         else:
-            if outcome.result is not None and _rank_zero():
+            if outcome.result is not None and _rank() == 0:
                 print(outcome.result)
-            if shared is not None and _rank_zero():
-                write_result(shared, outcome.result)
+            if record.rank == 0 and record.dir is not None:  # a worker: rank 0's result
+                write_result(record.dir, outcome.result)
     return outcome.exit_code
 
 
 def _record_of(args: argparse.Namespace) -> RunRecord:
+    worker = args.worker_run_dir is not None
     return RunRecord(
-        dir=run_dir_of(args.run_dir),
+        dir=run_dir_of(args.worker_run_dir if worker else args.run_dir),
         argv=tuple(sys.orig_argv),
         config_path=args.config,
         overrides=tuple(args.overrides),
+        rank=_rank() if worker else None,
     )
 
 
-def _rank_zero() -> bool:
-    return os.environ.get("RANK", "0") == "0"
+def _rank() -> int:
+    """torchrun's rank of this process (0 outside torchrun)."""
+    try:
+        return int(os.environ.get("RANK", "0"))
+    except ValueError:
+        return 0
 
 
 def _execute(args: argparse.Namespace, outcome: Outcome) -> None:
@@ -152,7 +168,9 @@ def _execute(args: argparse.Namespace, outcome: Outcome) -> None:
     loaded = _load(args)
     _write_config(run_dir, CONFIG_FILE, loaded)
     cfg = _resolved(args, loaded)
-    _write_config(run_dir, RESOLVED_CONFIG_FILE, cfg)
+    if run_dir is not None:
+        with env_hidden():  # the record holds no value read from the environment
+            _write_config(run_dir, RESOLVED_CONFIG_FILE, _resolved(args, loaded))
     keys, entry = _entry(cfg, args)
     if launching:
         _check_before_launch(entry, keys, args)
@@ -192,7 +210,7 @@ def _write_config(run_dir: Path | None, name: str, cfg: Any) -> None:
     try:
         text = dump_yaml(to_dict(cfg))
     except ConfigError as error:
-        print(f"corelib: warning: {name} not written: {error}", file=sys.stderr)
+        print(printable(f"corelib: warning: {name} not written: {error}"), file=sys.stderr)
         return
     write_atomically(run_dir / name, text)
 
@@ -240,15 +258,31 @@ def _check_before_launch(entry: Any, keys: list[Any], args: argparse.Namespace) 
         raise ConfigError(f"{args.config}: {len(problems)} problem(s) found:\n{listed}")
 
 
-def check_run(args: argparse.Namespace) -> None:
+_NOT_LOADED: Any = object()
+
+
+def check_run(args: argparse.Namespace, loaded: Any = _NOT_LOADED) -> None:
     """What ``corelib run`` with ``args`` checks before it builds anything: the launch flags,
     the config, its overrides and references, the entry node and every target and keyword.
-    Raises a ConfigError (or another CorelibError) that names every problem."""
+    Raises a ConfigError (or another CorelibError) that names every problem. ``loaded``: the
+    config as :func:`load_for_checks` loaded it, to check many overrides of one config."""
     if launch_requested(args):
         check_launch_flags(args)
-    cfg = _resolved(args, _load(args))
+    if loaded is _NOT_LOADED:
+        loaded = load_for_checks(args)
+    cfg = _resolved(args, apply_overrides(loaded, args.overrides))
     keys, entry = _entry(cfg, args)
     _check_before_launch(entry, keys, args)
+
+
+def load_for_checks(args: argparse.Namespace) -> Any:
+    """The config of ``args`` as loaded, before its overrides (``args.config`` becomes the
+    file of a registered config's name, as for a run)."""
+    overrides, args.overrides = args.overrides, []
+    try:
+        return _load(args)
+    finally:
+        args.overrides = overrides
 
 
 def _worker_argv(args: argparse.Namespace, run_dir: Path | None) -> list[str]:
@@ -256,7 +290,7 @@ def _worker_argv(args: argparse.Namespace, run_dir: Path | None) -> list[str]:
     without the record, which the launcher writes: ``run_dir`` is only ${run:dir} for them)."""
     argv = ["run", args.config, *args.overrides, *run_flags(args)]
     if run_dir is not None:
-        argv += [LAUNCHER_RUN_DIR, str(run_dir)]
+        argv += [WORKER_RUN_DIR, str(run_dir)]
     return argv
 
 

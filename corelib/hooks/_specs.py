@@ -58,8 +58,9 @@ def corelib_run_start(record: Any) -> None:
     """Called when a ``corelib run`` (or ``corelib.runs.run``) starts, before its config loads.
 
     ``record`` is the :class:`corelib.runs.RunRecord`: ``record.dir`` (None when the run is not
-    recorded), ``record.argv``, ``record.config_path``, ``record.overrides``, and
-    ``record.write_json(name, data)`` to add a file to the record. Each implementation is called
+    recorded), ``record.rank`` (a torchrun worker's rank, else None), ``record.argv``,
+    ``record.config_path``, ``record.overrides``, and ``record.write_json(name, data)`` to add
+    a file to the record. Each implementation is called
     on its own: one that raises is reported on stderr, naming its plugin, and the run goes on.
     """
 

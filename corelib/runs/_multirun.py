@@ -9,6 +9,7 @@ batch before any of it starts, launches the batch and records each event in the 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -20,7 +21,13 @@ from corelib.registry import registry
 from corelib.runs._grammar import Sweep, parse_sweep
 from corelib.runs._jobs import Job, JobResult
 from corelib.runs._protocols import Assignment, Launcher, Sweeper
-from corelib.runs._sweep_files import SweepLog, ended_jobs, open_sweep_folder, set_aside
+from corelib.runs._sweep_files import (
+    SweepLog,
+    discard_sweep_folder,
+    ended_jobs,
+    open_sweep_folder,
+    set_aside,
+)
 
 __all__ = ["build_component", "multirun"]
 
@@ -50,8 +57,10 @@ def multirun(
     ``sweeper`` and ``launcher`` are names in the groups ``sweepers`` / ``launchers`` (short or
     qualified), built with ``*_options`` as keyword arguments, or objects built already.
     ``run_dir`` is the sweep's folder (default ``multirun/<config stem>/<timestamp>``); job
-    n's record is ``run_dir/<n>``. ``flags`` are the other ``corelib run`` arguments every job
-    gets (``--allow-import``, ``--nproc-per-node``...); ``timeout`` bounds each job's seconds.
+    n's record is ``run_dir/<n>``. Jobs name the config file and their records by absolute
+    paths, so a launcher may start them in any folder. ``flags`` are the other ``corelib run``
+    arguments every job gets (``--allow-import``, ``--nproc-per-node``...); ``timeout`` bounds
+    each job's seconds.
     ``fail_fast`` stops the sweep and its running jobs at the first failure; ``resume`` reruns
     the jobs of the sweep in ``run_dir`` that did not finish. ``on_result`` sees each job end.
 
@@ -67,6 +76,7 @@ def multirun(
     built_launcher: Launcher = _built("launchers", launcher, launcher_options)
     _check_protocols(built_sweeper, built_launcher)
     header = {
+        "command": list(sys.orig_argv),
         "config": config,
         "overrides": list(overrides),
         "flags": list(flags),
@@ -78,32 +88,48 @@ def multirun(
         "space": {key: _plain(domain) for key, domain in sweep.space.items()},
     }
     folder = open_sweep_folder(run_dir, header, resume=resume)
-    runner = _Runner(
-        sweep=sweep,
-        sweeper=built_sweeper,
-        launcher=built_launcher,
-        jobs_template=Job(0, config, (), folder, tuple(flags), timeout),
-        check=check,
-        earlier=ended_jobs(folder) if resume else {},
-    )
-    with SweepLog(folder) as log:
-        runner.log = log
-        log.write("start", resume=resume, pid=os.getpid())
-        try:
-            runner.run(fail_fast=fail_fast, on_result=on_result)
-        except BaseException as stop:  # Ctrl-C, SIGTERM, a failed check: the log says so
-            if isinstance(stop, Exception):
-                log.write("end", status="error", error=quote(str(stop), 400))
-            else:
-                log.write("end", status="interrupted")
-            raise
-        failed = sum(not result.ok for result in runner.results.values())
-        log.write("end", status="failed" if failed else "finished", failed=failed)
+    runner: _Runner | None = None
+    try:
+        with SweepLog(folder) as log:
+            runner = _Runner(
+                sweep=sweep,
+                sweeper=built_sweeper,
+                launcher=built_launcher,
+                jobs_template=Job(
+                    0, _absolute(config), (), folder.absolute(), tuple(flags), timeout
+                ),
+                check=check,
+                earlier=ended_jobs(folder) if resume else {},
+                log=log,
+            )
+            log.write("start", resume=resume, pid=os.getpid())
+            try:
+                runner.run(fail_fast=fail_fast, on_result=on_result)
+            except BaseException as stop:  # Ctrl-C, SIGTERM, a failed check: the log says so
+                if isinstance(stop, Exception):
+                    log.write("end", status="error", error=quote(str(stop), 400))
+                else:
+                    log.write("end", status="interrupted")
+                raise
+            failed = sum(not result.ok for result in runner.results.values())
+            log.write("end", status="failed" if failed else "finished", failed=failed)
+    except BaseException:
+        if not resume and (runner is None or not runner.launched):  # nothing ran: the folder
+            discard_sweep_folder(folder)  # is free for the corrected command
+        raise
     return [runner.results[index] for index in sorted(runner.results)]
 
 
 def build_component(group: str, name: str, options: Mapping[str, Any] | None = None) -> Any:
-    """The component ``name`` (short or qualified) of ``group``, built with ``options``."""
+    """The component ``name`` (short or qualified) of ``group``, built with ``options``.
+
+    Options are keyword arguments only (no ``_target_`` or other special key). They come from
+    the command line or code, so they may set trusted-only parameters (``ray``'s ``address``);
+    what they hold may name registered components only, as a config in safe mode may.
+    """
+    special = sorted(key for key in options or {} if not str(key)[:1].isalpha())
+    if special:
+        raise ConfigError(f"{group} {quote(name)}: {special[0]!r} is not a parameter name")
     entries = registry.entries(group)
     matches = [e for e in entries if name in (e.qualified_name, e.name)]
     if len(matches) > 1:
@@ -112,7 +138,8 @@ def build_component(group: str, name: str, options: Mapping[str, Any] | None = N
     if not matches:
         known = ", ".join(e.qualified_name for e in entries) or "none (are plugins disabled?)"
         raise ConfigError(f"{group}: no component named {quote(name)}; known: {known}")
-    return instantiate({"_target_": matches[0].qualified_name, **dict(options or {})})
+    node = {"_target_": matches[0].qualified_name, **dict(options or {})}
+    return instantiate(node, _allow_=(), _trusted_=[[key] for key in options or {}])
 
 
 @attrs.define
@@ -125,9 +152,10 @@ class _Runner:
     jobs_template: Job  # the sweep's folder, flags and timeout
     check: Check
     earlier: dict[int, dict[str, Any]]  # on resume: the last event of each job that ended
-    log: SweepLog | None = None
+    log: SweepLog
     results: dict[int, JobResult] = attrs.field(factory=dict)
     next_index: int = 0
+    launched: int = 0
     stopped: bool = False
 
     def run(self, *, fail_fast: bool, on_result: Callable[[JobResult], None] | None) -> None:
@@ -159,9 +187,9 @@ class _Runner:
                     "resume with a sweeper that proposes the same jobs again (a fixed seed)"
                 )
             if earlier is not None and earlier.get("status") == "finished":
-                result = JobResult(
-                    job, "finished", 0, result=earlier.get("result"), wall_s=earlier.get("wall_s")
-                )
+                wall = earlier.get("wall_s")
+                wall_s = float(wall) if isinstance(wall, int | float) else None
+                result = JobResult(job, "finished", 0, result=earlier.get("result"), wall_s=wall_s)
                 self.results[index] = result
                 self.sweeper.tell(assignment, result)
             else:
@@ -179,7 +207,9 @@ class _Runner:
             return
         for _, job in batch.values():
             set_aside(job.run_dir)  # an earlier attempt's record (resume)
-            self._write("launch", job=job.index, overrides=list(job.overrides))
+            self.log.write("launch", sync=False, job=job.index, overrides=list(job.overrides))
+            self.launched += 1
+        self.log.sync()  # one fsync per batch, before any of it starts
         running = dict(batch)
         stream: Iterator[JobResult] = self.launcher.launch([job for _, job in batch.values()])
         reason = "the sweep was interrupted"
@@ -194,6 +224,9 @@ class _Runner:
                     self.stopped = True
                     reason = f"--fail-fast after job {result.job.index} failed"
                     break
+        except Exception as error:  # the launcher (or the sweeper's tell) failed
+            reason = f"the sweep failed: {quote(str(error))}"
+            raise
         finally:
             close = getattr(stream, "close", None)
             if close is not None:
@@ -203,7 +236,7 @@ class _Runner:
 
     def _record(self, result: JobResult) -> None:
         self.results[result.job.index] = result
-        self._write(
+        self.log.write(
             "job",
             job=result.job.index,
             overrides=list(result.job.overrides),
@@ -213,10 +246,6 @@ class _Runner:
             result=result.result,
             error=result.error,
         )
-
-    def _write(self, event: str, **fields: Any) -> None:
-        assert self.log is not None
-        self.log.write(event, **fields)
 
 
 def _check_all(jobs: list[Job], check: Check) -> None:
@@ -263,6 +292,11 @@ def _check_protocols(sweeper: Any, launcher: Any) -> None:
         raise ConfigError(
             f"{quote(launcher)} is not a launcher: it needs launch(jobs) and slots (an int >= 1)"
         )
+
+
+def _absolute(config: str) -> str:
+    """A config file as an absolute path (a job may run in another folder); a name as it is."""
+    return os.path.abspath(config) if os.path.isfile(config) else config
 
 
 def _name(component: Any) -> str:

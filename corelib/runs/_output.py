@@ -14,6 +14,8 @@ import threading
 from pathlib import Path
 from typing import BinaryIO, Final
 
+from corelib._errors import ConfigError
+
 __all__ = ["OutputLog"]
 
 _CHUNK: Final = 65536
@@ -34,7 +36,11 @@ class OutputLog:
         """Open (truncate) the log and send descriptors 1 and 2 through it."""
         _flush()
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
-        self._log = open(os.open(self.path, flags, 0o666), "wb", buffering=0)  # noqa: SIM115
+        try:
+            descriptor = os.open(self.path, flags, 0o666)
+        except OSError as error:  # e.g. a symlink in its place (O_NOFOLLOW)
+            raise ConfigError(f"could not write {self.path}: {error.strerror or error}") from None
+        self._log = open(descriptor, "wb", buffering=0)  # noqa: SIM115 (closed by stop)
         for descriptor in (1, 2):
             reader, writer = os.pipe()
             self._saved[descriptor] = os.dup(descriptor)

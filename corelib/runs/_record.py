@@ -57,21 +57,25 @@ class RunRecord:
     """One ``corelib run`` as the run hooks see it.
 
     ``dir`` is the record's folder (an absolute path), or None when the run is not recorded
-    (no ``--run-dir``; a torchrun worker, whose launcher writes the record). ``argv`` is the
-    process's command line, ``config_path`` the config as given, ``overrides`` the override
-    arguments. ``files`` holds what :meth:`write_json` was given, by file name, recorded or not.
+    (no ``--run-dir``). ``rank`` is None, except in a torchrun worker of a recorded run: there
+    it is the worker's rank and ``dir`` is its launcher's record (which the launcher writes).
+    ``argv`` is the process's command line, ``config_path`` the config as given,
+    ``overrides`` the override arguments. ``files`` holds what :meth:`write_json` was given,
+    by file name, recorded or not.
     """
 
     dir: Path | None
     argv: tuple[str, ...]
     config_path: str
     overrides: tuple[str, ...]
+    rank: int | None = None
     files: dict[str, Any] = attrs.field(factory=dict)
 
     def write_json(self, name: str, data: Any) -> None:
         """Write ``data`` as JSON into the record's file ``name`` (atomically), or only keep it
         in :attr:`files` when there is no record. ``name`` is a plain file name that is not one
-        of corelib's own (``run.json``, ``status.json``, ...)."""
+        of corelib's own (``run.json``, ``status.json``, ...). A torchrun worker writes
+        ``STEM.rankN.SUFFIX`` instead (``resources.rank1.json``): workers never share a file."""
         if not name or name != Path(name).name or name.startswith(".") or name in OWN_FILES:
             raise ValueError(
                 f"write_json: {quote(name)} is not a file name a plugin may write into a run "
@@ -80,7 +84,19 @@ class RunRecord:
         text = json.dumps(data, indent=2, allow_nan=False)
         self.files[name] = data
         if self.dir is not None:
-            write_atomically(self.dir / name, text + "\n")
+            write_atomically(self.dir / self.file_name(name), text + "\n")
+
+    def file_name(self, name: str) -> str:
+        """The name under which :meth:`write_json` writes ``name`` (a worker's has its rank)."""
+        if self.rank is None:
+            return name
+        path = Path(name)
+        return f"{path.stem}.rank{self.rank}{path.suffix}"
+
+    @property
+    def writes_record(self) -> bool:
+        """Whether this process writes the record's own files (not a worker's)."""
+        return self.dir is not None and self.rank is None
 
 
 def write_atomically(path: Path, text: str) -> None:

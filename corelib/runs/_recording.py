@@ -64,28 +64,30 @@ class Outcome:
 
 
 @contextmanager
-def recording(
-    record: RunRecord, *, replace: bool = False, run_dir: Path | None = None
-) -> Iterator[Outcome]:
+def recording(record: RunRecord, *, replace: bool = False) -> Iterator[Outcome]:
     """Record the run whose body the ``with`` block is (see the module docstring).
 
-    ``replace``: a ``record.dir`` holding a finished run's record may be written over.
-    ``run_dir``: what ``${run:dir}`` gives (default ``record.dir``; a torchrun worker gets its
-    launcher's). An exception from the block is recorded and raised again.
+    ``replace``: a ``record.dir`` holding a finished run's record may be written over. In a
+    torchrun worker (``record.rank`` set) nothing is written but what plugins write, and
+    ``${run:dir}`` is the launcher's folder. An exception from the block is recorded and
+    raised again.
     """
     outcome = Outcome()
     started, wall_start, cpu_start = now(), time.monotonic(), _cpu_s()
     with ExitStack() as stack:
-        if record.dir is not None:
+        if record.writes_record:
+            assert record.dir is not None
             _prepare(record.dir, replace=replace)
             _write_status(record.dir, {"status": "running", "started": started})
-            output = OutputLog(record.dir / LOG_FILE)
-            output.start()
-            stack.callback(output.stop)
-            _write_json(record.dir / RUN_FILE, run_info(record, started))
-            _write_json(record.dir / PLUGINS_FILE, plugins_report())
-        stack.enter_context(run_dir_given(run_dir or record.dir))
-        try:
+        try:  # from here on, a failure is recorded
+            if record.writes_record:
+                assert record.dir is not None
+                output = OutputLog(record.dir / LOG_FILE)
+                output.start()
+                stack.callback(output.stop)
+                _write_json(record.dir / RUN_FILE, run_info(record, started))
+                _write_json(record.dir / PLUGINS_FILE, plugins_report())
+            stack.enter_context(run_dir_given(record.dir))
             _call_hook("corelib_run_start", record=record)
             yield outcome
         except BaseException as error:
@@ -93,7 +95,8 @@ def recording(
             raise
         finally:
             _call_hook("corelib_run_end", record=record, result=outcome.result, error=outcome.error)
-            if record.dir is not None:
+            if record.writes_record:
+                assert record.dir is not None
                 if not outcome.result_by_workers:
                     write_result(record.dir, outcome.result)
                 wall_s, cpu_s = time.monotonic() - wall_start, _cpu_s() - cpu_start
@@ -132,7 +135,7 @@ def _final_status(outcome: Outcome, started: str, wall_s: float, cpu_s: float) -
     else:
         status = "failed"
     message = outcome.message
-    if message is None and outcome.error is not None:
+    if message is None and outcome.error is not None and status != "finished":
         message = _one_line(outcome.error)
     return {
         "status": status,

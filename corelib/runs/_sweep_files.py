@@ -5,12 +5,14 @@ the job records ``<n>/``.
 ``start`` (``resume``, ``pid``), ``launch`` (``job``, ``overrides``: the job is handed to the
 launcher), ``job`` (``job``, ``overrides``, ``status``, ``exit_code``, ``wall_s``, ``result``,
 ``error``: the job ended, or was stopped) and ``end`` (``status``, ``jobs``, ``failed``). Each
-line is appended, flushed and fsync'ed, so the file tells the state of a sweep that was
-interrupted or killed: a job launched with no ``job`` line after it was running then.
+line is appended, flushed and fsync'ed (a batch's ``launch`` lines together, before any of
+its jobs starts), so the file tells the state of a sweep that was interrupted or killed: a job
+launched with no ``job`` line after it was running then.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Mapping
@@ -25,6 +27,7 @@ __all__ = [
     "SWEEP_FILE",
     "SWEEP_LOG",
     "SweepLog",
+    "discard_sweep_folder",
     "ended_jobs",
     "open_sweep_folder",
     "read_sweep_log",
@@ -68,6 +71,14 @@ def open_sweep_folder(
     return folder
 
 
+def discard_sweep_folder(folder: Path) -> None:
+    """Remove the files a sweep that launched nothing wrote, and its folder if that is empty."""
+    for name in (SWEEP_FILE, SWEEP_LOG):
+        (folder / name).unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        folder.rmdir()
+
+
 def read_sweep_log(folder: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """The events of ``folder/sweep.jsonl`` in order (a torn last line is left out)."""
     events = []
@@ -86,11 +97,15 @@ def read_sweep_log(folder: str | os.PathLike[str]) -> list[dict[str, Any]]:
 
 
 def ended_jobs(folder: str | os.PathLike[str]) -> dict[int, dict[str, Any]]:
-    """The last ``job`` event of each job number in ``folder/sweep.jsonl``."""
+    """The last ``job`` event of each job number in ``folder/sweep.jsonl`` (lines of another
+    shape are left out)."""
     return {
         event["job"]: event
         for event in read_sweep_log(folder)
-        if event.get("event") == "job" and isinstance(event.get("job"), int)
+        if event.get("event") == "job"
+        and isinstance(event.get("job"), int)
+        and isinstance(event.get("overrides"), list)
+        and all(isinstance(o, str) for o in event["overrides"])
     }
 
 
@@ -108,7 +123,10 @@ class SweepLog:
     """``sweep.jsonl``: each event one JSON line, appended, flushed and fsync'ed."""
 
     def __init__(self, folder: Path) -> None:
-        self._stream = open(folder / SWEEP_LOG, "a", encoding="utf-8")  # noqa: SIM115
+        path = folder / SWEEP_LOG
+        self._stream = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in __exit__
+        if _torn(path):  # a line cut short by a crash must not swallow the next one
+            self._stream.write("\n")
 
     def __enter__(self) -> SweepLog:
         return self
@@ -116,12 +134,27 @@ class SweepLog:
     def __exit__(self, *exc_info: object) -> None:
         self._stream.close()
 
-    def write(self, event: str, **fields: Any) -> None:
-        """Append ``{"event": event, "time": now, **fields}`` (values not JSON as text)."""
+    def write(self, event: str, *, sync: bool = True, **fields: Any) -> None:
+        """Append ``{"event": event, "time": now, **fields}`` (values not JSON as text), and
+        :meth:`sync` unless ``sync`` is false (a batch of lines then syncs once at its end)."""
         line = json.dumps({"event": event, "time": _now(), **fields}, default=str)
         self._stream.write(line + "\n")
+        if sync:
+            self.sync()
+
+    def sync(self) -> None:
+        """Flush and fsync what was written."""
         self._stream.flush()
         os.fsync(self._stream.fileno())
+
+
+def _torn(path: Path) -> bool:
+    """Whether ``path`` ends in the middle of a line."""
+    with open(path, "rb") as stream:
+        if stream.seek(0, os.SEEK_END) == 0:
+            return False
+        stream.seek(-1, os.SEEK_END)
+        return stream.read(1) != b"\n"
 
 
 def _check_unchanged(folder: Path, header: Mapping[str, Any]) -> None:

@@ -4,7 +4,8 @@ Through the run hooks (``corelib_run_start`` / ``corelib_run_end``) it records t
 and CPU seconds (its own and its finished children's, e.g. torchrun's workers), the peak
 resident memory of the process and of its largest finished child (``resource.getrusage``), and
 the peak CUDA memory of each device when torch is already imported and CUDA initialised (torch
-is never imported for it). Without ``--run-dir`` the figures stay in ``record.files``.
+is never imported for it). Without ``--run-dir`` the figures stay in ``record.files``; each
+torchrun worker of a recorded run writes its own ``resources.rankN.json``.
 """
 
 from __future__ import annotations

@@ -84,8 +84,10 @@ def test_a_bad_value_for_one_job_stops_the_sweep_before_any_job_starts(tmp_path:
     assert "job 1 (main.a=x main.b=2)" in done.stderr
     assert "expected int, got str 'x'" in done.stderr
     assert "Traceback" not in done.stderr
-    assert not (tmp_path / "out" / "0").exists()
-    assert [e["event"] for e in read_events(tmp_path / "out")] == ["start", "end"]
+    assert not (tmp_path / "out").exists()  # nothing ran, nothing is left: fix it and rerun
+
+    fixed = sweep(tmp_path, "main.a=1,3", "main.b=2", "--run-dir", "out")
+    assert fixed.returncode == 0, fixed.stderr
 
 
 def test_a_missing_preset_in_a_preset_sweep_is_found_before_launch(tmp_path: Path) -> None:
@@ -190,6 +192,16 @@ def test_jobs_2_runs_two_jobs_at_once(tmp_path: Path) -> None:
     assert a["start"] < b["end"] and b["start"] < a["end"]
 
 
+@pytest.mark.slow
+@pytest.mark.distributed
+def test_launch_flags_reach_every_job_which_runs_through_torchrun(tmp_path: Path) -> None:
+    done = sweep(tmp_path, "main.a=3", "--nproc-per-node", "2", "--run-dir", "out", timeout=110)
+
+    assert done.returncode == 0, done.stderr
+    (event,) = job_events(tmp_path / "out").values()
+    assert event["result"] == {"loss": 6, "width": 1, "world": 2}  # rank 0's, of 2 workers
+
+
 def test_launcher_and_sweeper_parameters_are_not_job_overrides(tmp_path: Path) -> None:
     done = sweep(tmp_path, "main.a=1,2", "launcher.jobs=2", "sweeper.max_jobs=2", "--run-dir", "o")
     assert done.returncode == 0, done.stderr
@@ -205,6 +217,8 @@ def test_launcher_and_sweeper_parameters_are_not_job_overrides(tmp_path: Path) -
     [
         (("--launcher", "nosuch"), "no component named 'nosuch'; known: launchers/local"),
         (("launcher.nope=1",), "nope"),
+        (("launcher._target_=os.system",), "expected launcher.KEY=VALUE or sweeper.KEY=VALUE"),
+        (("--force-run-dir",), "--force-run-dir does not apply to a sweep"),
         (("--jobs", "2", "launcher.jobs=2"), "--jobs and launcher.jobs"),
         (("--jobs", "0"), "expected a number > 0"),
         (("main.a=choise(1,2)",), "unknown sweep function 'choise'"),

@@ -47,6 +47,10 @@ class Recorder:
 
 class Raises:
     @hookimpl
+    def corelib_run_start(self, record: RunRecord) -> None:
+        raise SystemExit("a hook must not end the run")
+
+    @hookimpl
     def corelib_run_end(self, record: RunRecord, result: Any, error: BaseException | None) -> None:
         raise RuntimeError("the hook is broken")
 
@@ -106,6 +110,7 @@ def test_a_hook_that_raises_is_reported_and_the_run_keeps_its_result(
     stderr = capfd.readouterr().err
     assert "corelib: warning: plugin 'raises'" in stderr
     assert "corelib_run_end raised RuntimeError: the hook is broken" in stderr
+    assert "corelib_run_start raised SystemExit: a hook must not end the run" in stderr
     status = json.loads((configs / "out/status.json").read_text())
     assert (status["status"], status["exit_code"]) == ("finished", 0)
 
@@ -123,3 +128,11 @@ def test_write_json_refuses_the_records_own_files_and_paths(tmp_path: Path, name
     with pytest.raises(ValueError, match="not a file name a plugin may write"):
         record.write_json(name, {})
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_workers_write_json_names_its_file_after_its_rank(tmp_path: Path) -> None:
+    worker = RunRecord(dir=tmp_path, argv=(), config_path="c.yaml", overrides=(), rank=1)
+    worker.write_json("resources.json", {"rss": 1})
+    assert not worker.writes_record  # the launcher writes the record's own files
+    assert [path.name for path in tmp_path.iterdir()] == ["resources.rank1.json"]
+    assert worker.files == {"resources.json": {"rss": 1}}

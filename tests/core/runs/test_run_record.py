@@ -35,6 +35,15 @@ APP = """
             return {"score": self.n * 2, "name": "job"}
 
 
+    def secret_length(key: str, url: str) -> int:
+        return len(key) + len(url)
+
+
+    class Quits:
+        def run(self) -> None:
+            sys.exit(3)
+
+
     class Opaque:
         def run(self) -> object:
             return Opaque()
@@ -238,3 +247,62 @@ def test_show_and_check_take_the_value_of_run_dir(workdir: Path) -> None:
     assert "main.where" in unchecked.stdout and "pass --run-dir DIR" in unchecked.stdout
     checked = run_corelib(workdir, "check", "job.yaml", "--allow-import", "app", "--run-dir", "d")
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_no_value_read_from_the_environment_is_written_into_the_record(workdir: Path) -> None:
+    (workdir / "secret.yaml").write_text(
+        "main:\n  _target_: app.secret_length\n  key: ${env:SECRET_TOKEN}\n"
+        "  url: https://user:${env:SECRET_TOKEN}@host\n"
+    )
+    done = run_corelib(
+        workdir,
+        *("run", "secret.yaml", "--allow-import", "app", "--allow-env", "SECRET_TOKEN"),
+        *("--run-dir", "out"),
+        env={"SECRET_TOKEN": "hunter2-secret"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(2 * len("hunter2-secret") + len("https://user:@host"))
+    for path in (workdir / "out").iterdir():
+        assert "hunter2" not in path.read_text(), path.name
+    resolved = (workdir / "out/config.resolved.yaml").read_text()
+    assert "key: <env:SECRET_TOKEN>" in resolved
+    assert "url: https://user:<env:SECRET_TOKEN>@host" in resolved
+
+
+def test_sys_exit_in_user_code_is_recorded_with_its_code(workdir: Path) -> None:
+    (workdir / "quits.yaml").write_text("main: {_target_: app.Quits}\n")
+    done = corelib_run(workdir, "quits.yaml", "--run-dir", "out")
+    assert done.returncode == 3
+    status = read_json(workdir / "out/status.json")
+    assert (status["status"], status["exit_code"], status["error"]) == (
+        "failed",
+        3,
+        "SystemExit: 3",
+    )
+
+
+@pytest.mark.parametrize("kind", ["file", "symlinked log"])
+def test_a_run_dir_that_cannot_hold_a_record_is_a_usage_error(workdir: Path, kind: str) -> None:
+    if kind == "file":
+        (workdir / "out").write_text("not a folder")
+    else:
+        (workdir / "out").mkdir()
+        (workdir / "out/output.log").symlink_to(workdir / "app.py")
+    done = corelib_run(workdir, "job.yaml", "--run-dir", "out")
+    assert done.returncode == 2
+    assert done.stderr.startswith("corelib: error: ") and "out" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert "class Job" in (workdir / "app.py").read_text()  # never written through the link
+    if kind == "symlinked log":  # the folder holds a record: of a failed run
+        status = read_json(workdir / "out/status.json")
+        assert (status["status"], status["exit_code"]) == ("failed", 2)
+
+
+def test_a_config_no_file_can_hold_is_left_out_of_the_record(workdir: Path) -> None:
+    (workdir / "lambda.py").write_text("from corelib import L\nmain = L(dict)(f=lambda x: x)\n")
+    done = run_corelib(workdir, "run", "lambda.py", "--run-dir", "out")
+    assert done.returncode == 0, done.stderr
+    assert "corelib: warning: config.yaml not written: main.f: " in done.stderr
+    names = {path.name for path in (workdir / "out").iterdir()}
+    assert names == RECORD_FILES - {"config.yaml", "config.resolved.yaml"}
+    assert read_json(workdir / "out/status.json")["status"] == "finished"
