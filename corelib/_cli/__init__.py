@@ -49,7 +49,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     handlers = stop_on_sigterm()
     try:
         code = _main(argv)
-        sys.stdout.flush()  # here, where a closed pipe can still be caught
+        if sys.stdout is not None:  # None: started with stdout closed
+            sys.stdout.flush()  # here, where a closed pipe can still be caught
         return code
     except BrokenPipeError:
         return _stdout_gone()

@@ -83,8 +83,8 @@ def recording(record: RunRecord, *, replace: bool = False) -> Iterator[Outcome]:
             if record.writes_record:
                 assert record.dir is not None
                 output = OutputLog(record.dir / LOG_FILE)
-                output.start()
                 stack.callback(output.stop)
+                output.start()
                 _write_json(record.dir / RUN_FILE, run_info(record, started))
                 _write_json(record.dir / PLUGINS_FILE, plugins_report())
             stack.enter_context(run_dir_given(record.dir))

@@ -39,6 +39,14 @@ APP = """
         return len(key) + len(url)
 
 
+    class LeavesAChild:
+        def run(self) -> str:
+            import subprocess
+
+            subprocess.Popen(["sh", "-c", "sleep 1; echo the child ends late"])
+            return "started"
+
+
     class Quits:
         def run(self) -> None:
             sys.exit(3)
@@ -306,3 +314,35 @@ def test_a_config_no_file_can_hold_is_left_out_of_the_record(workdir: Path) -> N
     names = {path.name for path in (workdir / "out").iterdir()}
     assert names == RECORD_FILES - {"config.yaml", "config.resolved.yaml"}
     assert read_json(workdir / "out/status.json")["status"] == "finished"
+
+
+@pytest.mark.parametrize("closed", ["stdout", "stderr"])
+def test_a_run_started_with_a_standard_stream_closed_logs_the_other(
+    workdir: Path, closed: str
+) -> None:
+    descriptor = {"stdout": 1, "stderr": 2}[closed]
+    command = [sys.executable, "-m", "corelib", "run", "job.yaml", "--allow-import", "app"]
+    done = subprocess.run(
+        ["sh", "-c", f'exec "$@" {descriptor}>&-', "sh", *command, "--run-dir", "out"],
+        cwd=workdir,
+        env={"PYTHONPATH": f"{workdir}:{REPO}", "CORELIB_DISABLE_PLUGIN_AUTOLOAD": "1"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert read_json(workdir / "out/status.json")["status"] == "finished"
+    log = (workdir / "out/output.log").read_text()
+    assert len(log) < 1000  # the log never copies into itself
+    kept = "stderr of the run" if closed == "stdout" else "stdout of the run"
+    assert kept in log
+
+
+@pytest.mark.timeout(60)
+def test_output_of_a_child_the_run_left_running_is_logged_for_a_while(workdir: Path) -> None:
+    (workdir / "child.yaml").write_text("main: {_target_: app.LeavesAChild}\n")
+    started = time.monotonic()
+    done = corelib_run(workdir, "child.yaml", "--run-dir", "out")
+    assert done.returncode == 0, done.stderr
+    assert time.monotonic() - started < 30  # waits at most a few seconds for it
+    assert "the child ends late" in (workdir / "out/output.log").read_text()
