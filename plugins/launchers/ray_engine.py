@@ -89,13 +89,7 @@ class RayLauncher:
         ray = self._ray
         started = not ray.is_initialized()
         if started:
-            ray.init(  # the runtime_env of the Ray job: a working_dir is uploaded only here
-                address=self.address,
-                num_cpus=self.num_cpus,
-                runtime_env=self.runtime_env,
-                include_dashboard=False,
-                log_to_driver=False,
-            )
+            self._init()
         task = ray.remote(run_job).options(
             num_cpus=self.num_cpus_per_job,
             num_gpus=self.num_gpus_per_job,
@@ -118,9 +112,25 @@ class RayLauncher:
                     ray.cancel(ref, force=True)
                     yield collect(running.pop(ref).job, None, timed_out=True)
         finally:
-            self._cancel(list(running))
-            if started:
-                ray.shutdown()
+            try:
+                self._cancel(list(running))
+            finally:
+                if started:
+                    ray.shutdown()
+
+    def _init(self) -> None:
+        """Start a local Ray, or connect to the cluster at ``address``."""
+        try:
+            self._ray.init(  # the Ray job's runtime_env: a working_dir is uploaded only here
+                address=self.address,
+                num_cpus=self.num_cpus,
+                runtime_env=self.runtime_env,
+                include_dashboard=False,
+                log_to_driver=False,
+            )
+        except Exception as exc:  # Ray's: an address it cannot parse or reach, a bad env
+            where = f"connect to address={self.address!r}" if self.address else "start"
+            raise ConfigError(f"{_NAME}: Ray could not {where}: {engine_reason(exc)}") from exc
 
     def _result(self, job: Job, ref: Any) -> JobResult:
         try:

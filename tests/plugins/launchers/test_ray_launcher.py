@@ -97,6 +97,30 @@ def test_slots_are_the_jobs_the_local_cpus_hold(settings: dict[str, int], slots:
     assert RayLauncher(**settings).slots == slots  # type: ignore[arg-type]
 
 
+def test_an_address_ray_cannot_use_is_a_config_error_naming_it(
+    make_job: Callable[..., Job],
+) -> None:
+    code = (  # a process of its own: the tests' Ray would be used, whatever the address
+        "import sys\n"
+        "from corelib import ConfigError\n"
+        "from corelib.runs import Job\n"
+        "from plugins.launchers.ray_engine import RayLauncher\n"
+        "try:\n"
+        "    next(RayLauncher(address='head-node').launch([Job(0, 'job.py', (), sys.argv[1])]))\n"
+        "except ConfigError as exc:\n"
+        "    print(exc)\n"
+    )
+
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(make_job(0).run_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert done.stdout.startswith("launchers/ray: Ray could not connect to address='head-node'")
+
+
 def test_a_local_size_and_an_existing_cluster_are_not_given_together() -> None:
     from plugins.launchers.ray_engine import RayLauncher
 
