@@ -145,8 +145,7 @@ class SubmititLauncher:
             while waiting or running:
                 while waiting and len(running) < self.slots:
                     job = waiting.popleft()
-                    executor.update_parameters(**self._parameters(job))
-                    running.append(_Submitted(job, executor.submit(run_job, shipped(job), cwd)))
+                    running.append(_Submitted(job, self._submit(executor, job, cwd)))
                 ended = [entry for entry in running if entry.ended()]
                 for entry in ended:
                     running.remove(entry)
@@ -157,6 +156,17 @@ class SubmititLauncher:
             for entry in running:
                 entry.handle.cancel(check=False)
             _wait_done(running, self.poll_s)
+
+    def _submit(self, executor: Any, job: Job, cwd: str) -> Any:
+        """Submit ``job``; a refusal (``sbatch``'s, a folder submitit cannot write) stops the
+        launch as a ConfigError, since every other job would meet it too."""
+        try:
+            executor.update_parameters(**self._parameters(job))
+            return executor.submit(run_job, shipped(job), cwd)
+        except Exception as exc:
+            raise ConfigError(
+                f"{_NAME}: job {job.index} could not be submitted: {engine_reason(exc)}"
+            ) from exc
 
     def _executor(self, folder: Path) -> Any:
         """submitit's executor for ``cluster`` in ``folder``, with the resources."""

@@ -134,6 +134,15 @@ def test_the_debug_cluster_runs_the_jobs_from_this_process_one_at_a_time(
     assert (result.status, result.result) == ("finished", {"y": 4, "workers": 1})
 
 
+def test_a_job_submitit_cannot_submit_stops_the_launch_with_a_config_error(
+    make_job: Callable[..., Job],
+) -> None:
+    launcher = SubmititLauncher(cluster="local", folder="/proc/corelib-%j")  # cannot be made
+
+    with pytest.raises(ConfigError, match="job 0 could not be submitted"):
+        next(launcher.launch([make_job(0), make_job(1)]))
+
+
 def test_a_job_is_one_task_on_one_node() -> None:
     with pytest.raises(ConfigError, match="--nproc-per-node"):
         SubmititLauncher(cluster="local", tasks_per_node=2)
