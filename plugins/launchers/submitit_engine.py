@@ -192,8 +192,11 @@ class SubmititLauncher:
         if self.folder is not None and "%" in self.folder:
             return Path(self.folder)  # submitit fills in %j (the job id) per job
         folder = Path(self.folder or jobs[0].run_dir.parent / ".submitit")
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        info = folder.stat()
+        try:
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            info = folder.stat()
+        except OSError as exc:
+            raise ConfigError(f"{_NAME}: cannot make submitit's folder {folder}: {exc}") from exc
         if hasattr(os, "getuid") and (
             info.st_uid != os.getuid() or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
         ):

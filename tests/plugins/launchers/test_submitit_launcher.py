@@ -134,6 +134,17 @@ def test_the_debug_cluster_runs_the_jobs_from_this_process_one_at_a_time(
     assert (result.status, result.result) == ("finished", {"y": 4, "workers": 1})
 
 
+def test_a_submitit_folder_others_can_write_is_refused(
+    make_job: Callable[..., Job], tmp_path: Path
+) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)  # anyone could put a result pickle there
+
+    with pytest.raises(ConfigError, match="not yours alone"):
+        next(SubmititLauncher(cluster="local", folder=str(shared)).launch([make_job(0)]))
+
+
 def test_a_job_submitit_cannot_submit_stops_the_launch_with_a_config_error(
     make_job: Callable[..., Job],
 ) -> None:
