@@ -1,0 +1,63 @@
+"""The launcher tests' job config, and waiting on what a launched job leaves behind.
+
+``JOB_CONFIG`` (a ``.py`` config): ``work(x, sleep, fail, pid_file)`` returns
+``{"y": 2 * x, "workers": WORLD_SIZE}`` (1 without torchrun) after sleeping ``sleep`` seconds,
+raises when ``fail`` is true, and first writes its process id to ``pid_file`` when given (so a
+test can see whether the job's process is still alive).
+"""
+
+from __future__ import annotations
+
+import os
+import textwrap
+import time
+from pathlib import Path
+
+__all__ = ["JOB_CONFIG", "wait_for_file", "wait_gone"]
+
+JOB_CONFIG = textwrap.dedent(
+    """
+    import os
+    import time
+    from pathlib import Path
+
+    from corelib import L
+
+
+    def work(x: int = 1, sleep: float = 0.0, fail: bool = False, pid_file: str = "") -> dict:
+        if pid_file:
+            Path(pid_file).write_text(str(os.getpid()))
+        time.sleep(sleep)
+        if fail:
+            raise RuntimeError("asked to fail")
+        return {"y": 2 * x, "workers": int(os.environ.get("WORLD_SIZE", "1"))}
+
+
+    main = L(work)(x=1, sleep=0.0, fail=False, pid_file="")
+    """
+)
+
+
+def wait_gone(pid: int, within_s: float = 10.0) -> bool:
+    """Whether process ``pid`` is gone (or a zombie) within ``within_s`` seconds."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        status = Path(f"/proc/{pid}/status")
+        if status.exists() and "\nState:\tZ" in status.read_text():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def wait_for_file(path: Path, within_s: float = 60.0) -> str:
+    """The text of ``path`` once it exists and is not empty."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_text():
+            return path.read_text()
+        time.sleep(0.1)
+    raise AssertionError(f"{path} did not appear within {within_s} s")
