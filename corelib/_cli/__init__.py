@@ -21,6 +21,7 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Any, NoReturn, cast
 
 from corelib._cli import (
@@ -38,6 +39,7 @@ from corelib._cli._plugin_subcommands import (
 from corelib._cli._report import report, report_error
 from corelib._errors import ConfigError, CorelibError, quote
 from corelib._exit import EXIT_BROKEN_PIPE, EXIT_USAGE
+from corelib._resolvers import run_dir_given
 from corelib._signals import Interrupted, ignore_further, restore, stop_on_sigterm
 from corelib.registry import get_plugin_manager
 
@@ -93,9 +95,10 @@ def _main(argv: Sequence[str] | None) -> int:
         return report_error(exc, args)
 
 
-def job_checker(config: str, flags: Sequence[str]) -> Callable[[Sequence[str]], None]:
-    """A check of the jobs ``corelib run CONFIG OVERRIDES... FLAGS...`` for given overrides:
-    raises what that command would report before building anything (a CorelibError).
+def job_checker(config: str, flags: Sequence[str]) -> Callable[[Sequence[str], Path], None]:
+    """A check of the jobs ``corelib run CONFIG OVERRIDES... FLAGS... --run-dir RUN_DIR`` for
+    given overrides and run directory (the value of ``${run:dir}``): raises what that command
+    would report before building anything (a CorelibError).
 
     The flags are parsed once, here, by ``run``'s own parser (a bad flag is a ConfigError),
     and the config is loaded once (a missing or malformed file is a CorelibError here).
@@ -117,10 +120,11 @@ def job_checker(config: str, flags: Sequence[str]) -> Callable[[Sequence[str]], 
 
     loaded = _run_command.load_for_checks(args)  # once: each job applies its own overrides
 
-    def check(overrides: Sequence[str]) -> None:
+    def check(overrides: Sequence[str], run_dir: Path) -> None:
         job = argparse.Namespace(**vars(args))
         job.overrides = list(overrides)
-        _run_command.check_run(job, loaded)
+        with run_dir_given(run_dir):
+            _run_command.check_run(job, loaded)
 
     return check
 

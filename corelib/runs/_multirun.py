@@ -34,7 +34,7 @@ __all__ = ["build_component", "multirun"]
 
 _LISTED = 10  # jobs named in a failed check; the rest are counted
 
-Check = Callable[[Sequence[str]], None]
+Check = Callable[[Sequence[str], Path], None]
 """Raises a CorelibError when a job with these overrides would fail before building."""
 
 
@@ -264,7 +264,7 @@ def _check_all(jobs: list[Job], check: Check) -> None:
     failures = []
     for job in jobs:
         try:
-            check(job.overrides)
+            check(job.overrides, job.run_dir)
         except CorelibError as error:
             failures.append((job, error))
     if not failures:

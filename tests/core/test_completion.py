@@ -184,6 +184,11 @@ def test_registered_configs_by_name_and_their_keys(
     assert complete(capsys, "run", "train_small", "trainer.") == ["trainer.lr="]
 
 
+def test_sweepers_and_launchers_by_name(capsys: pytest.CaptureFixture[str]) -> None:
+    assert "sweepers/grid" in complete(capsys, "run", "-m", "cfg.yaml", "--sweeper", "")
+    assert "local" in complete(capsys, "run", "-m", "cfg.yaml", "--launcher", "")
+
+
 def test_completion_prints_the_script_for_each_shell(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["completion", "bash"]) == 0
     assert "complete -F _corelib_complete corelib" in capsys.readouterr().out

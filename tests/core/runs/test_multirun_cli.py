@@ -273,3 +273,21 @@ def test_sweep_flags_without_m_are_usage_errors(tmp_path: Path) -> None:
 
     assert done.returncode == 2
     assert "--jobs, --fail-fast applies to a sweep: add -m" in done.stderr
+
+
+def test_each_job_sees_its_own_record_as_run_dir_from_the_check_on(tmp_path: Path) -> None:
+    (tmp_path / "where.yaml").write_text(
+        "main: {_target_: builtins.dict, n: 0, where: '${run:dir}/out'}\n"
+    )
+    done = run_corelib(
+        tmp_path,
+        *("run", "-m", "where.yaml", "main.n=1,2", "--run-dir", "sweep"),
+        *("--allow-import", "builtins"),
+        plugins=True,
+        timeout=60,
+    )
+
+    assert done.returncode == 0, done.stderr  # the check before launch resolved ${run:dir} too
+    for n in (0, 1):
+        result = json.loads((tmp_path / "sweep" / str(n) / "result.json").read_text())
+        assert result["result"] == {"n": n + 1, "where": str(tmp_path / "sweep" / str(n) / "out")}
