@@ -23,7 +23,7 @@ from typing import Any, Final
 
 from corelib._errors import ConfigError, a_type, quote
 from corelib._overrides import _spellings
-from corelib._reference_syntax import Reference, Unresolvable, parse
+from corelib._reference_syntax import Reference, Unresolvable, parse, plain_path
 from corelib._resolvers import Context, ResolverError, call_resolver
 from corelib._traversal import ROOT, CycleError, Location, fold, format_path
 from corelib._trust import safe_mode
@@ -206,6 +206,12 @@ class Resolver:
         hit = self._by_text.get(text, _MISSING)
         if hit is not _MISSING:
             return hit
+        keys = plain_path(text)
+        if keys is not None:  # one absolute reference (most are): is its path plainly there?
+            hit = self._plainly_at(keys)
+            if hit is not _MISSING:
+                self._by_text[text] = hit
+                return hit
         try:
             return self._evaluate(text, holder, loc)
         except _Located as failure:
@@ -236,9 +242,6 @@ class Resolver:
             raise _Located(loc, "")
         if hit is not _MISSING:  # never _OPEN here: only strings found by a lookup are open
             return hit
-        hit = self._quick(text)
-        if hit is not _MISSING:
-            return hit
         stack = [_Frame(text, holder, loc)]
         memo[first] = _OPEN
         try:
@@ -267,27 +270,21 @@ class Resolver:
             raise _Located(where, message) from None
         return memo[first]
 
-    def _quick(self, text: str) -> Any:
-        """The value of ``text`` when it is one absolute reference whose path is plainly there
-        and holds no reference (most are); _MISSING for any other string."""
-        try:
-            parts = parse(text)
-        except Unresolvable:
-            return _MISSING
-        part = parts[0]
-        if len(parts) != 1 or isinstance(part, str) or part.up is not None or part.resolver:
-            return _MISSING
+    def _plainly_at(self, keys: list[str | int]) -> Any:
+        """The value at ``keys`` from the root when every step is a key or an item there and
+        none is a string with a reference; _MISSING otherwise (the full lookup says why)."""
         node = self.root
-        for key in part.keys:
+        for key in keys:
             if isinstance(node, dict):
                 node = node.get(key, _MISSING)
-            elif type(node) in (list, tuple) and type(key) is int and -len(node) <= key < len(node):
-                node = node[key]
+                if node is _MISSING:
+                    return _MISSING
+            elif type(key) is int and type(node) in (list, tuple) and key < len(node):
+                node = node[key]  # an item key is never negative
             else:
                 return _MISSING
-            if node is _MISSING or (type(node) is str and "${" in node):
+            if type(node) is str and "${" in node:
                 return _MISSING
-        self._by_text[text] = node
         return node
 
     def _advance(self, frame: _Frame) -> Any:
