@@ -67,18 +67,6 @@ class _Memo(dict[str, Any]):
         return value
 
 
-def parse(text: str) -> list[str | Reference]:
-    """``text`` as literal pieces and references (cached for short strings: a config repeats
-    the same ``${...}``); raises Unresolvable for malformed syntax."""
-    return _PARSED[text]
-
-
-def plain_path(text: str) -> list[str | int] | None:
-    """The keys of ``text`` when it is exactly one absolute reference to a plain path
-    (``${a.b[0]}``: most are), else None; cached like :func:`parse`."""
-    return _PLAIN[text]
-
-
 def _plain_path(text: str) -> list[str | int] | None:
     dotted = _DOTTED.fullmatch(text)
     if dotted is not None:  # names and at most one item at the end: split at C speed
@@ -158,5 +146,10 @@ def _simple_keys(path: str) -> list[str | int]:
     return [int(key[1:-1]) if key[0] == "[" else key for key in path.replace("[", ".[").split(".")]
 
 
-_PARSED: Final = _Memo(_parse)
-_PLAIN: Final = _Memo(_plain_path)
+parse: Final[Callable[[str], list[str | Reference]]] = _Memo(_parse).__getitem__
+"""``text`` as literal pieces and references (cached for short strings: a config repeats the
+same ``${...}``); raises Unresolvable for malformed syntax."""
+
+plain_path: Final[Callable[[str], list[str | int] | None]] = _Memo(_plain_path).__getitem__
+"""The keys of ``text`` when it is exactly one absolute reference to a plain path
+(``${a.b[0]}``: most are), else None; cached like :func:`parse`."""

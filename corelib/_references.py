@@ -201,8 +201,8 @@ class Resolver:
         self._by_text: dict[str, Any] = {}  # strings whose value does not depend on where
         self._written: dict[int, tuple[Location, Any]] | None = None
 
-    def refer(self, text: str, holder: Any, loc: Location) -> Any:
-        """The value that stands for ``text``, found at ``holder[loc.key]``."""
+    def refer(self, text: str, holder: Any, at: Location, key: Any) -> Any:
+        """The value that stands for ``text``, found at ``holder[key]`` (``holder`` at ``at``)."""
         hit = self._by_text.get(text, _MISSING)
         if hit is not _MISSING:
             return hit
@@ -213,7 +213,7 @@ class Resolver:
                 self._by_text[text] = hit
                 return hit
         try:
-            return self._evaluate(text, holder, loc)
+            return self._evaluate(text, holder, at.child(key))
         except _Located as failure:
             if self.problems is None:
                 raise ConfigError(str(failure)) from None
@@ -221,9 +221,9 @@ class Resolver:
                 self.problems.append((str(failure.where), failure.message))
             return text
 
-    def refer_escaped(self, text: str, holder: Any, loc: Location) -> Any:
+    def refer_escaped(self, text: str, holder: Any, at: Location, key: Any) -> Any:
         """:meth:`refer`, with a literal ``${`` in the value written as ``\\${`` again."""
-        value = self.refer(text, holder, loc)
+        value = self.refer(text, holder, at, key)
         return escape(value) if type(value) is str else value
 
     def unbuilt(self, node: Any) -> Any:
