@@ -14,7 +14,7 @@ Every tool starts from the same plain dict, as read from a file: the headline ``
 ``instantiate``; to ``fdl.Config`` objects for fiddle). The ``prebuilt`` columns convert before
 the clock starts and time the build alone.
 
-    python benchmarks/bench_instantiate.py [--repeat N]
+    python benchmarks/bench_instantiate.py [--repeat N] [--only trees references start_up]
 """
 
 from __future__ import annotations
@@ -377,10 +377,13 @@ SECTIONS: list[Callable[[int], None]] = [trees, references, start_up]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=15)
-    repeat = parser.parse_args().repeat
+    names = [section.__name__ for section in SECTIONS]
+    parser.add_argument("--only", choices=names, nargs="+", default=names, help="sections to run")
+    arguments = parser.parse_args()
     instantiate(siblings(2, ""))  # warm plugin discovery once, as any long-lived process would
     for section in SECTIONS:
-        section(repeat)
+        if section.__name__ in arguments.only:
+            section(arguments.repeat)
 
 
 if __name__ == "__main__":
