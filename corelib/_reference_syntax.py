@@ -1,8 +1,10 @@
 """The syntax of references: a string as literal text and ``${...}`` references.
 
 ``${a.b[0]}`` (absolute), ``${.x}`` / ``${..x}`` (relative: the number of dots), ``${NAME:a,b}``
-(a resolver call with string arguments) and ``\\${`` (a literal ``${``); no nesting. Parsing
-short strings is cached: a config repeats the same references.
+(a resolver call with string arguments) and ``\\${`` (a literal ``${``); no nesting. A string
+that is exactly one absolute reference to a plain path (most are) has a quicker parse of its
+own, :func:`plain_path`. Both parses of short strings are cached: a config built again repeats
+the same references.
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ class _Memo(dict[str, Any]):
 
 
 def _plain_path(text: str) -> list[str | int] | None:
+    """:func:`plain_path`, uncached."""
     dotted = _DOTTED.fullmatch(text)
     if dotted is not None:  # names and at most one item at the end: split at C speed
         names, item = dotted.groups()

@@ -8,10 +8,12 @@ YAML alias). Text around references is interpolation: each reference must give a
 ``${NAME:a,b}`` calls a resolver (see :mod:`corelib._resolvers`); ``\\${`` is a literal ``${``.
 
 Resolution walks the tree with the one walker (:func:`corelib._traversal.fold`, whose ``refer``
-hook only strings containing ``${`` pay for) and evaluates strings with an explicit stack,
-memoised per string: a chain of 10,000 references works, each string is evaluated once, and a
-cycle is named. Interpolated text is bounded (:data:`RESOLVED_LIMIT`), so strings of strings
-cannot blow up; a reference to a node never copies it, so node aliases stay linear.
+hook only strings containing ``${`` pay for). A string that is one absolute reference to a path
+plainly there (no reference on the way: most are) is looked up directly; the others are
+evaluated with an explicit stack, memoised per string: a chain of 10,000 references works,
+each string is evaluated once, and a cycle is named. Interpolated text is bounded
+(:data:`RESOLVED_LIMIT`), so strings of strings cannot blow up; a reference to a node never
+copies it, so node aliases stay linear.
 """
 
 from __future__ import annotations
