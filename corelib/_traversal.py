@@ -151,8 +151,8 @@ def fold(
     first_location, location)`` may return another). A leaf root is returned as is.
     ``refer(text, holder, holder_location, key)`` is asked for every string ``holder[key]``
     that contains ``${`` (only those pay; no location is made for it) and returns what stands
-    in its place: a value, or a container of the tree, which
-    is then walked there like any child (so a reference to a node shares that node).
+    in its place: a value, or a container of the tree, which is then walked there like any
+    child (so a reference to a node shares that node).
     """
     if not is_container(root):
         return root
