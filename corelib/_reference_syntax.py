@@ -1,19 +1,22 @@
 """The syntax of references: a string as literal text and ``${...}`` references.
 
 ``${a.b[0]}`` (absolute), ``${.x}`` / ``${..x}`` (relative: the number of dots), ``${NAME:a,b}``
-(a resolver call with string arguments) and ``\\${`` (a literal ``${``); no nesting. Parsing
-short strings is cached: a config repeats the same references.
+(a resolver call with string arguments) and ``\\${`` (a literal ``${``); no nesting. A string
+that is exactly one absolute reference to a plain path (most are) has a quicker parse of its
+own, :func:`plain_path`. Both parses of short strings are cached: a config built again repeats
+the same references.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Final
+from collections.abc import Callable
+from typing import Any, Final
 
 from corelib._errors import quote
 from corelib._overrides import split_path
 
-__all__ = ["Reference", "Unresolvable", "parse"]
+__all__ = ["Reference", "Unresolvable", "parse", "plain_path"]
 
 
 class Reference:
@@ -24,15 +27,15 @@ class Reference:
     def __init__(
         self,
         text: str,
+        keys: list[str | int],
         *,
         up: int | None = None,
-        keys: list[str | int] | None = None,
         resolver: str | None = None,
         args: list[str] | None = None,
     ) -> None:
         self.text = text
         self.up = up
-        self.keys = keys or []
+        self.keys = keys
         self.resolver = resolver
         self.args = args or []
 
@@ -41,31 +44,48 @@ class Unresolvable(Exception):
     """A string cannot be resolved (the message; the caller adds where)."""
 
 
-_SIMPLE_PATH: Final = re.compile(r"[A-Za-z_]\w*(?:\.\w+|\[\d+\])*")
+# Paths that split at string-method speed (an item has at most 18 digits: int() takes it
+# at once, and a longer one goes to split_path, whose error names it).
+_SIMPLE_PATH: Final = re.compile(r"[A-Za-z_]\w*(?:\.\w+|\[\d{1,18}\])*")
 _WHOLE: Final = re.compile(r"\$\{(" + _SIMPLE_PATH.pattern + r")\}")
-_SIMPLE_KEY: Final = re.compile(r"\[(\d+)\]|(\w+)")
-_PARSED: dict[str, list[str | Reference]] = {}
-_PARSED_LIMIT: Final = 4096  # entries of the parse cache (of short strings only)
+_DOTTED: Final = re.compile(r"\$\{([A-Za-z_]\w*(?:\.\w+)*)(?:\[(\d{1,18})\])?\}")
+_CACHED_LENGTH: Final = 200  # the longest string whose parse is cached
+_CACHE_LIMIT: Final = 4096  # entries of each cache (emptied when full)
 
 
-def parse(text: str) -> list[str | Reference]:
-    """``text`` as literal pieces and references (cached for short strings: a config repeats
-    the same ``${...}``); raises Unresolvable for malformed syntax."""
-    parts = _PARSED.get(text)
-    if parts is None:
-        parts = _parse(text)
-        if len(text) <= 200:
-            if len(_PARSED) >= _PARSED_LIMIT:
-                _PARSED.clear()
-            _PARSED[text] = parts
-    return parts
+class _Memo(dict[str, Any]):
+    """A bounded memo of ``compute`` for short strings (a hit costs one dict lookup)."""
+
+    def __init__(self, compute: Callable[[str], Any]) -> None:
+        super().__init__()
+        self.compute = compute
+
+    def __missing__(self, text: str) -> Any:
+        value = self.compute(text)
+        if len(text) <= _CACHED_LENGTH:
+            if len(self) >= _CACHE_LIMIT:
+                self.clear()
+            self[text] = value
+        return value
+
+
+def _plain_path(text: str) -> list[str | int] | None:
+    """:func:`plain_path`, uncached."""
+    dotted = _DOTTED.fullmatch(text)
+    if dotted is not None:  # names and at most one item at the end: split at C speed
+        names, item = dotted.groups()
+        keys: list[str | int] = names.split(".")  # type: ignore[assignment]
+        if item is not None:
+            keys.append(int(item))
+        return keys
+    whole = _WHOLE.fullmatch(text)
+    return None if whole is None else _simple_keys(whole[1])
 
 
 def _parse(text: str) -> list[str | Reference]:
-    whole = _WHOLE.fullmatch(text)
-    if whole is not None:  # exactly one absolute reference to a plain path: most are
-        keys = [int(item) if item else name for item, name in _SIMPLE_KEY.findall(whole[1])]
-        return [Reference(text, keys=keys)]
+    keys = _plain_path(text)
+    if keys is not None:
+        return [Reference(text, keys)]
     parts: list[str | Reference] = []
     literal: list[str] = []
     start = 0
@@ -106,16 +126,33 @@ def _parse_reference(text: str) -> Reference:
                 f"{quote(text)}: expected ${{NAME:arguments}} with a resolver's name"
             )
         args = [arg.strip() for arg in arguments.split(",")] if arguments.strip() else []
-        return Reference(text, resolver=name, args=args)
+        return Reference(text, [], resolver=name, args=args)
     dots = len(body) - len(body.lstrip("."))
     rest = body[dots:]
     if not rest and dots == 0:
         raise Unresolvable(f"{quote(text)}: an empty reference (write '\\${{' for a literal '${{')")
     try:
-        if _SIMPLE_PATH.fullmatch(rest):  # as split_path splits it, faster
-            keys = [int(item) if item else name for item, name in _SIMPLE_KEY.findall(rest)]
+        if _SIMPLE_PATH.fullmatch(rest):
+            keys = _simple_keys(rest)
         else:
             keys = split_path(rest) if rest else []
     except ValueError as error:
         raise Unresolvable(f"{quote(text)}: {error}") from None
-    return Reference(text, up=dots or None, keys=keys)
+    return Reference(text, keys, up=dots or None)
+
+
+def _simple_keys(path: str) -> list[str | int]:
+    """The keys of a path that ``_SIMPLE_PATH`` matches, as :func:`split_path` splits it
+    (``a.b[0].1`` -> ``["a", "b", 0, "1"]``), at string-method speed."""
+    if "[" not in path:
+        return path.split(".")  # type: ignore[return-value]  # a list[str] is a list[str | int]
+    return [int(key[1:-1]) if key[0] == "[" else key for key in path.replace("[", ".[").split(".")]
+
+
+parse: Final[Callable[[str], list[str | Reference]]] = _Memo(_parse).__getitem__
+"""``text`` as literal pieces and references (cached for short strings: a config repeats the
+same ``${...}``); raises Unresolvable for malformed syntax."""
+
+plain_path: Final[Callable[[str], list[str | int] | None]] = _Memo(_plain_path).__getitem__
+"""The keys of ``text`` when it is exactly one absolute reference to a plain path
+(``${a.b[0]}``: most are), else None; cached like :func:`parse`."""

@@ -8,10 +8,12 @@ YAML alias). Text around references is interpolation: each reference must give a
 ``${NAME:a,b}`` calls a resolver (see :mod:`corelib._resolvers`); ``\\${`` is a literal ``${``.
 
 Resolution walks the tree with the one walker (:func:`corelib._traversal.fold`, whose ``refer``
-hook only strings containing ``${`` pay for) and evaluates strings with an explicit stack,
-memoised per string: a chain of 10,000 references works, each string is evaluated once, and a
-cycle is named. Interpolated text is bounded (:data:`RESOLVED_LIMIT`), so strings of strings
-cannot blow up; a reference to a node never copies it, so node aliases stay linear.
+hook only strings containing ``${`` pay for). A string that is one absolute reference to a path
+plainly there (no reference on the way: most are) is looked up directly; the others are
+evaluated with an explicit stack, memoised per string: a chain of 10,000 references works,
+each string is evaluated once, and a cycle is named. Interpolated text is bounded
+(:data:`RESOLVED_LIMIT`), so strings of strings cannot blow up; a reference to a node never
+copies it, so node aliases stay linear.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any, Final
 
 from corelib._errors import ConfigError, a_type, quote
 from corelib._overrides import _spellings
-from corelib._reference_syntax import Reference, Unresolvable, parse
+from corelib._reference_syntax import Reference, Unresolvable, parse, plain_path
 from corelib._resolvers import Context, ResolverError, call_resolver
 from corelib._traversal import ROOT, CycleError, Location, fold, format_path
 from corelib._trust import safe_mode
@@ -201,13 +203,19 @@ class Resolver:
         self._by_text: dict[str, Any] = {}  # strings whose value does not depend on where
         self._written: dict[int, tuple[Location, Any]] | None = None
 
-    def refer(self, text: str, holder: Any, loc: Location) -> Any:
-        """The value that stands for ``text``, found at ``holder[loc.key]``."""
+    def refer(self, text: str, holder: Any, at: Location, key: Any) -> Any:
+        """The value that stands for ``text``, found at ``holder[key]`` (``holder`` at ``at``)."""
         hit = self._by_text.get(text, _MISSING)
         if hit is not _MISSING:
             return hit
+        keys = plain_path(text)
+        if keys is not None:  # one absolute reference (most are): is its path plainly there?
+            hit = self._plainly_at(keys)
+            if hit is not _MISSING:
+                self._by_text[text] = hit
+                return hit
         try:
-            return self._evaluate(text, holder, loc)
+            return self._evaluate(text, holder, at.child(key))
         except _Located as failure:
             if self.problems is None:
                 raise ConfigError(str(failure)) from None
@@ -215,9 +223,9 @@ class Resolver:
                 self.problems.append((str(failure.where), failure.message))
             return text
 
-    def refer_escaped(self, text: str, holder: Any, loc: Location) -> Any:
+    def refer_escaped(self, text: str, holder: Any, at: Location, key: Any) -> Any:
         """:meth:`refer`, with a literal ``${`` in the value written as ``\\${`` again."""
-        value = self.refer(text, holder, loc)
+        value = self.refer(text, holder, at, key)
         return escape(value) if type(value) is str else value
 
     def unbuilt(self, node: Any) -> Any:
@@ -235,9 +243,6 @@ class Resolver:
         if hit is _FAILED:
             raise _Located(loc, "")
         if hit is not _MISSING:  # never _OPEN here: only strings found by a lookup are open
-            return hit
-        hit = self._quick(text)
-        if hit is not _MISSING:
             return hit
         stack = [_Frame(text, holder, loc)]
         memo[first] = _OPEN
@@ -267,27 +272,21 @@ class Resolver:
             raise _Located(where, message) from None
         return memo[first]
 
-    def _quick(self, text: str) -> Any:
-        """The value of ``text`` when it is one absolute reference whose path is plainly there
-        and holds no reference (most are); _MISSING for any other string."""
-        try:
-            parts = parse(text)
-        except Unresolvable:
-            return _MISSING
-        part = parts[0]
-        if len(parts) != 1 or isinstance(part, str) or part.up is not None or part.resolver:
-            return _MISSING
+    def _plainly_at(self, keys: list[str | int]) -> Any:
+        """The value at ``keys`` from the root when every step is a key or an item there and
+        none is a string with a reference; _MISSING otherwise (the full lookup says why)."""
         node = self.root
-        for key in part.keys:
+        for key in keys:
             if isinstance(node, dict):
                 node = node.get(key, _MISSING)
-            elif type(node) in (list, tuple) and type(key) is int and -len(node) <= key < len(node):
-                node = node[key]
+                if node is _MISSING:
+                    return _MISSING
+            elif type(key) is int and type(node) in (list, tuple) and key < len(node):
+                node = node[key]  # an item key is never negative
             else:
                 return _MISSING
-            if node is _MISSING or (type(node) is str and "${" in node):
+            if type(node) is str and "${" in node:
                 return _MISSING
-        self._by_text[text] = node
         return node
 
     def _advance(self, frame: _Frame) -> Any:

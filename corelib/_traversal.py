@@ -129,7 +129,7 @@ Visit = Callable[[Any, Any, Location], Any]
 Descend = Callable[[Any], bool]
 Enter = Callable[[Any, Location], None]
 Revisit = Callable[[Any, Any, Location, Location], Any]
-Refer = Callable[[str, Any, Location], Any]
+Refer = Callable[[str, Any, Location, Any], Any]
 
 
 def fold(
@@ -149,9 +149,10 @@ def fold(
     dict nodes only) said not to look inside. ``enter(node, location)`` is called when a container
     is first reached. A container reached again gets its first value (``revisit(node, value,
     first_location, location)`` may return another). A leaf root is returned as is.
-    ``refer(text, holder, location)`` is asked for every string that contains ``${`` (only
-    those pay) and returns what stands in its place: a value, or a container of the tree, which
-    is then walked there like any child (so a reference to a node shares that node).
+    ``refer(text, holder, holder_location, key)`` is asked for every string ``holder[key]``
+    that contains ``${`` (only those pay; no location is made for it) and returns what stands
+    in its place: a value, or a container of the tree, which is then walked there like any
+    child (so a reference to a node shares that node).
     """
     if not is_container(root):
         return root
@@ -169,7 +170,7 @@ def fold(
         for key, child in items:
             kind = type(child)
             if kind is str and refer is not None and "${" in child:
-                child = refer(child, frame[0], Location(loc, key))
+                child = refer(child, frame[0], loc, key)
                 kind = type(child)
             if kind in _SCALARS:
                 value = child

@@ -274,6 +274,12 @@ def test_bad_references_are_config_errors_naming_the_path(value: str, expected: 
         resolve({"model": {"dim": 3}, "bad": value})
 
 
+def test_an_item_index_too_long_for_an_int_is_a_config_error_naming_the_path() -> None:
+    for value in ("${model[" + "9" * 5000 + "]}", "${model[" + "9" * 30 + "]}"):
+        with pytest.raises(ConfigError, match=r"at 'bad': '\$\{model\["):
+            resolve({"model": [1], "bad": value})
+
+
 def test_check_reports_every_reference_problem_at_once_with_paths() -> None:
     cfg = {
         "model": {"_target_": "box", "value": "${nope}"},
@@ -440,6 +446,34 @@ def test_configs_with_references_survive_save_load_in_every_format(
                 target = value[2:-1]
                 if isinstance(cfg[target], dict):
                     assert built[key] is built[target], suffix
+
+
+keys_and_items = st.sampled_from(["a", "b", "_c", "0", "1", 0, 1])
+trees = st.recursive(
+    st.integers(0, 9) | st.just("text"),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(keys_and_items, inner, max_size=4),
+    max_leaves=12,
+)
+segments = st.sampled_from(["a", "b", "_c", "0", "1", "x"]).map(lambda key: "." + key) | (
+    st.sampled_from(["0", "1", "2", "9" * 20]).map(lambda item: f"[{item}]")
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(tree=trees, path=st.lists(segments, max_size=4).map("".join))
+def test_an_absolute_reference_finds_what_the_same_path_from_the_root_finds(
+    tree: Any, path: str
+) -> None:
+    """``${tree...}`` (the fast path most references take) and ``${.tree...}`` (relative to
+    the root: the full lookup) agree on every path: the same object, or both an error."""
+    outcomes = []
+    for text in (f"${{tree{path}}}", f"${{.tree{path}}}"):
+        try:
+            outcomes.append(resolve({"tree": tree, "ref": text})["ref"])
+        except ConfigError as error:
+            outcomes.append(str(error).replace("${.tree", "${tree"))
+    absolute, relative = outcomes
+    assert absolute is relative or (type(absolute) is str and absolute == relative)
 
 
 def test_special_keys_may_be_references_but_recursive_false_is_written_as_is() -> None:

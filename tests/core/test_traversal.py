@@ -87,8 +87,9 @@ def test_refer_is_asked_only_for_strings_with_a_reference_and_may_return_a_node(
     shared = {"w": 1}
     asked = []
 
-    def refer(text: str, holder: object, loc: Location) -> object:
-        asked.append((text, str(loc)))
+    def refer(text: str, holder: object, at: Location, key: object) -> object:
+        assert holder is tree or holder is tree["c"]
+        asked.append((text, str(at.child(key))))
         return shared if text == "${node}" else text.upper()
 
     def visit(node: object, children: object, loc: Location) -> object:
@@ -100,4 +101,4 @@ def test_refer_is_asked_only_for_strings_with_a_reference_and_may_return_a_node(
     assert result["b"] is result["c"][1] is result["node"]  # walked once, where first reached
     assert result["c"][0] == "X ${Y}" and result["a"] == "plain"
     with pytest.raises(CycleError):  # a returned node that is being walked closes a cycle
-        fold({"a": {"b": "${a}"}}, visit, refer=lambda text, holder, loc: holder)
+        fold({"a": {"b": "${a}"}}, visit, refer=lambda text, holder, at, key: holder)
