@@ -9,6 +9,7 @@ import torch
 from torch import nn
 from torch.distributed.device_mesh import init_device_mesh
 
+from plugins.ddp.activation_checkpointing import ActivationCheckpointing
 from plugins.ddp.strategies._broadcast import broadcast_from_rank0
 from plugins.ddp.strategies._grad_norm import clip_grad_norm
 from plugins.ddp.strategies._tp_plan import (
@@ -33,8 +34,10 @@ class FSDP2TP(FSDP2):
         parallelize_fn: instead of a plan, a callable ``(model, tp_mesh)``.
         tp_size: ranks per tensor-parallel group; it must divide the world size.
         shard_modules, param_dtype, reduce_dtype, output_dtype, reshard_after_forward,
-        cpu_offload, device, backend, timeout_s: as for ``ddp/fsdp2``.
+        cpu_offload, device, backend, timeout_s, activation_checkpointing: as for ``ddp/fsdp2``.
     """
+
+    component_name = "ddp/fsdp2_tp"
 
     def __init__(
         self,
@@ -51,6 +54,7 @@ class FSDP2TP(FSDP2):
         device: str | torch.device | None = None,
         backend: str | None = None,
         timeout_s: float = 120.0,
+        activation_checkpointing: ActivationCheckpointing = None,
     ) -> None:
         check_plan_source(plan, parallelize_fn)
         super().__init__(
@@ -63,6 +67,7 @@ class FSDP2TP(FSDP2):
             device=device,
             backend=backend,
             timeout_s=timeout_s,
+            activation_checkpointing=activation_checkpointing,
         )
         if tp_size < 1 or self.world_size % tp_size:
             raise ValueError(
@@ -85,6 +90,7 @@ class FSDP2TP(FSDP2):
 
     def wrap(self, model: nn.Module) -> nn.Module:
         """Copy rank 0's weights everywhere, apply the plan on ``tp``, then shard over ``dp``."""
+        self.checkpoint_activations(model)
         units = self._units(model)
         model = model.to(self.device)
         broadcast_from_rank0(model)

@@ -11,6 +11,8 @@ from torch import nn
 from torch.distributed.pipelining import PipelineStage, Schedule1F1B, ScheduleGPipe
 from torch.distributed.pipelining.schedules import PipelineScheduleSingle
 
+from corelib import ConfigError
+from plugins.ddp.activation_checkpointing import ActivationCheckpointing
 from plugins.ddp.strategies._base import LossFn, Strategy
 from plugins.ddp.strategies._broadcast import broadcast_from_rank0
 from plugins.ddp.strategies._grad_norm import clip_grad_norm
@@ -40,10 +42,14 @@ class Pipeline(Strategy):
             for 1F1B); a batch it does not divide, such as an epoch's last, is cut into the
             most equal pieces that divide it.
         device, backend, timeout_s: as for :class:`~plugins.ddp.strategies.Strategy`.
+        activation_checkpointing: not supported (refused): the schedule runs each stage's
+            backward itself.
 
     Every rank reads the same batches: the first stage consumes the inputs, the last stage the
     targets, and computes the loss, which is then sent to every rank.
     """
+
+    component_name = "ddp/pipeline"
 
     def __init__(
         self,
@@ -55,6 +61,7 @@ class Pipeline(Strategy):
         device: str | torch.device | None = None,
         backend: str | None = None,
         timeout_s: float = 120.0,
+        activation_checkpointing: ActivationCheckpointing = None,
     ) -> None:
         if (cuts is None) == (split_fn is None):
             raise PipelineSplitError("give exactly one of cuts (module names) and split_fn")
@@ -64,7 +71,18 @@ class Pipeline(Strategy):
             )
         if n_microbatches < 1:
             raise ValueError(f"n_microbatches must be at least 1, got {n_microbatches}")
-        super().__init__(device=device, backend=backend, timeout_s=timeout_s)
+        if activation_checkpointing is not None:
+            raise ConfigError(
+                f"ddp/pipeline: activation_checkpointing={activation_checkpointing!r} is not "
+                "supported under pipeline parallelism (the schedule runs each stage's backward "
+                "itself); use ddp/fsdp2 or ddp/ddp, or leave activation_checkpointing unset"
+            )
+        super().__init__(
+            device=device,
+            backend=backend,
+            timeout_s=timeout_s,
+            activation_checkpointing=activation_checkpointing,
+        )
         self.cuts = list(cuts) if cuts is not None else None
         self.split_fn = split_fn
         self.schedule = schedule
@@ -78,7 +96,7 @@ class Pipeline(Strategy):
         self._stage_module: nn.Module | None = None
         self._runners: dict[int, tuple[PipelineScheduleSingle, int]] = {}
         self._loss_fn: LossFn | None = None
-        self._loss_scale = 1.0
+        self._loss_scale: float | torch.Tensor = 1.0
 
     @property
     def data_parallel_size(self) -> int:
@@ -144,7 +162,7 @@ class Pipeline(Strategy):
         batch: Any,
         loss_fn: LossFn | None,
         *,
-        loss_scale: float = 1.0,
+        loss_scale: float | torch.Tensor = 1.0,
         sync: bool = True,
         autocast_dtype: torch.dtype | None = None,
     ) -> torch.Tensor:
@@ -174,7 +192,7 @@ class Pipeline(Strategy):
         dist.broadcast(loss, src=self.world_size - 1)
         return loss
 
-    def backward(self, loss: torch.Tensor, *, loss_scale: float = 1.0) -> None:
+    def backward(self, loss: torch.Tensor, *, loss_scale: float | torch.Tensor = 1.0) -> None:
         """As for every strategy in one process; across stages the schedule runs backward
         inside :meth:`forward_backward`, so a loss computed outside it cannot be used."""
         if self._stage_module is not None:

@@ -327,7 +327,10 @@ def test_a_plugin_registered_on_the_manager_gets_the_events(tmp_path: Path) -> N
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"precision": "fp8"}, r"precision='fp8'; expected one of \['32', 'bf16'\]"),
+        (
+            {"precision": "fp8"},
+            r"precision='fp8'; expected one of \['32', 'bf16', 'bf16-true', 'fp16'\]",
+        ),
         ({"checkpoint_every": 5}, "checkpoint_every needs a checkpoint_dir"),
         ({"batch_size": 0}, "batch_size must be a positive integer, not 0"),
         ({"max_steps": None, "max_epochs": 0}, "max_epochs must be a positive integer"),
