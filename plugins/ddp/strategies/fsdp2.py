@@ -166,13 +166,19 @@ class FSDP2(Strategy):
 
     def _shard(self, units: list[nn.Module], model: nn.Module, mesh: DeviceMesh) -> None:
         """``fully_shard`` each unit, then the root (which takes what the units left), on mesh."""
+        # Pinned memory needs an accelerator: on a CPU-only machine pinning fails.
+        offload = (
+            CPUOffloadPolicy(pin_memory=self.device.type != "cpu")
+            if self.cpu_offload
+            else OffloadPolicy()
+        )
         for module in [*units, model]:
             fully_shard(
                 module,
                 mesh=mesh,
                 mp_policy=self.mp_policy,
                 reshard_after_forward=self.reshard_after_forward,
-                offload_policy=CPUOffloadPolicy() if self.cpu_offload else OffloadPolicy(),
+                offload_policy=offload,
             )
 
     def unwrap(self, model: nn.Module) -> nn.Module:
