@@ -123,9 +123,9 @@ class FSDP2(Strategy):
     def wrap(self, model: nn.Module) -> nn.Module:
         """Broadcast rank 0's weights, then ``fully_shard`` each selected block and the root."""
         self.checkpoint_activations(model)
-        units = self._units(model)
+        units, on_meta = self._units(model), self._on_meta(model)
         mesh = init_device_mesh(self.device.type, (self.world_size,))
-        if self._on_meta(model):
+        if on_meta:
             self._shard(units, model, mesh)
             self._materialise(model)
             return model
