@@ -25,7 +25,7 @@ from plugins.ddp.checkpoint import (
 )
 from plugins.ddp.checkpoint import save_checkpoint as write_checkpoint
 from plugins.ddp.data import BatchStream, DataSource, load_batches
-from plugins.ddp.precision import Precision, PrecisionName, check_precision
+from plugins.ddp.precision import Precision, check_precision
 from plugins.ddp.strategies import LossFn, OptimizerFactory, Strategy
 
 __all__ = ["Trainer"]
@@ -85,7 +85,7 @@ class Trainer:
         val_every: int | None = None,
         grad_accum_steps: int = 1,
         grad_clip_norm: float | None = None,
-        precision: PrecisionName | Literal[32] = "32",
+        precision: Literal["32", "bf16", "bf16-true", "fp16", 32] = "32",
         scheduler: Callable[[torch.optim.Optimizer], Any] | None = None,
         callbacks: Sequence[Any] = (),
         checkpoint_dir: str | os.PathLike[str] | None = None,
