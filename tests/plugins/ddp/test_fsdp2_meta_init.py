@@ -4,12 +4,14 @@ initialisation is like a normal one and the run trains."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
 from _dist import run_ranks
 from _lm import make_lm, make_lm_trainer
+from _training import FinalState, max_difference
 from torch.distributed.tensor import DTensor
 
 from corelib import ConfigError, hookimpl
@@ -101,3 +103,31 @@ def test_init_on_meta_needs_a_factory_and_init_fn_needs_init_on_meta() -> None:
         on_meta = make_lm()
     with pytest.raises(ConfigError, match=r"tensors on the meta device; set init_on_meta"):
         FSDP2().wrap(on_meta)
+
+
+def _fit_all_options(rank: int, directory: str, max_steps: int) -> dict[str, Any]:
+    """FSDP2 with a meta-device init, activation checkpointing and fp16 (the sharded scaler)."""
+    final = FinalState()
+    make_lm_trainer(
+        strategy=FSDP2(init_on_meta=True, activation_checkpointing="blocks.*", timeout_s=30),
+        precision="fp16",
+        callbacks=(final,),
+        max_steps=max_steps,
+        checkpoint_dir=directory,
+        checkpoint_every=2,
+    ).fit()
+    return {"params": final.params, "metrics": final.metrics, "steps": final.steps}
+
+
+@pytest.mark.distributed
+@pytest.mark.timeout(120)
+def test_fsdp2_on_meta_with_checkpointing_and_fp16_resumes_exactly(tmp_path: Path) -> None:
+    uninterrupted = run_ranks(_fit_all_options, str(tmp_path / "a"), 6, timeout=100)
+    run_ranks(_fit_all_options, str(tmp_path / "b"), 3, timeout=100)
+    resumed = run_ranks(_fit_all_options, str(tmp_path / "b"), 6, timeout=100)
+    for before, after in zip(uninterrupted, resumed, strict=True):
+        assert after["steps"] == [4, 5, 6]
+        assert max_difference(after["params"], before["params"]) == 0.0
+        assert after["metrics"] == before["metrics"]
+    state = torch.load(tmp_path / "b" / "step_000000006" / "trainer_rank1.pt", weights_only=True)
+    assert state["grad_scaler"]["scale"] > 0

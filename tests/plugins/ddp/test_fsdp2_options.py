@@ -6,6 +6,8 @@ reduce-scatter carries), ``output_dtype`` (what the model returns), ``reshard_af
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -125,3 +127,26 @@ def test_without_reshard_after_forward_units_stay_gathered_until_backward() -> N
 
 def test_cpu_offload_reaches_fsdp2() -> None:
     assert _observed({"cpu_offload": True})["offloaded"] == {True}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_the_shipped_fsdp2_config_trains_with_the_memory_options_from_the_command_line() -> None:
+    overrides = [
+        "+precision=bf16",
+        "+strategy.activation_checkpointing=blocks.*",
+        "+strategy.init_on_meta=true",
+    ]
+    command = [sys.executable, "-m", "corelib", "run", "ddp/train_fsdp2", *overrides]
+    flags = ["--nproc-per-node", "2", "--allow-import", "torch.optim"]
+    done = subprocess.run(command + flags, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("{'step': 5.0, 'train/loss': ")
+    refused = subprocess.run(
+        [*command[:4], "ddp/train_pipeline", "+precision=fp16", *flags],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert refused.returncode == 1, refused.stderr
+    assert "precision='fp16' under ddp/pipeline is not supported" in refused.stderr
