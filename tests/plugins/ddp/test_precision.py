@@ -17,6 +17,7 @@ from torch.distributed.fsdp.sharded_grad_scaler import ShardedGradScaler
 from corelib import ConfigError, hookimpl
 from plugins.ddp import precision as precision_module
 from plugins.ddp.precision import Precision
+from plugins.ddp.strategies.ddp import DDP
 from plugins.ddp.strategies.fsdp2 import FSDP2
 from plugins.ddp.strategies.pipeline import Pipeline
 from plugins.ddp.strategies.single import SingleDevice
@@ -184,9 +185,13 @@ def test_fsdp2_takes_its_policy_from_the_precision_unless_given_one() -> None:
 # -- under FSDP2, two gloo ranks ---------------------------------------------------------------
 
 
-def _fsdp2_precision_rank(rank: int, precision: str) -> dict[str, Any]:
+def _two_rank_precision(rank: int, strategy_name: str, precision: str) -> dict[str, Any]:
     seen = Seen()
-    strategy = FSDP2(shard_modules=["Linear"], timeout_s=30)
+    strategy = (
+        FSDP2(shard_modules=["Linear"], timeout_s=30)
+        if strategy_name == "fsdp2"
+        else DDP(timeout_s=30)
+    )
     metrics = make_trainer(
         model=seen.model, strategy=strategy, precision=precision, max_steps=4, grad_clip_norm=1.0
     ).fit()
@@ -196,16 +201,17 @@ def _fsdp2_precision_rank(rank: int, precision: str) -> dict[str, Any]:
 @pytest.mark.distributed
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize(
-    ("precision", "expected"),
+    ("strategy", "precision", "expected"),
     [
-        ("bf16", (torch.bfloat16, torch.bfloat16, torch.bfloat16)),  # gathered in bf16
-        ("fp16", (torch.float16, torch.float16, torch.float16)),
+        ("fsdp2", "bf16", (torch.bfloat16, torch.bfloat16, torch.bfloat16)),  # gathered in bf16
+        ("fsdp2", "fp16", (torch.float16, torch.float16, torch.float16)),
+        ("ddp", "fp16", (torch.float32, torch.float32, torch.float16)),  # autocast only
     ],
 )
-def test_fsdp2_gathers_weights_in_the_precisions_dtype(
-    precision: str, expected: tuple[torch.dtype, ...]
+def test_two_ranks_compute_in_the_precisions_dtype(
+    strategy: str, precision: str, expected: tuple[torch.dtype, ...]
 ) -> None:
-    results = run_ranks(_fsdp2_precision_rank, precision, timeout=90)
+    results = run_ranks(_two_rank_precision, strategy, precision, timeout=90)
     for result in results:
         assert result["seen"] == {expected}
         assert result["metrics"]["train/loss"] < 1.2
