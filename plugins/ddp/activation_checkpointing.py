@@ -22,14 +22,10 @@ from torch.utils.checkpoint import checkpoint
 from plugins.ddp._module_patterns import select_modules
 
 __all__ = [
-    "ActivationCheckpointing",
     "apply_activation_checkpointing",
     "checkpoint_patterns",
     "remove_activation_checkpointing",
 ]
-
-ActivationCheckpointing = Sequence[str] | str | None
-"""The option's type: one pattern, a list of patterns, or None (off)."""
 
 
 class _CheckpointedForward:
@@ -44,7 +40,7 @@ class _CheckpointedForward:
         return checkpoint(self.forward, *args, use_reentrant=False, **kwargs)
 
 
-def checkpoint_patterns(value: ActivationCheckpointing) -> list[str] | None:
+def checkpoint_patterns(value: Sequence[str] | str | None) -> list[str] | None:
     """The option as a list of patterns (``None`` when off); a bad type or an empty pattern is a
     ``TypeError``/``ValueError`` naming the setting."""
     if value is None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, Literal
 
@@ -29,7 +29,6 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from plugins.ddp import _dcp
 from plugins.ddp.activation_checkpointing import (
-    ActivationCheckpointing,
     apply_activation_checkpointing,
     checkpoint_patterns,
 )
@@ -81,7 +80,7 @@ class Strategy:
         device: str | torch.device | None = None,
         backend: str | None = None,
         timeout_s: float = 120.0,
-        activation_checkpointing: ActivationCheckpointing = None,
+        activation_checkpointing: Sequence[str] | str | None = None,
     ) -> None:
         self.rank = int(os.environ.get("RANK", 0))
         self.world_size = int(os.environ.get("WORLD_SIZE", 1))

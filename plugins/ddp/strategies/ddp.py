@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from plugins.ddp.activation_checkpointing import ActivationCheckpointing
 from plugins.ddp.strategies._base import Strategy
 
 __all__ = ["DDP"]
@@ -40,7 +40,7 @@ class DDP(Strategy):
         device: str | torch.device | None = None,
         backend: str | None = None,
         timeout_s: float = 120.0,
-        activation_checkpointing: ActivationCheckpointing = None,
+        activation_checkpointing: Sequence[str] | str | None = None,
     ) -> None:
         super().__init__(
             device=device,

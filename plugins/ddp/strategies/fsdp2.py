@@ -20,7 +20,6 @@ from torch.distributed.fsdp import (
 
 from corelib import ConfigError
 from plugins.ddp._module_patterns import select_modules
-from plugins.ddp.activation_checkpointing import ActivationCheckpointing
 from plugins.ddp.strategies._base import Strategy
 from plugins.ddp.strategies._broadcast import broadcast_from_rank0
 from plugins.ddp.strategies._unwrap import gather_full_tensors, remove_fsdp, reshard_all
@@ -82,7 +81,7 @@ class FSDP2(Strategy):
         device: str | torch.device | None = None,
         backend: str | None = None,
         timeout_s: float = 120.0,
-        activation_checkpointing: ActivationCheckpointing = None,
+        activation_checkpointing: Sequence[str] | str | None = None,
     ) -> None:
         super().__init__(
             device=device,

@@ -9,7 +9,6 @@ import torch
 from torch import nn
 from torch.distributed.device_mesh import init_device_mesh
 
-from plugins.ddp.activation_checkpointing import ActivationCheckpointing
 from plugins.ddp.strategies._broadcast import broadcast_from_rank0
 from plugins.ddp.strategies._grad_norm import clip_grad_norm
 from plugins.ddp.strategies._tp_plan import (
@@ -54,7 +53,7 @@ class FSDP2TP(FSDP2):
         device: str | torch.device | None = None,
         backend: str | None = None,
         timeout_s: float = 120.0,
-        activation_checkpointing: ActivationCheckpointing = None,
+        activation_checkpointing: Sequence[str] | str | None = None,
     ) -> None:
         check_plan_source(plan, parallelize_fn)
         super().__init__(

@@ -12,7 +12,6 @@ from torch.distributed.pipelining import PipelineStage, Schedule1F1B, ScheduleGP
 from torch.distributed.pipelining.schedules import PipelineScheduleSingle
 
 from corelib import ConfigError
-from plugins.ddp.activation_checkpointing import ActivationCheckpointing
 from plugins.ddp.strategies._base import LossFn, Strategy
 from plugins.ddp.strategies._broadcast import broadcast_from_rank0
 from plugins.ddp.strategies._grad_norm import clip_grad_norm
@@ -61,7 +60,7 @@ class Pipeline(Strategy):
         device: str | torch.device | None = None,
         backend: str | None = None,
         timeout_s: float = 120.0,
-        activation_checkpointing: ActivationCheckpointing = None,
+        activation_checkpointing: Sequence[str] | str | None = None,
     ) -> None:
         if (cuts is None) == (split_fn is None):
             raise PipelineSplitError("give exactly one of cuts (module names) and split_fn")
