@@ -1,19 +1,15 @@
 """The trainer's ``precision`` setting: what each value does to a run under each strategy.
 
-=============  ==========================================  ===================================
-value          forward and backward                        FSDP2's ``MixedPrecisionPolicy``
-=============  ==========================================  ===================================
-``"32"``       float32 throughout                          as the strategy was given
-``"bf16"``     ``torch.autocast`` to bfloat16              params bf16, reductions fp32
-``"bf16-true"`` parameters, optimizer state and the        as the strategy was given (the
-               batch's floating tensors in bfloat16        stored parameters are bf16)
-``"fp16"``     ``torch.autocast`` to float16, the loss     params fp16, reductions fp32
-               scaled by a gradient scaler
-=============  ==========================================  ===================================
+* ``"32"``: float32 throughout; FSDP2 keeps the policy it was given.
+* ``"bf16"``: ``torch.autocast`` to bfloat16 over float32 weights; FSDP2 also gets
+  ``MixedPrecisionPolicy(param_dtype=bf16, reduce_dtype=fp32)``.
+* ``"bf16-true"``: the model and the batches' floating tensors in bfloat16, no autocast.
+* ``"fp16"``: autocast to float16 and a gradient scaler (``torch.amp.GradScaler``;
+  ``ShardedGradScaler`` under FSDP2, whose ranks agree on skipping a step); FSDP2 also gets
+  ``MixedPrecisionPolicy(param_dtype=fp16, reduce_dtype=fp32)``.
 
-Under FSDP2 the policy fields the strategy was given explicitly win. The fp16 scaler is
-``torch.amp.GradScaler`` (``ShardedGradScaler`` under FSDP2, whose ranks agree on skipping a
-step); its state is saved with every checkpoint, so a resumed run scales as the original did.
+Under FSDP2 the policy fields the strategy was given explicitly win. The scaler's state is
+saved with every checkpoint, so a resumed run scales as the original did.
 """
 
 from __future__ import annotations
@@ -26,6 +22,7 @@ from torch.distributed.fsdp.sharded_grad_scaler import ShardedGradScaler
 from torch.utils._pytree import tree_map_only
 
 from corelib import ConfigError
+from plugins.ddp._errors import CheckpointError
 from plugins.ddp.strategies import Strategy
 from plugins.ddp.strategies.fsdp2 import FSDP2
 
@@ -109,9 +106,20 @@ class Precision:
         return None if self.grad_scaler is None else self.grad_scaler.state_dict()
 
     def load_state_dict(self, state: dict[str, Any] | None) -> None:
-        """Restore :meth:`state_dict`'s output (a checkpoint without one leaves the scaler)."""
-        if self.grad_scaler is not None and state:
-            self.grad_scaler.load_state_dict(state)
+        """Restore :meth:`state_dict`'s output (a checkpoint without one leaves the scaler).
+
+        Raises:
+            CheckpointError: ``state`` is not a scaler's state (no positive, finite scale).
+        """
+        if self.grad_scaler is None or not state:
+            return
+        scale = state.get("scale")
+        if not isinstance(scale, float | int) or not 0 < scale < float("inf"):
+            raise CheckpointError(
+                f"the checkpoint's gradient scaler state has scale={scale!r}; expected a "
+                "positive finite number"
+            )
+        self.grad_scaler.load_state_dict(state)
 
 
 def check_precision(name: str | int) -> str:

@@ -16,6 +16,7 @@ from torch.distributed.fsdp.sharded_grad_scaler import ShardedGradScaler
 
 from corelib import ConfigError, hookimpl
 from plugins.ddp import precision as precision_module
+from plugins.ddp.checkpoint import CheckpointError
 from plugins.ddp.precision import Precision
 from plugins.ddp.strategies.ddp import DDP
 from plugins.ddp.strategies.fsdp2 import FSDP2
@@ -216,3 +217,13 @@ def test_two_ranks_compute_in_the_precisions_dtype(
         assert result["seen"] == {expected}
         assert result["metrics"]["train/loss"] < 1.2
     assert results[0]["metrics"] == results[1]["metrics"]
+
+
+def test_a_scaler_state_without_a_usable_scale_is_a_clear_checkpoint_error(tmp_path: Path) -> None:
+    _fit_resumable(**_resumable(tmp_path, 5, "fp16"))
+    file = tmp_path / "step_000000005" / "trainer_rank0.pt"
+    state = torch.load(file, weights_only=True)
+    state["grad_scaler"]["scale"] = -1.0
+    torch.save(state, file)
+    with pytest.raises(CheckpointError, match=r"gradient scaler state has scale=-1\.0"):
+        _fit_resumable(**_resumable(tmp_path, 8, "fp16"))
