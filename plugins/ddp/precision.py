@@ -5,7 +5,8 @@
   ``MixedPrecisionPolicy(param_dtype=bf16, reduce_dtype=fp32)``.
 * ``"bf16-true"``: the model and the batches' floating tensors in bfloat16, no autocast.
 * ``"fp16"``: autocast to float16 and a gradient scaler (``torch.amp.GradScaler``;
-  ``ShardedGradScaler`` under FSDP2, whose ranks agree on skipping a step); FSDP2 also gets
+  ``ShardedGradScaler`` where ranks hold different gradients, so that they agree on skipping
+  a step: FSDP2 and pipeline parallelism; refused under ``ddp/tp``); FSDP2 also gets
   ``MixedPrecisionPolicy(param_dtype=fp16, reduce_dtype=fp32)``.
 
 Under FSDP2 the policy fields the strategy was given explicitly win. The scaler's state is
@@ -24,7 +25,9 @@ from torch.utils._pytree import tree_map_only
 from corelib import ConfigError
 from plugins.ddp._errors import CheckpointError
 from plugins.ddp.strategies import Strategy
+from plugins.ddp.strategies.ddp import DDP
 from plugins.ddp.strategies.fsdp2 import FSDP2
+from plugins.ddp.strategies.tp import TensorParallel
 
 __all__ = ["PRECISIONS", "Precision", "PrecisionName"]
 
@@ -33,9 +36,6 @@ PRECISIONS: tuple[str, ...] = get_args(PrecisionName)
 
 _AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
 _FSDP2_PARAMS = {"bf16": torch.bfloat16, "fp16": torch.float16}
-_NO_FP16 = ("ddp/tp", "ddp/fsdp2_tp", "ddp/pipeline")
-"""Strategies whose ranks hold different gradients outside FSDP2's reach: a scaler per rank
-could skip a step on one rank and not on another."""
 _fp16_probed: dict[str, str | None] = {}
 
 
@@ -49,7 +49,7 @@ class Precision:
     Raises:
         ValueError: an unknown ``name``.
         ConfigError: a value the strategy or the device cannot run (fp16 where there are no
-            fp16 kernels, or under a strategy without a scaler that its ranks agree on).
+            fp16 kernels, or under ``ddp/tp``).
     """
 
     def __init__(self, name: str | int, strategy: Strategy) -> None:
@@ -60,8 +60,7 @@ class Precision:
         self._device = strategy.device
         if self.name == "fp16":
             _check_fp16(strategy)
-            scaler = ShardedGradScaler if isinstance(strategy, FSDP2) else torch.amp.GradScaler
-            self.grad_scaler = scaler(strategy.device.type)
+            self.grad_scaler = _grad_scaler(strategy)
         if isinstance(strategy, FSDP2):
             reduce_dtype = torch.float32 if self.name in _FSDP2_PARAMS else None
             strategy.use_precision(_FSDP2_PARAMS.get(self.name), reduce_dtype)
@@ -129,12 +128,24 @@ def check_precision(name: str | int) -> str:
     return str(name)
 
 
+def _grad_scaler(strategy: Strategy) -> torch.amp.GradScaler:
+    """fp16's scaler. Where ranks hold different gradients (sharded, or split into pipeline
+    stages) the sharded scaler all-reduces its check for non-finite gradients, so every rank
+    skips the same steps; it also unscales FSDP2's DTensor gradients. DDP's ranks hold the same
+    gradients after their all-reduce, and one process needs no agreement: the plain scaler."""
+    sharded = isinstance(strategy, FSDP2) or (
+        strategy.is_distributed and not isinstance(strategy, DDP)
+    )
+    return (ShardedGradScaler if sharded else torch.amp.GradScaler)(strategy.device.type)
+
+
 def _check_fp16(strategy: Strategy) -> None:
     where = f"precision='fp16' under {strategy.component_name}"
-    if strategy.component_name in _NO_FP16:
+    if isinstance(strategy, TensorParallel):
         raise ConfigError(
-            f"{where} is not supported: its ranks hold different gradients, and a gradient "
-            "scaler per rank could skip a step on one rank only; use 'bf16' or 'bf16-true'"
+            f"{where} is not supported: torch's gradient scalers cannot unscale the mix of "
+            "DTensor (parallelised layers) and plain gradients that tensor parallelism leaves; "
+            "use 'bf16' or 'bf16-true', or ddp/fsdp2_tp, whose gradients are all DTensors"
         )
     device = strategy.device.type
     if device not in _fp16_probed:

@@ -131,7 +131,7 @@ def test_cpu_offload_reaches_fsdp2() -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_the_shipped_fsdp2_config_trains_with_the_memory_options_from_the_command_line() -> None:
+def test_the_shipped_configs_take_the_memory_options_from_the_command_line() -> None:
     overrides = [
         "+precision=bf16",
         "+strategy.activation_checkpointing=blocks.*",
@@ -143,10 +143,10 @@ def test_the_shipped_fsdp2_config_trains_with_the_memory_options_from_the_comman
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("{'step': 5.0, 'train/loss': ")
     refused = subprocess.run(
-        [*command[:4], "ddp/train_pipeline", "+precision=fp16", *flags],
+        [*command[:4], "ddp/train_tp", "+precision=fp16", *flags],
         capture_output=True,
         text=True,
         timeout=240,
     )
     assert refused.returncode == 1, refused.stderr
-    assert "precision='fp16' under ddp/pipeline is not supported" in refused.stderr
+    assert "corelib: error: precision='fp16' under ddp/tp is not supported" in refused.stderr

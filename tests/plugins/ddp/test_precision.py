@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import torch
 from _dist import run_ranks
+from _lm import TP_PLAN, make_lm_trainer
 from _training import FinalState, make_model, make_trainer, max_difference
 from torch.distributed.fsdp.sharded_grad_scaler import ShardedGradScaler
 
@@ -22,6 +23,7 @@ from plugins.ddp.strategies.ddp import DDP
 from plugins.ddp.strategies.fsdp2 import FSDP2
 from plugins.ddp.strategies.pipeline import Pipeline
 from plugins.ddp.strategies.single import SingleDevice
+from plugins.ddp.strategies.tp import TensorParallel
 
 
 class Seen:
@@ -161,9 +163,45 @@ def test_the_fp16_probe_finds_this_builds_cpu_kernels() -> None:
     assert precision_module._fp16_problem(torch.device("cpu")) is None
 
 
-def test_fp16_under_pipeline_parallelism_is_refused_naming_both() -> None:
-    with pytest.raises(ConfigError, match=r"precision='fp16' under ddp/pipeline is not supported"):
-        Precision("fp16", Pipeline(cuts=[]))
+def test_fp16_under_tensor_parallelism_is_refused_naming_both() -> None:
+    with pytest.raises(ConfigError, match=r"precision='fp16' under ddp/tp is not supported"):
+        Precision("fp16", TensorParallel(TP_PLAN))
+
+
+class OverflowOnce:
+    """Makes this rank's first gradient infinite at the first step (as an fp16 overflow)."""
+
+    def __init__(self) -> None:
+        self.done = False
+
+    @hookimpl
+    def ddp_fit_start(self, trainer: Any) -> None:
+        next(trainer.model.parameters()).register_hook(self._overflow)
+
+    def _overflow(self, grad: torch.Tensor) -> torch.Tensor:
+        if self.done:
+            return grad
+        self.done = True
+        return torch.full_like(grad, float("inf"))
+
+
+def _pipeline_fp16(rank: int, directory: str) -> float:
+    make_lm_trainer(
+        strategy=Pipeline(cuts=["blocks.2"], timeout_s=30),
+        precision="fp16",
+        max_steps=3,
+        checkpoint_dir=directory,
+        callbacks=(OverflowOnce(),) if rank == 0 else (),
+    ).fit()
+    state = torch.load(Path(directory, "step_000000003", f"trainer_rank{rank}.pt"))
+    return state["grad_scaler"]["scale"]
+
+
+@pytest.mark.distributed
+@pytest.mark.timeout(120)
+def test_fp16_pipeline_stages_skip_an_overflowing_step_together(tmp_path: Path) -> None:
+    # Only stage 0 overflows; both stages skip that step and halve their scale alike.
+    assert run_ranks(_pipeline_fp16, str(tmp_path), timeout=90) == [2.0**15, 2.0**15]
 
 
 def test_fsdp2_takes_its_policy_from_the_precision_unless_given_one() -> None:
