@@ -11,7 +11,6 @@ from torch import nn
 from torch.distributed.pipelining import PipelineStage, Schedule1F1B, ScheduleGPipe
 from torch.distributed.pipelining.schedules import PipelineScheduleSingle
 
-from corelib import ConfigError
 from plugins.ddp.strategies._base import LossFn, Strategy
 from plugins.ddp.strategies._broadcast import broadcast_from_rank0
 from plugins.ddp.strategies._grad_norm import clip_grad_norm
@@ -40,9 +39,9 @@ class Pipeline(Strategy):
         n_microbatches: how many pieces each batch is cut into (at least the number of stages
             for 1F1B); a batch it does not divide, such as an epoch's last, is cut into the
             most equal pieces that divide it.
-        device, backend, timeout_s: as for :class:`~plugins.ddp.strategies.Strategy`.
-        activation_checkpointing: not supported (refused): the schedule runs each stage's
-            backward itself.
+        device, backend, timeout_s, activation_checkpointing: as for
+            :class:`~plugins.ddp.strategies.Strategy` (patterns name modules of the whole
+            model; each stage recomputes its own).
 
     Every rank reads the same batches: the first stage consumes the inputs, the last stage the
     targets, and computes the loss, which is then sent to every rank.
@@ -70,12 +69,6 @@ class Pipeline(Strategy):
             )
         if n_microbatches < 1:
             raise ValueError(f"n_microbatches must be at least 1, got {n_microbatches}")
-        if activation_checkpointing is not None:
-            raise ConfigError(
-                f"ddp/pipeline: activation_checkpointing={activation_checkpointing!r} is not "
-                "supported under pipeline parallelism (the schedule runs each stage's backward "
-                "itself); use ddp/fsdp2 or ddp/ddp, or leave activation_checkpointing unset"
-            )
         super().__init__(
             device=device,
             backend=backend,
@@ -120,6 +113,7 @@ class Pipeline(Strategy):
     def wrap(self, model: nn.Module) -> nn.Module:
         """This rank's stage of `model` on the device (the rest of `model` stays where it is),
         with rank 0's weights (each rank may have built `model` with other random weights)."""
+        self.checkpoint_activations(model)
         broadcast_from_rank0(model)
         if self.split_fn is not None:
             stage_module = self.split_fn(model, self.rank, self.world_size)

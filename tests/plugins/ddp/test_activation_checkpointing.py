@@ -1,6 +1,6 @@
-"""Activation checkpointing in every strategy that supports it: a checkpointed block runs its
-forward twice per step (once more in backward), trains to the very same weights as without,
-resumes exactly, and bad patterns or unsupported strategies are refused before training."""
+"""Activation checkpointing in every strategy: a checkpointed block runs its forward twice per
+step (once more in backward), trains to the very same weights as without, resumes exactly, and
+a pattern that selects nothing is refused before training."""
 
 from __future__ import annotations
 
@@ -105,9 +105,22 @@ def test_a_pattern_that_matches_nothing_names_it_and_some_module_names() -> None
         make_lm_trainer(strategy=strategy).fit()
 
 
-def test_pipeline_parallelism_refuses_activation_checkpointing() -> None:
-    with pytest.raises(ConfigError, match=r"ddp/pipeline: activation_checkpointing='blocks\.\*'"):
-        Pipeline(cuts=[], activation_checkpointing="blocks.*")
+def _pipeline_with_and_without(rank: int) -> dict[str, Any]:
+    plain_calls, plain = _fit_counting(Pipeline(cuts=["blocks.2"], timeout_s=30))
+    strategy = Pipeline(cuts=["blocks.2"], timeout_s=30, activation_checkpointing="blocks.*")
+    calls, params = _fit_counting(strategy)
+    return {"plain_calls": plain_calls, "calls": calls, "difference": max_difference(plain, params)}
+
+
+@pytest.mark.distributed
+@pytest.mark.timeout(120)
+def test_pipeline_stages_recompute_their_checkpointed_blocks() -> None:
+    first, second = run_ranks(_pipeline_with_and_without, timeout=100)
+    # blocks.1 is in stage 0: run once per microbatch (4 per step) and once more when the
+    # stage learns its shapes; checkpointed, once more per microbatch in backward.
+    assert (first["plain_calls"], first["calls"]) == (4 * STEPS + 1, 8 * STEPS + 1)
+    assert (second["plain_calls"], second["calls"]) == (0, 0)  # stage 1 does not hold it
+    assert first["difference"] == second["difference"] == 0.0
 
 
 @pytest.mark.parametrize("value", [[], "", [3]])
