@@ -245,6 +245,7 @@ def _two_rank_precision(rank: int, strategy_name: str, precision: str) -> dict[s
         ("fsdp2", "bf16", (torch.bfloat16, torch.bfloat16, torch.bfloat16)),  # gathered in bf16
         ("fsdp2", "fp16", (torch.float16, torch.float16, torch.float16)),
         ("ddp", "fp16", (torch.float32, torch.float32, torch.float16)),  # autocast only
+        ("fsdp2", "bf16-true", (torch.bfloat16, torch.bfloat16, torch.bfloat16)),  # stored bf16
     ],
 )
 def test_two_ranks_compute_in_the_precisions_dtype(
