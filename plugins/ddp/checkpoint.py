@@ -56,6 +56,7 @@ _RANK_STATE_TYPES: dict[str, tuple[type, ...]] = {
     "scheduler": (dict, type(None)),
     "rng": (dict,),
     "metrics": (dict,),
+    "grad_scaler": (dict, type(None)),  # fp16's scaler; absent before it existed
 }
 
 

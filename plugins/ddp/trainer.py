@@ -16,6 +16,7 @@ from plugins.ddp._events import callback_states, load_callback_states, trainer_e
 from plugins.ddp._rng import rng_state, seed_everything, set_rng_state
 from plugins.ddp._saving import PendingCheckpoint, start_checkpoint
 from plugins.ddp._signals import StopRequest, stop_on_signals
+from plugins.ddp.activation_checkpointing import remove_activation_checkpointing
 from plugins.ddp.checkpoint import (
     CheckpointError,
     checkpoint_path,
@@ -24,11 +25,11 @@ from plugins.ddp.checkpoint import (
 )
 from plugins.ddp.checkpointer import Checkpointer
 from plugins.ddp.data import BatchStream, DataSource, load_batches
+from plugins.ddp.precision import Precision, check_precision
 from plugins.ddp.strategies import LossFn, OptimizerFactory, Strategy
 
 __all__ = ["Trainer"]
 
-_PRECISIONS: dict[str, torch.dtype | None] = {"32": None, "bf16": torch.bfloat16}
 _METRICS_EVERY = 16
 """Steps between reductions of the loss (and of a stop signal) when no callback needs each step."""
 _END = object()
@@ -56,8 +57,9 @@ class Trainer:
             steps and at the end.
         grad_accum_steps: micro-batches per optimizer step (gradients synced on the last).
         grad_clip_norm: clip the global gradient norm to this value.
-        precision: ``"32"`` (or ``32``) or ``"bf16"`` (autocast); ``corelib check`` refuses
-            anything else.
+        precision: ``"32"`` (or ``32``), ``"bf16"`` (autocast), ``"bf16-true"`` (parameters
+            in bf16) or ``"fp16"`` (autocast and a gradient scaler); see
+            :mod:`plugins.ddp.precision`. ``corelib check`` refuses anything else.
         scheduler: a factory taking the optimizer; stepped after each optimizer step.
         callbacks: objects implementing :mod:`plugins.ddp.hookspecs`.
         checkpoint_dir: where to save (adds a ``Checkpointer``) and resume from.
@@ -83,7 +85,7 @@ class Trainer:
         val_every: int | None = None,
         grad_accum_steps: int = 1,
         grad_clip_norm: float | None = None,
-        precision: Literal["32", "bf16", 32] = "32",
+        precision: Literal["32", "bf16", "bf16-true", "fp16", 32] = "32",
         scheduler: Callable[[torch.optim.Optimizer], Any] | None = None,
         callbacks: Sequence[Any] = (),
         checkpoint_dir: str | os.PathLike[str] | None = None,
@@ -98,10 +100,7 @@ class Trainer:
                 _require_positive(name, value)
         if max_steps is None:
             _require_positive("max_epochs", max_epochs)
-        if str(precision) not in _PRECISIONS:
-            raise ValueError(
-                f"ddp/trainer: precision={precision!r}; expected one of {sorted(_PRECISIONS)}"
-            )
+        check_precision(precision)
         if checkpoint_every is not None and checkpoint_dir is None:
             raise ValueError("ddp/trainer: checkpoint_every needs a checkpoint_dir")
         self._model_source = model
@@ -132,6 +131,7 @@ class Trainer:
         self.total_steps: int | None = None
         self._stream: BatchStream | None = None
         self._hook: Any = None
+        self._precision: Precision | None = None
         self._metrics: dict[str, float] = {}
         self._last_saved: tuple[Path, int] | None = None
         self._pending: PendingCheckpoint | None = None
@@ -156,7 +156,8 @@ class Trainer:
                 self._prepare()
                 metrics = self._train(stop)
                 if isinstance(self._model_source, nn.Module) and self.model is not None:
-                    strategy.unwrap(self.model)  # the caller's module outlives the group
+                    # the caller's module outlives the group
+                    remove_activation_checkpointing(strategy.unwrap(self.model))
                 return metrics
         except Exception as error:
             if strategy.world_size > 1:  # one process: the error itself says it all
@@ -173,6 +174,7 @@ class Trainer:
         finally:
             self.model = self.optimizer = self.scheduler = self._stream = self._hook = None
             self._pending = None  # a background save cut short by an error stays uncommitted
+            self._precision = None
             strategy.teardown()
 
     def save_checkpoint(
@@ -231,7 +233,8 @@ class Trainer:
     def _prepare(self) -> None:
         """Build the model, optimizer, scheduler and data; resume from a checkpoint if any."""
         strategy = self._live_strategy()
-        self.model = strategy.wrap(self._build_model(strategy))
+        precision = self._precision = Precision(self.precision, strategy)
+        self.model = strategy.wrap(precision.convert_model(self._build_model(strategy)))
         self.optimizer = strategy.build_optimizer(self._optimizer_factory, self.model)
         self.scheduler = (
             self._scheduler_factory(self.optimizer) if self._scheduler_factory else None
@@ -297,6 +300,7 @@ class Trainer:
 
     def _train_step(self, batches: Iterator[Any]) -> torch.Tensor | None:
         strategy, model, optimizer = self._live_strategy(), self.model, self.optimizer
+        precision = self._live_precision()
         assert model is not None and optimizer is not None
         losses = []
         for micro in range(self.grad_accum_steps):
@@ -307,16 +311,17 @@ class Trainer:
             losses.append(
                 strategy.forward_backward(
                     model,
-                    batch,
+                    precision.convert_batch(batch),
                     self.loss_fn,
-                    loss_scale=1.0 / self.grad_accum_steps,
+                    loss_scale=precision.loss_scale(1.0 / self.grad_accum_steps),
                     sync=micro == self.grad_accum_steps - 1,
-                    autocast_dtype=_PRECISIONS[self.precision],
+                    autocast_dtype=precision.autocast_dtype,
                 )
             )
         if self.grad_clip_norm is not None:
+            precision.unscale_gradients(optimizer)
             strategy.clip_grad_norm(model, self.grad_clip_norm)
-        optimizer.step()
+        precision.optimizer_step(optimizer)
         optimizer.zero_grad(set_to_none=True)
         if self.scheduler is not None:
             self.scheduler.step()
@@ -338,7 +343,7 @@ class Trainer:
         return metrics, stops > 0
 
     def _validate(self) -> None:
-        strategy, model = self._live_strategy(), self.model
+        strategy, model, precision = self._live_strategy(), self.model, self._live_precision()
         assert model is not None and self.val_data is not None
         model.eval()
         totals = torch.zeros(2, device=strategy.device)
@@ -352,7 +357,10 @@ class Trainer:
         )
         for batch in batches:
             loss = strategy.eval_loss(
-                model, batch, self.loss_fn, autocast_dtype=_PRECISIONS[self.precision]
+                model,
+                precision.convert_batch(batch),
+                self.loss_fn,
+                autocast_dtype=precision.autocast_dtype,
             )
             totals += torch.stack([loss.float(), loss.new_ones((), dtype=torch.float32)])
         model.train()
@@ -366,7 +374,11 @@ class Trainer:
     def _build_model(self, strategy: Strategy) -> nn.Module:
         seed_everything(self.seed)
         source = self._model_source
-        model = source if isinstance(source, nn.Module) else source()
+        if isinstance(source, nn.Module):
+            model = source
+        else:
+            with strategy.model_init_context():
+                model = source()
         if not isinstance(model, nn.Module):
             raise TypeError(
                 "ddp/trainer: model must be an nn.Module or a zero-argument factory returning "
@@ -413,6 +425,7 @@ class Trainer:
             self.scheduler.load_state_dict(state["scheduler"])
         set_rng_state(state["rng"])
         load_callback_states(self.callbacks, state.get("callbacks", {}))
+        self._live_precision().load_state_dict(state.get("grad_scaler"))
         self._metrics = dict(state["metrics"])
         self._last_saved = (directory, self.step)
         if strategy.is_main:
@@ -434,6 +447,7 @@ class Trainer:
             "rng": rng_state(),
             "metrics": dict(self._metrics),
             "callbacks": callback_states(self.callbacks),
+            "grad_scaler": self._live_precision().state_dict(),
         }
 
     def _all_callbacks(self) -> list[Any]:
@@ -449,6 +463,10 @@ class Trainer:
         if self.checkpoint_dir is not None:
             return self.checkpoint_dir
         return next((c.directory for c in self.callbacks if isinstance(c, Checkpointer)), None)
+
+    def _live_precision(self) -> Precision:
+        assert self._precision is not None, "fit() sets the precision"
+        return self._precision
 
     def _live_strategy(self) -> Strategy:
         assert self.strategy is not None, "fit() sets the strategy"

@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, Literal
 
@@ -28,6 +28,10 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from plugins.ddp import _dcp
+from plugins.ddp.activation_checkpointing import (
+    apply_activation_checkpointing,
+    checkpoint_patterns,
+)
 from plugins.ddp.strategies._rendezvous import group_store
 from plugins.ddp.strategies._unwrap import gather_full_tensors
 
@@ -60,10 +64,15 @@ class Strategy:
         backend: process-group backend; ``None`` means nccl on CUDA, gloo otherwise.
         timeout_s: how long a collective may wait for a missing rank before failing. gloo's
             default is 30 minutes with no watchdog, so a short one bounds every hang.
+        activation_checkpointing: module-name patterns (``"blocks.*"``, or a class name) of
+            the submodules whose activations are recomputed in backward instead of kept
+            (see :mod:`plugins.ddp.activation_checkpointing`); ``None``: off.
     """
 
     requires_process_group: bool = False
     """Whether :meth:`setup` creates a process group even for a single process (DDP, FSDP2...)."""
+    component_name: str = "ddp/strategy"
+    """The strategy's registered name (``ddp/fsdp2``...), for messages."""
 
     def __init__(
         self,
@@ -71,6 +80,7 @@ class Strategy:
         device: str | torch.device | None = None,
         backend: str | None = None,
         timeout_s: float = 120.0,
+        activation_checkpointing: Sequence[str] | str | None = None,
     ) -> None:
         self.rank = int(os.environ.get("RANK", 0))
         self.world_size = int(os.environ.get("WORLD_SIZE", 1))
@@ -78,6 +88,7 @@ class Strategy:
         self.device = _resolve_device(device, self.local_rank)
         self.backend = backend
         self.timeout_s = timeout_s
+        self.activation_checkpointing = checkpoint_patterns(activation_checkpointing)
         self._owns_process_group = False
 
     @property
@@ -125,7 +136,20 @@ class Strategy:
 
     def wrap(self, model: nn.Module) -> nn.Module:
         """Move ``model`` to the device and wrap it for this strategy (here: move only)."""
+        self.checkpoint_activations(model)
         return model.to(self.device)
+
+    def model_init_context(self) -> contextlib.AbstractContextManager[Any]:
+        """The context the trainer builds the model in (a factory); here, none."""
+        return contextlib.nullcontext()
+
+    def checkpoint_activations(self, model: nn.Module) -> None:
+        """Apply the ``activation_checkpointing`` option to ``model`` (in place; first thing in
+        :meth:`wrap`, before any sharding)."""
+        if self.activation_checkpointing is not None:
+            apply_activation_checkpointing(
+                model, self.activation_checkpointing, strategy=self.component_name
+            )
 
     def unwrap(self, model: nn.Module) -> nn.Module:
         """The plain module inside the wrapped ``model``, holding full (unsharded) ordinary
@@ -199,7 +223,7 @@ class Strategy:
         batch: Any,
         loss_fn: LossFn | None,
         *,
-        loss_scale: float = 1.0,
+        loss_scale: float | torch.Tensor = 1.0,
         sync: bool = True,
         autocast_dtype: torch.dtype | None = None,
     ) -> torch.Tensor:
@@ -207,7 +231,8 @@ class Strategy:
 
         ``loss_fn(model(x), y)`` for a batch ``(x, y)``; with ``loss_fn=None`` the model returns
         the loss from ``model(*batch)`` (or ``model(**batch)`` for a mapping). The loss is
-        multiplied by ``loss_scale`` (1 / accumulation steps) before backward. ``sync=False``
+        multiplied by ``loss_scale`` (1 / accumulation steps, times a gradient scaler's scale
+        under fp16) before backward. ``sync=False``
         skips the gradient all-reduce (an accumulation micro-batch that is not the last).
         ``autocast_dtype`` runs the forward pass under ``torch.autocast`` in that dtype.
         """
@@ -218,14 +243,15 @@ class Strategy:
             self.backward(loss, loss_scale=loss_scale)
         return loss.detach()
 
-    def backward(self, loss: torch.Tensor, *, loss_scale: float = 1.0) -> None:
+    def backward(self, loss: torch.Tensor, *, loss_scale: float | torch.Tensor = 1.0) -> None:
         """Backpropagate ``loss`` times ``loss_scale`` (1 / accumulation steps) through the
         wrapped model, whose wrapper averages the gradients over the data-parallel ranks.
 
         To accumulate without that reduction, run forward and backward inside
         ``gradient_sync(model, enabled=False)`` (DDP decides during the forward pass).
         """
-        (loss * loss_scale if loss_scale != 1.0 else loss).backward()
+        scaled = isinstance(loss_scale, torch.Tensor) or loss_scale != 1.0
+        (loss * loss_scale if scaled else loss).backward()
 
     def eval_loss(
         self,

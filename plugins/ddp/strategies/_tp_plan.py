@@ -16,7 +16,6 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable, Mapping
-from fnmatch import fnmatchcase
 from typing import Any
 
 from torch import nn
@@ -31,6 +30,8 @@ from torch.distributed.tensor.parallel import (
     parallelize_module,
 )
 from torch.distributed.tensor.parallel.style import ParallelStyle
+
+from plugins.ddp._module_patterns import matches
 
 __all__ = [
     "STYLES",
@@ -82,10 +83,10 @@ def resolve_plan(model: nn.Module, plan: Mapping[str, Any]) -> dict[str, Paralle
     claimed_by: dict[str, str] = {}
     for pattern, spec in plan.items():
         style = _build_style(pattern, spec)
-        matches = [name for name in names if _matches(pattern, name)]
-        if not matches:
+        found = [name for name in names if matches(pattern, name)]
+        if not found:
             raise TPPlanError(_no_match_message(pattern, names, type(model).__name__))
-        for name in matches:
+        for name in found:
             if name in claimed_by:
                 raise TPPlanError(
                     f"TP plan: module {name!r} is matched by both {claimed_by[name]!r} "
@@ -94,13 +95,6 @@ def resolve_plan(model: nn.Module, plan: Mapping[str, Any]) -> dict[str, Paralle
             claimed_by[name] = pattern
             resolved[name] = style
     return {name: resolved[name] for name in names if name in resolved}
-
-
-def _matches(pattern: str, name: str) -> bool:
-    pattern_parts, name_parts = pattern.split("."), name.split(".")
-    return len(pattern_parts) == len(name_parts) and all(
-        fnmatchcase(part, want) for part, want in zip(name_parts, pattern_parts, strict=True)
-    )
 
 
 def _no_match_message(pattern: str, names: list[str], model_name: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -23,8 +24,10 @@ class DDP(Strategy):
         find_unused_parameters: allow parameters that get no gradient in some steps.
         static_graph: promise the same graph every step (lets DDP optimise further).
         bucket_cap_mb: gradient bucket size; ``None`` keeps torch's default.
-        device, backend, timeout_s: see :class:`Strategy`.
+        device, backend, timeout_s, activation_checkpointing: see :class:`Strategy`.
     """
+
+    component_name = "ddp/ddp"
 
     requires_process_group = True
 
@@ -37,14 +40,21 @@ class DDP(Strategy):
         device: str | torch.device | None = None,
         backend: str | None = None,
         timeout_s: float = 120.0,
+        activation_checkpointing: Sequence[str] | str | None = None,
     ) -> None:
-        super().__init__(device=device, backend=backend, timeout_s=timeout_s)
+        super().__init__(
+            device=device,
+            backend=backend,
+            timeout_s=timeout_s,
+            activation_checkpointing=activation_checkpointing,
+        )
         self.find_unused_parameters = find_unused_parameters
         self.static_graph = static_graph
         self.bucket_cap_mb = bucket_cap_mb
 
     def wrap(self, model: nn.Module) -> nn.Module:
         """``model`` on the device inside ``DistributedDataParallel``."""
+        self.checkpoint_activations(model)
         model = model.to(self.device)
         return DistributedDataParallel(
             model,

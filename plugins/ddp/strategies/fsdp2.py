@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
-from fnmatch import fnmatchcase
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
+from typing import Any
 
 import torch
 from torch import nn
@@ -17,6 +18,8 @@ from torch.distributed.fsdp import (
     fully_shard,
 )
 
+from corelib import ConfigError
+from plugins.ddp._module_patterns import select_modules
 from plugins.ddp.strategies._base import Strategy
 from plugins.ddp.strategies._broadcast import broadcast_from_rank0
 from plugins.ddp.strategies._unwrap import gather_full_tensors, remove_fsdp, reshard_all
@@ -52,8 +55,15 @@ class FSDP2(Strategy):
         reshard_after_forward: free gathered parameters after forward (saves memory, costs
             a second all-gather in backward).
         cpu_offload: keep sharded parameters and optimizer state on the CPU.
-        device, backend, timeout_s: see :class:`Strategy`.
+        init_on_meta: build the model (given as a factory) on the ``meta`` device, shard it,
+            then give each rank memory for its shards alone and initialise them there: a model
+            larger than one rank's memory can be set up. Each rank initialises its shards with
+            ``init_fn(model)``, or else every submodule's ``reset_parameters()``.
+        init_fn: with ``init_on_meta``, initialises the sharded, materialised model in place.
+        device, backend, timeout_s, activation_checkpointing: see :class:`Strategy`.
     """
+
+    component_name = "ddp/fsdp2"
 
     requires_process_group = True
 
@@ -66,38 +76,108 @@ class FSDP2(Strategy):
         output_dtype: str | torch.dtype | None = None,
         reshard_after_forward: bool = True,
         cpu_offload: bool = False,
+        init_on_meta: bool = False,
+        init_fn: Callable[[nn.Module], None] | None = None,
         device: str | torch.device | None = None,
         backend: str | None = None,
         timeout_s: float = 120.0,
+        activation_checkpointing: Sequence[str] | str | None = None,
     ) -> None:
-        super().__init__(device=device, backend=backend, timeout_s=timeout_s)
+        super().__init__(
+            device=device,
+            backend=backend,
+            timeout_s=timeout_s,
+            activation_checkpointing=activation_checkpointing,
+        )
         self.shard_modules = None if shard_modules is None else list(shard_modules)
-        self.mp_policy = MixedPrecisionPolicy(
+        self._given_policy = MixedPrecisionPolicy(
             param_dtype=_dtype(param_dtype, "param_dtype"),
             reduce_dtype=_dtype(reduce_dtype, "reduce_dtype"),
             output_dtype=_dtype(output_dtype, "output_dtype"),
         )
+        self.mp_policy = self._given_policy
         self.reshard_after_forward = reshard_after_forward
         self.cpu_offload = cpu_offload
+        if init_fn is not None and not init_on_meta:
+            raise ConfigError(f"{self.component_name}: init_fn is used only with init_on_meta=True")
+        self.init_on_meta = init_on_meta
+        self.init_fn = init_fn
+
+    def use_precision(
+        self, param_dtype: torch.dtype | None, reduce_dtype: torch.dtype | None
+    ) -> None:
+        """Take the trainer's precision as the mixed-precision policy: ``param_dtype`` and
+        ``reduce_dtype`` fill the fields this strategy was not given explicitly."""
+        given = self._given_policy
+        self.mp_policy = replace(
+            given,
+            param_dtype=given.param_dtype or param_dtype,
+            reduce_dtype=given.reduce_dtype or reduce_dtype,
+        )
+
+    def model_init_context(self) -> contextlib.AbstractContextManager[Any]:
+        """The ``meta`` device with ``init_on_meta``: the factory allocates no memory."""
+        return torch.device("meta") if self.init_on_meta else contextlib.nullcontext()
 
     def wrap(self, model: nn.Module) -> nn.Module:
         """Broadcast rank 0's weights, then ``fully_shard`` each selected block and the root."""
-        units = self._units(model)
+        self.checkpoint_activations(model)
+        units, on_meta = self._units(model), self._on_meta(model)
+        mesh = init_device_mesh(self.device.type, (self.world_size,))
+        if on_meta:
+            self._shard(units, model, mesh)
+            self._materialise(model)
+            return model
         model = model.to(self.device)
         broadcast_from_rank0(model)
-        mesh = init_device_mesh(self.device.type, (self.world_size,))
         self._shard(units, model, mesh)
         return model
 
+    def _on_meta(self, model: nn.Module) -> bool:
+        """Whether ``model`` is to be sharded on ``meta`` and materialised afterwards."""
+        on_meta = [t.is_meta for t in [*model.parameters(), *model.buffers()]]
+        if not self.init_on_meta:
+            if any(on_meta):
+                raise ConfigError(
+                    f"{self.component_name}: the model has tensors on the meta device; set "
+                    "init_on_meta: true to shard and initialise it"
+                )
+            return False
+        if not all(on_meta):
+            raise ConfigError(
+                f"{self.component_name}: init_on_meta=True needs the model as a factory "
+                "(_partial_: true) so that it is built on the meta device; this one already "
+                "holds tensors in memory"
+            )
+        return True
+
+    def _materialise(self, model: nn.Module) -> None:
+        """Give the sharded ``model`` this rank's memory and initialise it there."""
+        model.to_empty(device="cpu" if self.cpu_offload else self.device)
+        with torch.no_grad():
+            if self.init_fn is not None:
+                self.init_fn(model)
+                return
+            for module in model.modules():
+                reset = getattr(module, "reset_parameters", None)
+                if callable(reset):
+                    reset()
+
     def _shard(self, units: list[nn.Module], model: nn.Module, mesh: DeviceMesh) -> None:
         """``fully_shard`` each unit, then the root (which takes what the units left), on mesh."""
+        # Pinned memory needs an accelerator: on a CPU-only machine pinning fails.
+        offload = (
+            CPUOffloadPolicy(pin_memory=self.device.type != "cpu")
+            if self.cpu_offload
+            else OffloadPolicy()
+        )
         for module in [*units, model]:
             fully_shard(
                 module,
                 mesh=mesh,
                 mp_policy=self.mp_policy,
                 reshard_after_forward=self.reshard_after_forward,
-                offload_policy=CPUOffloadPolicy() if self.cpu_offload else OffloadPolicy(),
+                offload_policy=offload,
             )
 
     def unwrap(self, model: nn.Module) -> nn.Module:
@@ -117,35 +197,15 @@ class FSDP2(Strategy):
         return _without_gradient_sync(model)
 
     def _units(self, model: nn.Module) -> list[nn.Module]:
-        named = [(name, module) for name, module in model.named_modules() if name]
         if self.shard_modules is None:
             return [
                 child
-                for _, parent in [("", model), *named]
+                for parent in model.modules()
                 if isinstance(parent, nn.ModuleList | nn.ModuleDict)
                 for child in parent.children()
             ]
-        units: list[nn.Module] = []
-        for pattern in self.shard_modules:
-            matched = [module for name, module in named if _matches(pattern, name, module)]
-            if not matched:
-                raise ValueError(
-                    f"ddp/fsdp2: shard_modules pattern {pattern!r} matches no submodule of "
-                    f"{type(model).__name__}; its modules are "
-                    f"{[name for name, _ in named][:20]} (patterns match qualified names or "
-                    "class names)"
-                )
-            units.extend(module for module in matched if module not in units)
-        return units
-
-
-def _matches(pattern: str, name: str, module: nn.Module) -> bool:
-    if pattern == type(module).__name__:
-        return True
-    pattern_parts, name_parts = pattern.split("."), name.split(".")
-    return len(pattern_parts) == len(name_parts) and all(
-        fnmatchcase(part, want) for part, want in zip(name_parts, pattern_parts, strict=True)
-    )
+        selected = select_modules(model, self.shard_modules, setting="ddp/fsdp2: shard_modules")
+        return [module for _, module in selected]
 
 
 def _dtype(value: str | torch.dtype | None, field: str) -> torch.dtype | None:

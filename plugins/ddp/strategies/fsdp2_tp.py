@@ -33,8 +33,10 @@ class FSDP2TP(FSDP2):
         parallelize_fn: instead of a plan, a callable ``(model, tp_mesh)``.
         tp_size: ranks per tensor-parallel group; it must divide the world size.
         shard_modules, param_dtype, reduce_dtype, output_dtype, reshard_after_forward,
-        cpu_offload, device, backend, timeout_s: as for ``ddp/fsdp2``.
+        cpu_offload, device, backend, timeout_s, activation_checkpointing: as for ``ddp/fsdp2``.
     """
+
+    component_name = "ddp/fsdp2_tp"
 
     def __init__(
         self,
@@ -51,6 +53,7 @@ class FSDP2TP(FSDP2):
         device: str | torch.device | None = None,
         backend: str | None = None,
         timeout_s: float = 120.0,
+        activation_checkpointing: Sequence[str] | str | None = None,
     ) -> None:
         check_plan_source(plan, parallelize_fn)
         super().__init__(
@@ -63,6 +66,7 @@ class FSDP2TP(FSDP2):
             device=device,
             backend=backend,
             timeout_s=timeout_s,
+            activation_checkpointing=activation_checkpointing,
         )
         if tp_size < 1 or self.world_size % tp_size:
             raise ValueError(
@@ -85,6 +89,7 @@ class FSDP2TP(FSDP2):
 
     def wrap(self, model: nn.Module) -> nn.Module:
         """Copy rank 0's weights everywhere, apply the plan on ``tp``, then shard over ``dp``."""
+        self.checkpoint_activations(model)
         units = self._units(model)
         model = model.to(self.device)
         broadcast_from_rank0(model)

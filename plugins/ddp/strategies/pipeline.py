@@ -39,11 +39,15 @@ class Pipeline(Strategy):
         n_microbatches: how many pieces each batch is cut into (at least the number of stages
             for 1F1B); a batch it does not divide, such as an epoch's last, is cut into the
             most equal pieces that divide it.
-        device, backend, timeout_s: as for :class:`~plugins.ddp.strategies.Strategy`.
+        device, backend, timeout_s, activation_checkpointing: as for
+            :class:`~plugins.ddp.strategies.Strategy` (patterns name modules of the whole
+            model; each stage recomputes its own).
 
     Every rank reads the same batches: the first stage consumes the inputs, the last stage the
     targets, and computes the loss, which is then sent to every rank.
     """
+
+    component_name = "ddp/pipeline"
 
     def __init__(
         self,
@@ -55,6 +59,7 @@ class Pipeline(Strategy):
         device: str | torch.device | None = None,
         backend: str | None = None,
         timeout_s: float = 120.0,
+        activation_checkpointing: Sequence[str] | str | None = None,
     ) -> None:
         if (cuts is None) == (split_fn is None):
             raise PipelineSplitError("give exactly one of cuts (module names) and split_fn")
@@ -64,7 +69,12 @@ class Pipeline(Strategy):
             )
         if n_microbatches < 1:
             raise ValueError(f"n_microbatches must be at least 1, got {n_microbatches}")
-        super().__init__(device=device, backend=backend, timeout_s=timeout_s)
+        super().__init__(
+            device=device,
+            backend=backend,
+            timeout_s=timeout_s,
+            activation_checkpointing=activation_checkpointing,
+        )
         self.cuts = list(cuts) if cuts is not None else None
         self.split_fn = split_fn
         self.schedule = schedule
@@ -78,7 +88,7 @@ class Pipeline(Strategy):
         self._stage_module: nn.Module | None = None
         self._runners: dict[int, tuple[PipelineScheduleSingle, int]] = {}
         self._loss_fn: LossFn | None = None
-        self._loss_scale = 1.0
+        self._loss_scale: float | torch.Tensor = 1.0
 
     @property
     def data_parallel_size(self) -> int:
@@ -103,6 +113,7 @@ class Pipeline(Strategy):
     def wrap(self, model: nn.Module) -> nn.Module:
         """This rank's stage of `model` on the device (the rest of `model` stays where it is),
         with rank 0's weights (each rank may have built `model` with other random weights)."""
+        self.checkpoint_activations(model)
         broadcast_from_rank0(model)
         if self.split_fn is not None:
             stage_module = self.split_fn(model, self.rank, self.world_size)
@@ -144,7 +155,7 @@ class Pipeline(Strategy):
         batch: Any,
         loss_fn: LossFn | None,
         *,
-        loss_scale: float = 1.0,
+        loss_scale: float | torch.Tensor = 1.0,
         sync: bool = True,
         autocast_dtype: torch.dtype | None = None,
     ) -> torch.Tensor:
@@ -174,7 +185,7 @@ class Pipeline(Strategy):
         dist.broadcast(loss, src=self.world_size - 1)
         return loss
 
-    def backward(self, loss: torch.Tensor, *, loss_scale: float = 1.0) -> None:
+    def backward(self, loss: torch.Tensor, *, loss_scale: float | torch.Tensor = 1.0) -> None:
         """As for every strategy in one process; across stages the schedule runs backward
         inside :meth:`forward_backward`, so a loss computed outside it cannot be used."""
         if self._stage_module is not None:

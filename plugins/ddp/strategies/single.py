@@ -10,6 +10,8 @@ __all__ = ["SingleDevice"]
 class SingleDevice(Strategy):
     """Train in this process alone on one device (``None``: its GPU if any, else the CPU)."""
 
+    component_name = "ddp/single"
+
     def setup(self) -> None:
         """Select the device; refuse to run as one of several launched ranks."""
         if self.is_distributed:

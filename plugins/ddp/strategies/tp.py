@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -32,11 +32,14 @@ class TensorParallel(Strategy):
             and layout options). A pattern that matches no module is an error naming it.
         parallelize_fn: instead of a plan, a callable ``(model, mesh)`` that parallelizes the
             model itself (in place, or returning the new module).
-        device, backend, timeout_s: as for :class:`~plugins.ddp.strategies.Strategy`.
+        device, backend, timeout_s, activation_checkpointing: as for
+            :class:`~plugins.ddp.strategies.Strategy`.
 
     Every rank starts from rank 0's weights and reads the same batches: the ranks form one
     model replica, so there is no data parallelism (see ``ddp/fsdp2_tp`` for both).
     """
+
+    component_name = "ddp/tp"
 
     def __init__(
         self,
@@ -46,9 +49,15 @@ class TensorParallel(Strategy):
         device: str | torch.device | None = None,
         backend: str | None = None,
         timeout_s: float = 120.0,
+        activation_checkpointing: Sequence[str] | str | None = None,
     ) -> None:
         check_plan_source(plan, parallelize_fn)
-        super().__init__(device=device, backend=backend, timeout_s=timeout_s)
+        super().__init__(
+            device=device,
+            backend=backend,
+            timeout_s=timeout_s,
+            activation_checkpointing=activation_checkpointing,
+        )
         self.plan = plan
         self.parallelize_fn = parallelize_fn
 
@@ -67,6 +76,7 @@ class TensorParallel(Strategy):
 
         In a single process the plan is checked against the model, which stays whole.
         """
+        self.checkpoint_activations(model)
         model = model.to(self.device)
         if not self.is_distributed:
             if self.plan is not None:

@@ -102,9 +102,10 @@ def test_corelib_check_refuses_a_precision_the_trainer_does_not_have(tmp_path: P
     done = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2, done.stderr
     assert (
-        "precision (target 'ddp/trainer'): expected Literal['32', 'bf16', 32], got str 'bf17'"
+        "precision (target 'ddp/trainer'): expected "
+        "Literal['32', 'bf16', 'bf16-true', 'fp16', 32], got str 'bf17'"
     ) in done.stdout + done.stderr
-    for accepted in ("bf16", "'32'", "32"):
+    for accepted in ("bf16-true", "'32'", "32"):
         config.write_text((EXAMPLES / "single.yaml").read_text() + f"precision: {accepted}\n")
         done = subprocess.run(command, capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, (accepted, done.stdout, done.stderr)
