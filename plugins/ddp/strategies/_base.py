@@ -127,6 +127,11 @@ class Strategy:
         """Move ``model`` to the device and wrap it for this strategy (here: move only)."""
         return model.to(self.device)
 
+    def compile_units(self, model: nn.Module) -> list[nn.Module]:
+        """The modules of the unwrapped ``model`` that the trainer's ``compile`` option compiles
+        in place before :meth:`wrap` (here: the whole model)."""
+        return [model]
+
     def unwrap(self, model: nn.Module) -> nn.Module:
         """The plain module inside the wrapped ``model``, holding full (unsharded) ordinary
         tensors that stay readable after :meth:`teardown` (collective where sharded)."""
