@@ -22,8 +22,10 @@ from corelib import ConfigError
 
 __all__ = ["COMPILE_KEYS", "WarmupClock", "compile_model", "compile_options"]
 
-COMPILE_KEYS = ("backend", "mode", "fullgraph", "dynamic", "options")
-"""The keys a ``compile`` mapping may hold: ``torch.compile``'s keyword arguments."""
+COMPILE_KEYS = ("backend", "mode", "fullgraph", "dynamic")
+"""The keys a ``compile`` mapping may hold: ``torch.compile``'s keyword arguments, except
+``options`` (inductor's settings can name the compiler it runs: a config file must not choose
+that; set ``torch._inductor.config`` from Python instead)."""
 
 
 def compile_options(value: bool | Mapping[str, Any] | None) -> dict[str, Any] | None:

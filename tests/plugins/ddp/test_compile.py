@@ -130,6 +130,12 @@ def test_a_compiled_run_resumes_exactly_and_its_checkpoints_load_into_a_plain_ru
     [
         ("yes", "compile must be true, false or a mapping of torch.compile's arguments"),
         ({"backnd": "eager"}, "compile has unknown key(s) ['backnd']; expected some of"),
+        # inductor's settings name the C++ compiler it runs: never from a config
+        (
+            {"options": {"cpp.cxx": "/bin/sh"}},
+            "compile has unknown key(s) ['options']; expected some of ['backend', 'mode', "
+            "'fullgraph', 'dynamic']",
+        ),
     ],
 )
 def test_a_bad_compile_value_is_refused_when_the_trainer_is_built(value: Any, message: str) -> None:
