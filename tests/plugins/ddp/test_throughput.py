@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import torch
 from _dist import run_ranks
-from _training import make_data, make_model, make_trainer
+from _training import FinalState, make_data, make_model, make_trainer, max_difference
 
 from corelib import ConfigError, hookimpl
 from plugins.ddp import trainer as trainer_module
@@ -134,6 +134,22 @@ def test_the_run_record_gets_throughput_json_with_the_compile_warm_up(tmp_path: 
     assert record["compile_warmup_s"] > 0 and record["memory_kind"] == "max_rss"
     assert record["peak_memory_bytes_per_rank"] == [record["peak_bytes"]]
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["throughput.json"]
+
+
+def test_a_run_with_the_callback_resumes_exactly(tmp_path: Path) -> None:
+    def fit(folder: Path, max_steps: int) -> FinalState:
+        final = FinalState()
+        callbacks = (final, Throughput(log_every=2))
+        options = {"checkpoint_dir": folder, "checkpoint_every": 2, "max_steps": max_steps}
+        make_trainer(strategy=SingleDevice(), callbacks=callbacks, **options).fit()
+        return final
+
+    uninterrupted = fit(tmp_path / "a", 8)
+    fit(tmp_path / "b", 5)
+    resumed = fit(tmp_path / "b", 8)
+    assert resumed.steps == [6, 7, 8]
+    assert max_difference(resumed.params, uninterrupted.params) == 0.0
+    assert resumed.metrics == uninterrupted.metrics  # its figures stay out of the final metrics
 
 
 def _fit_rank(rank: int, run_dir: Path) -> dict[str, Any]:
