@@ -17,27 +17,29 @@ import os
 import select
 import signal
 import sys
-import traceback
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, NoReturn, cast
 
-from corelib._cli import _completion, _config_commands, _plugin_commands, _shipped_commands
+from corelib._cli import (
+    _completion,
+    _config_commands,
+    _plugin_commands,
+    _run_command,
+    _shipped_commands,
+)
 from corelib._cli._plugin_subcommands import (
     add_plugin_commands,
     blocked_plugins,
     wants_plugin_commands,
 )
-from corelib._cli._signals import Interrupted, ignore_further, restore, stop_on_sigterm
-from corelib._errors import CorelibError, InstantiationError
-from corelib._text import describe_exception, printable
+from corelib._cli._report import report, report_error
+from corelib._errors import CorelibError
+from corelib._exit import EXIT_BROKEN_PIPE, EXIT_USAGE
+from corelib._signals import Interrupted, ignore_further, restore, stop_on_sigterm
 from corelib.registry import get_plugin_manager
 
 __all__ = ["main"]
-
-EXIT_USER_CODE = 1
-EXIT_USAGE = 2
-EXIT_BROKEN_PIPE = 128 + 13  # as if killed by SIGPIPE, like other Unix tools
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -45,7 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     handlers = stop_on_sigterm()
     try:
         code = _main(argv)
-        sys.stdout.flush()  # here, where a closed pipe can still be caught
+        if sys.stdout is not None:  # None: started with stdout closed
+            sys.stdout.flush()  # here, where a closed pipe can still be caught
         return code
     except BrokenPipeError:
         return _stdout_gone()
@@ -65,7 +68,7 @@ def _main(argv: Sequence[str] | None) -> int:
     try:
         parser = _build_parser(argv)
     except CorelibError as exc:  # CORELIB_STRICT_PLUGINS and a plugin has a problem
-        return _report(exc, EXIT_USAGE, traceback_shown="--debug" in argv)
+        return report(exc, EXIT_USAGE, traceback_shown="--debug" in argv)
     try:
         args, extra = parser.parse_known_args(argv)
         if extra:  # overrides after options ("run cfg --unsafe a=1") arrive here
@@ -80,33 +83,12 @@ def _main(argv: Sequence[str] | None) -> int:
             get_plugin_manager(load=False).set_blocked(name)
         code: int = args.func(args)
         return code
-    except CorelibError as exc:
-        # An InstantiationError names a key path; the CLI names the config file too.
-        where = getattr(args, "config", None) if isinstance(exc, InstantiationError) else None
-        if isinstance(exc, InstantiationError) and exc.user_error:
-            return _report(exc, EXIT_USER_CODE, traceback_shown=True, where=where)
-        return _report(exc, EXIT_USAGE, traceback_shown=args.debug, where=where)
     except BrokenPipeError as exc:
         if _stdout_closed():
             raise
-        return _report(exc, EXIT_USER_CODE, traceback_shown=True)
-    except Exception as exc:  # raised by the user's code (a constructor or run())
-        return _report(exc, EXIT_USER_CODE, traceback_shown=True)
-
-
-def _report(
-    exc: BaseException, code: int, *, traceback_shown: bool, where: str | None = None
-) -> int:
-    # Messages carry text that plugins and config files control: escape it (printable).
-    if traceback_shown:
-        text = "".join(traceback.format_exception(exc))
-        print(printable(text, newlines=True), end="", file=sys.stderr)
-    message = str(exc) if isinstance(exc, CorelibError) else describe_exception(exc)
-    if where:
-        message = f"{where}: {message}"
-    line = f"corelib: error: {printable(message, newlines=True)}\n"
-    sys.stderr.write(line)  # in one write: workers under torchrun share stderr
-    return code
+        return report_error(exc, args)
+    except Exception as exc:  # a CorelibError, or raised by the user's code
+        return report_error(exc, args)
 
 
 def _stdout_closed() -> bool:
@@ -140,6 +122,7 @@ def _build_parser(argv: Sequence[str], *, plugins: bool = False) -> argparse.Arg
     subparsers: argparse._SubParsersAction[argparse.ArgumentParser] = cast(
         Any, parser.add_subparsers(title="commands", dest="command", required=True)
     )
+    _run_command.add_parsers(subparsers)
     _config_commands.add_parsers(subparsers)
     _plugin_commands.add_parsers(subparsers)
     _shipped_commands.add_parsers(subparsers)

@@ -29,7 +29,8 @@ import attrs
 from corelib._errors import CorelibError
 from corelib._files import _LOADABLE, load_config
 from corelib._overrides import split_path
-from corelib.registry import KINDS, get_plugin_manager, registry
+from corelib._shipped import find_config, shipped_configs
+from corelib.registry import KINDS, Entry, get_plugin_manager, registry
 
 __all__ = ["COMPLETE", "MAX_CONFIG_BYTES", "add_parsers", "candidates", "complete_command"]
 
@@ -161,7 +162,9 @@ def _values(action: argparse.Action, current: str, state: _State) -> list[str]:
 
 
 def _config_files(current: str, state: _State) -> Iterator[str]:
-    return _paths(current, suffixes=_LOADABLE)
+    """Config files and folders; where none matches, the registered configs' names."""
+    paths = [path for path in _paths(current, suffixes=_LOADABLE) if path.startswith(current)]
+    return iter(paths) if paths else _names(shipped_configs())
 
 
 def _folders(current: str, state: _State) -> Iterator[str]:
@@ -232,8 +235,12 @@ def _children(written: str, state: _State) -> Iterator[tuple[str, Any]]:
 
 
 def _data_config(config: str) -> Any:
-    """The config file at ``config`` read as data, or None (code, too big, unreadable)."""
-    file = Path(os.path.expanduser(config))
+    """The config file (or registered config) ``config`` read as data, or None (code, too big,
+    unreadable)."""
+    try:
+        file = find_config(os.path.expanduser(config))
+    except CorelibError:
+        return None
     if file.suffix.lower() not in _LOADABLE or file.suffix.lower() == ".py":
         return None
     if not file.is_file() or file.stat().st_size > MAX_CONFIG_BYTES:
@@ -258,10 +265,23 @@ def _node_at(cfg: Any, path: str) -> Any:
 
 
 def _components(current: str, state: _State) -> Iterator[str]:
-    entries = registry.entries()
+    return _names(registry.entries())
+
+
+def _names(entries: list[Entry]) -> Iterator[str]:
+    """The entries' qualified names, then their short names where unique among them."""
     short = [entry.name for entry in entries]
     yield from (entry.qualified_name for entry in entries)
     yield from (name for name in short if short.count(name) == 1)
+
+
+def _in_group(group: str) -> Callable[[str, _State], Iterator[str]]:
+    """The names of ``group``'s components: qualified, and short where unique."""
+
+    def names(current: str, state: _State) -> Iterator[str]:
+        return _names([entry for entry in registry.entries() if entry.group == group])
+
+    return names
 
 
 def _groups(current: str, state: _State) -> Iterator[str]:
@@ -281,6 +301,8 @@ _BY_DEST: dict[str, Callable[[str, _State], Iterator[str]]] = {
     "block_plugin": _plugins,
     "block_plugin_after_command": _plugins,
     "dir": _folders,
+    "sweeper": _in_group("sweepers"),
+    "launcher": _in_group("launchers"),
 }
 
 _BASH = r"""# corelib completion for bash (plain bash: no bash-completion package needed).

@@ -1,44 +1,36 @@
-"""``corelib run``, ``corelib show`` and ``corelib check``: commands that take a config file.
+"""``corelib show`` and ``corelib check``, and what they share with ``corelib run``
+(``_run_command``): the arguments naming a config, loading it, finding its entry node.
 
-Each loads ``CONFIG``, applies the ``OVERRIDE`` arguments, and then runs, prints or checks the
-result. Configs from YAML/JSON/TOML files are untrusted data: they are built in safe mode
-(registered components plus ``--allow-import`` prefixes) unless ``--unsafe`` is given. A ``.py``
-config is code the user runs, so it is unrestricted. In safe mode the values the overrides set
-are trusted (they may set trusted-only parameters), and ``--allow-host`` names the hosts that
-may receive credentials; ``run`` builds and runs under that policy (``corelib.safe_mode()``).
+Each command loads ``CONFIG``, applies the ``OVERRIDE`` arguments, and then runs, prints or
+checks the result. Configs from YAML/JSON/TOML files are untrusted data: they are built in safe
+mode (registered components plus ``--allow-import`` prefixes) unless ``--unsafe`` is given. A
+``.py`` config is code the user runs, so it is unrestricted. In safe mode the values the
+overrides set are trusted (they may set trusted-only parameters), and ``--allow-host`` names
+the hosts that may receive credentials; ``run`` builds and runs under that policy
+(``corelib.safe_mode()``).
 """
 
 from __future__ import annotations
 
 import argparse
-import inspect
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
-import attrs
-
 from corelib._check import check
 from corelib._cli._explain import add_provenance_arguments, show_provenance
-from corelib._cli._launch import (
-    add_launch_arguments,
-    check_launch_flags,
-    launch,
-    launch_requested,
-)
-from corelib._cli._seed import DEFAULT_SEED, parse_seed, seed_everything
-from corelib._errors import ConfigError, InstantiationError, a_type, quote
+from corelib._cli._record_args import add_run_dir_value
+from corelib._errors import ConfigError, quote
 from corelib._files import load_config
 from corelib._graph import FORMATS, graph
-from corelib._instantiate import instantiate
 from corelib._overrides import apply_overrides, set_paths, split_path
 from corelib._plain import to_dict
 from corelib._references import env_allowance, resolve_tree
+from corelib._resolvers import run_dir_given
 from corelib._shipped import find_config
 from corelib._text import printable
 from corelib._traversal import format_path
-from corelib._trust import SafeMode, applying, parse_host
+from corelib._trust import parse_host
 from corelib._yaml import dump_yaml
 from corelib.registry import Allow
 
@@ -46,33 +38,7 @@ __all__ = ["add_parsers"]
 
 
 def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``run``, ``show`` and ``check`` commands."""
-    run = subparsers.add_parser(
-        "run",
-        help="build a config's entry node and run it",
-        description="Build the entry node (the root if it has a _target_, else the key 'main') "
-        "and call its run() (or the object itself); print the result unless it is None.",
-    )
-    _add_config_arguments(run)
-    _add_entry_argument(run)
-    run.add_argument(
-        "--force",
-        action="append",
-        default=[],
-        metavar="STAGE",
-        help="redo STAGE: passed as run(force=[...]) (repeatable)",
-    )
-    run.add_argument(
-        "--seed",
-        type=parse_seed,
-        default=DEFAULT_SEED,
-        metavar="N",
-        help="seed Python's, numpy's and torch's generators before anything is built, in every "
-        f"worker (default {DEFAULT_SEED})",
-    )
-    add_launch_arguments(run)
-    run.set_defaults(func=_run)
-
+    """Add the ``show`` and ``check`` commands (``run`` is in ``_run_command``)."""
     show = subparsers.add_parser(
         "show",
         help="print the final config as YAML",
@@ -88,6 +54,7 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     )
     add_provenance_arguments(show)
     show.add_argument("--resolved", action="store_true", help="resolve references (${a.b}) first")
+    add_run_dir_value(show)
     show.set_defaults(func=_show)
 
     check_ = subparsers.add_parser(
@@ -98,6 +65,7 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     )
     _add_config_arguments(check_)
     _add_entry_argument(check_)
+    add_run_dir_value(check_)
     check_.set_defaults(func=_check)
 
 
@@ -197,6 +165,11 @@ def _trusted(args: argparse.Namespace, keys: list[Any]) -> list[list[Any]]:
 
 
 def _show(args: argparse.Namespace) -> int:
+    with run_dir_given(args.run_dir):
+        return _show_config(args)
+
+
+def _show_config(args: argparse.Namespace) -> int:
     loaded = _load(args)
     shown = show_provenance(loaded, args, _allowlist(args))
     if shown is not None:
@@ -214,6 +187,11 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    with run_dir_given(args.run_dir):
+        return _check_config(args)
+
+
+def _check_config(args: argparse.Namespace) -> int:
     cfg = _load(args)
     problems = check(
         cfg, allow=_allowlist(args), trusted=_trusted(args, []), allow_env=_allow_env(args)
@@ -225,41 +203,6 @@ def _check(args: argparse.Namespace) -> int:
         print(printable(f"{args.config}: {len(problems)} problem(s)"), file=sys.stderr)
         return 2
     print(printable(f"{args.config}: no problems found"))
-    return 0
-
-
-def _run(args: argparse.Namespace) -> int:
-    launching = launch_requested(args)
-    if launching:
-        check_launch_flags(args)
-    seed_everything(args.seed)  # before the config is loaded: a .py config may draw numbers
-    cfg = _resolved(args, _load(args))
-    keys, entry = _entry(cfg, args)
-    if launching:
-        _check_before_launch(entry, keys, args)
-        return launch(args, _worker_argv(args))
-    allow = _allowlist(args)
-    policy = None if allow is None else SafeMode(tuple(allow), args.allow_host, env=args.allow_env)
-    with applying(policy):  # what the built objects construct while running is untrusted too
-        try:
-            obj = instantiate(
-                entry,
-                _allow_=allow,
-                _trusted_=_trusted(args, keys),
-                _allow_hosts_=args.allow_host,
-                _allow_env_=_allow_env(args),
-            )
-        except InstantiationError as error:  # spell the path from the config's root
-            raise InstantiationError(
-                error.message,
-                path=_under(keys, error.path),
-                target=error.target,
-                user_error=error.user_error,
-            ) from error.__cause__
-        partial = isinstance(entry, dict) and bool(entry.get("_partial_"))
-        result = _result(obj, partial=partial, force=args.force)
-    if result is not None and os.environ.get("RANK", "0") == "0":
-        print(result)
     return 0
 
 
@@ -299,68 +242,3 @@ def _under(keys: list[Any], path: str) -> str:
     if not prefix or not path:
         return prefix or path
     return prefix + path if path.startswith("[") else f"{prefix}.{path}"
-
-
-def _result(obj: Any, *, partial: bool, force: list[str]) -> Any:
-    """``obj.run()``, ``obj()`` for a ``_partial_`` entry node, else ``obj`` itself.
-
-    ``--force STAGE...`` is passed as ``force=[...]`` to what is called.
-    """
-    run = getattr(obj, "run", None)
-    runner = run if callable(run) else obj if partial and callable(obj) else None
-    if runner is None:
-        if force:
-            raise ConfigError(
-                f"--force {' '.join(force)}: the entry node built {a_type(obj)}, which has no "
-                "run() to take it"
-            )
-        return obj
-    if not force:
-        return runner()
-    if not _accepts_force(runner):
-        called = f"{type(obj).__name__}.run()" if runner is run else f"calling {quote(obj)}"
-        raise ConfigError(f"--force {' '.join(force)}: {called} takes no 'force' argument")
-    return runner(force=list(force))
-
-
-def _accepts_force(runner: Any) -> bool:
-    try:
-        parameters = inspect.signature(runner).parameters.values()
-    except (TypeError, ValueError):
-        return False
-    return any(
-        p.kind is p.VAR_KEYWORD or (p.name == "force" and p.kind is not p.POSITIONAL_ONLY)
-        for p in parameters
-    )
-
-
-def _check_before_launch(entry: Any, keys: list[Any], args: argparse.Namespace) -> None:
-    """Every problem of the entry node, as one error, before any worker starts."""
-    problems = check(entry, allow=_allowlist(args), trusted=_trusted(args, keys))
-    if problems:
-        listed = "\n".join(
-            f"  {attrs.evolve(problem, path=_under(keys, problem.path))}" for problem in problems
-        )
-        raise ConfigError(f"{args.config}: {len(problems)} problem(s) found:\n{listed}")
-
-
-def _worker_argv(args: argparse.Namespace) -> list[str]:
-    """The ``corelib`` arguments each worker runs: this command without the launch flags."""
-    argv = ["run", args.config, *args.overrides, "--seed", str(args.seed)]
-    if args.entry is not None:
-        argv += ["--entry", args.entry]
-    for stage in args.force:
-        argv += ["--force", stage]
-    for prefix in args.allow_import:
-        argv += ["--allow-import", prefix]
-    for host in args.allow_host:
-        argv += ["--allow-host", host]
-    for name in args.allow_env:
-        argv += ["--allow-env", name]
-    for name in getattr(args, "block_plugin", []):
-        argv += ["--block-plugin", name]
-    if args.unsafe:
-        argv.append("--unsafe")
-    if getattr(args, "debug", False):
-        argv.append("--debug")
-    return argv

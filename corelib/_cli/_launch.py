@@ -21,8 +21,8 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from importlib.metadata import entry_points
 
-from corelib._cli._signals import Interrupted
 from corelib._errors import ConfigError
+from corelib._signals import Interrupted
 
 __all__ = [
     "add_launch_arguments",
@@ -166,8 +166,9 @@ def _environment(updates: Mapping[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def launch(args: argparse.Namespace, worker_argv: list[str]) -> int:
-    """Run ``python -P -m corelib WORKER_ARGV`` in every worker through torchrun; the exit code."""
+def launch(args: argparse.Namespace, worker_argv: list[str]) -> str | None:
+    """Run ``python -P -m corelib WORKER_ARGV`` in every worker through torchrun; None, or the
+    line that says which worker failed (its own error is printed above it)."""
     try:
         from torch.distributed import run as torchrun
         from torch.distributed.elastic.multiprocessing.api import SignalException
@@ -188,12 +189,9 @@ def launch(args: argparse.Namespace, worker_argv: list[str]) -> int:
             torchrun.run(config)
     except ChildFailedError as failed:
         rank, failure = failed.get_first_failure()
-        print(
-            f"corelib: error: worker rank {rank} failed (exit code {failure.exitcode}); "
-            f"its error is printed above",
-            file=sys.stderr,
+        return (
+            f"worker rank {rank} failed (exit code {failure.exitcode}); its error is printed above"
         )
-        return 1
     except SignalException as stopped:  # torchrun's agent stopped the workers first
         raise Interrupted(stopped.sigval, workers=True) from None
     except Exception as exc:  # torchrun's own machinery failed (rendezvous, backend): no user code
@@ -204,4 +202,4 @@ def launch(args: argparse.Namespace, worker_argv: list[str]) -> int:
         raise Interrupted(signal.SIGINT, workers=True) from None
     except Interrupted as stopped:  # the same, for SIGTERM
         raise Interrupted(stopped.signum, workers=True) from None
-    return 0
+    return None

@@ -51,3 +51,26 @@ def corelib_cli_commands(subparsers: Any) -> None:
     ``corelib --help``, completion), so a plugin pays nothing for the built-in commands. A
     command named like a built-in or another plugin's is left out and reported.
     """
+
+
+@hookspec
+def corelib_run_start(record: Any) -> None:
+    """Called when a ``corelib run`` (or ``corelib.runs.run``) starts, before its config loads.
+
+    ``record`` is the :class:`corelib.runs.RunRecord`: ``record.dir`` (None when the run is not
+    recorded), ``record.rank`` (a torchrun worker's rank, else None), ``record.argv``,
+    ``record.config_path``, ``record.overrides``, and ``record.write_json(name, data)`` to add
+    a file to the record. Each implementation is called
+    on its own: one that raises is reported on stderr, naming its plugin, and the run goes on.
+    """
+
+
+@hookspec
+def corelib_run_end(record: Any, result: Any, error: BaseException | None) -> None:
+    """Called when the run ends, however it ends: ``result`` (None if it failed) and ``error``
+    (the exception that ended it, or None; a failed ``torchrun`` launch has no exception).
+
+    Called before the record's final ``status.json`` is written, so files written here are in
+    place when a reader sees the run finished. Errors are reported as for ``corelib_run_start``
+    and never change the run's own result or exit status.
+    """

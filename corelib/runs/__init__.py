@@ -3,6 +3,7 @@
 See docs/runs.md (the run record, multirun) and docs/plugins.md (writing a launcher or sweeper).
 """
 
+from corelib._resolvers import run_dir_given
 from corelib.runs._jobs import RESULT_FILE, STATUS_FILE, Job, JobResult, JobStatus, collect
 from corelib.runs._protocols import (
     Assignment,
@@ -13,6 +14,8 @@ from corelib.runs._protocols import (
     SearchSpace,
     Sweeper,
 )
+from corelib.runs._record import RunRecord
+from corelib.runs._run import run
 
 __all__ = [
     "RESULT_FILE",
@@ -25,7 +28,10 @@ __all__ = [
     "JobStatus",
     "Launcher",
     "Range",
+    "RunRecord",
     "SearchSpace",
     "Sweeper",
     "collect",
+    "run",
+    "run_dir_given",
 ]

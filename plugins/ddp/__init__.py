@@ -1,7 +1,8 @@
 """Training as corelib components: the ``ddp/trainer`` fit loop, its parallel strategies
 (``ddp/single``, ``ddp/ddp``, ``ddp/fsdp2``, ``ddp/tp``, ``ddp/fsdp2_tp``, ``ddp/pipeline``) and
-callbacks (``ddp/progress``, ``ddp/metrics_logger``, ``ddp/checkpointer``, ``ddp/throughput``),
-and the small models and synthetic data the examples train (``ddp/mlp``, ``ddp/transformer_lm``,
+callbacks (``ddp/progress``, ``ddp/metrics_logger``, ``ddp/checkpointer``,
+``ddp/early_stopping``, ``ddp/mlflow``, ``ddp/wandb``, ``ddp/throughput``), and the small
+models and synthetic data the examples train (``ddp/mlp``, ``ddp/transformer_lm``,
 ``ddp/gaussian_blobs``, ``ddp/markov_tokens``, ``ddp/lm_loss``), and one small training config
 per strategy (``ddp/train_single``, ``ddp/train_ddp``, ... in the group ``configs``).
 
@@ -33,7 +34,10 @@ _COMPONENTS = {
     "callbacks": {
         "progress": "plugins.ddp.callbacks:ProgressBar",
         "metrics_logger": "plugins.ddp.callbacks:MetricsLogger",
-        "checkpointer": "plugins.ddp.callbacks:Checkpointer",
+        "checkpointer": "plugins.ddp.checkpointer:Checkpointer",
+        "early_stopping": "plugins.ddp.early_stopping:EarlyStopping",
+        "mlflow": "plugins.ddp.trackers:MLflowTracker",
+        "wandb": "plugins.ddp.trackers:WandbTracker",
         "throughput": "plugins.ddp.throughput:Throughput",
     },
     "models": {

@@ -23,6 +23,7 @@ from plugins.ddp._errors import CheckpointError, RefusedPickleError, describe
 from plugins.ddp._ownership import require_private
 
 __all__ = [
+    "async_save",
     "check_complete",
     "get_state_dict",
     "load",
@@ -32,6 +33,8 @@ __all__ = [
     "tensor_shapes",
 ]
 
+_SINGLE_PROCESS_WARNING = "torch.distributed is disabled"
+
 
 def save(state: dict[str, Any], directory: str | os.PathLike[str]) -> None:
     """Write ``state`` to ``directory`` (collective when a process group exists)."""
@@ -39,6 +42,22 @@ def save(state: dict[str, Any], directory: str | os.PathLike[str]) -> None:
 
     with _single_process_quiet():
         dcp.save(state, checkpoint_id=os.fspath(directory), no_dist=not dist.is_initialized())
+
+
+def async_save(state: dict[str, Any], directory: str | os.PathLike[str], group: Any) -> Any:
+    """Copy ``state`` to CPU memory, then write it to ``directory`` from a background thread
+    over ``group`` (collective when a process group exists); return the write's future."""
+    import torch.distributed.checkpoint as dcp
+
+    # The writer thread runs after this returns: a scoped filter would no longer hold.
+    warnings.filterwarnings("ignore", message=_SINGLE_PROCESS_WARNING)
+    with _single_process_quiet():
+        return dcp.async_save(
+            state,
+            checkpoint_id=os.fspath(directory),
+            process_group=group,
+            no_dist=not dist.is_initialized(),
+        )
 
 
 def load(state: dict[str, Any], directory: str | os.PathLike[str], *, alone: bool = False) -> None:
@@ -162,5 +181,5 @@ def _failures_as_errors(directory: Path) -> Iterator[None]:
 def _single_process_quiet() -> Iterator[None]:
     """Silence DCP's warning that it runs without a process group (one process, as asked)."""
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="torch.distributed is disabled")
+        warnings.filterwarnings("ignore", message=_SINGLE_PROCESS_WARNING)
         yield

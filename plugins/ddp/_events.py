@@ -8,7 +8,7 @@ from typing import Any
 
 from plugins.ddp.hookspecs import add_trainer_hookspecs
 
-__all__ = ["trainer_events"]
+__all__ = ["callback_states", "load_callback_states", "trainer_events"]
 
 
 @contextlib.contextmanager
@@ -41,3 +41,34 @@ def _check_hook_names(manager: Any, callback: Any) -> None:
                 f"ddp/trainer: callback {type(callback).__name__} implements {name!r}, which is "
                 f"no declared hook; the trainer's hooks are {hooks}"
             )
+
+
+def callback_states(callbacks: Sequence[Any]) -> dict[str, Any]:
+    """The state of every callback that has ``state_dict()`` and ``load_state_dict()``, by
+    :func:`_callback_keys` (saved in each rank's trainer state, so a resume restores it)."""
+    return {key: callback.state_dict() for key, callback in _callback_keys(callbacks).items()}
+
+
+def load_callback_states(callbacks: Sequence[Any], states: Any) -> None:
+    """Give each stateful callback its state from a checkpoint (those it has none for keep
+    theirs: a callback added since)."""
+    if not isinstance(states, dict):
+        return
+    for key, callback in _callback_keys(callbacks).items():
+        if key in states:
+            callback.load_state_dict(states[key])
+
+
+def _callback_keys(callbacks: Sequence[Any]) -> dict[str, Any]:
+    """Stateful callbacks by class name, ``Name#2`` for a second one of a class."""
+    keyed: dict[str, Any] = {}
+    for callback in callbacks:
+        if not (hasattr(callback, "state_dict") and hasattr(callback, "load_state_dict")):
+            continue
+        name = type(callback).__qualname__
+        key, count = name, 1
+        while key in keyed:
+            count += 1
+            key = f"{name}#{count}"
+        keyed[key] = callback
+    return keyed

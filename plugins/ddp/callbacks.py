@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from corelib import hookimpl
+from plugins.ddp.checkpointer import Checkpointer  # its home since it grew; importable here too
 
 __all__ = ["Checkpointer", "MetricsLogger", "ProgressBar"]
 
@@ -221,40 +222,6 @@ class MetricsLogger:
     def _append(self, write: Any) -> None:
         with self.path.open("a", newline="") as file:
             write(file)
-
-
-class Checkpointer:
-    """Save a checkpoint every ``every`` steps (if set), at the end of training and on SIGTERM
-    or SIGINT; keep the newest ``keep_last`` (all when None). The trainer resumes from
-    ``directory`` when it has no ``checkpoint_dir`` of its own."""
-
-    def __init__(
-        self,
-        directory: str | os.PathLike[str],
-        *,
-        every: int | None = None,
-        keep_last: int | None = 3,
-    ) -> None:
-        if every is not None and every < 1:
-            raise ValueError(f"ddp/checkpointer: every must be >= 1 or None, not {every}")
-        if keep_last is not None and keep_last < 1:
-            raise ValueError(f"ddp/checkpointer: keep_last must be >= 1 or None, not {keep_last}")
-        self.directory = Path(directory)
-        self.every = every
-        self.keep_last = keep_last
-
-    @hookimpl
-    def ddp_step_end(self, trainer: Any, step: int) -> None:
-        if self.every is not None and step % self.every == 0:
-            trainer.save_checkpoint(self.directory, keep_last=self.keep_last)
-
-    @hookimpl
-    def ddp_fit_interrupted(self, trainer: Any) -> None:
-        trainer.save_checkpoint(self.directory, keep_last=self.keep_last)
-
-    @hookimpl
-    def ddp_fit_end(self, trainer: Any) -> None:
-        trainer.save_checkpoint(self.directory, keep_last=self.keep_last)
 
 
 def _summary_writer(log_dir: Path, required: bool | None) -> Any:

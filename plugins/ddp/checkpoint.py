@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import re
-import shutil
 import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -35,7 +33,9 @@ from plugins.ddp._errors import (
     describe,
     refused_pickle_reason,
 )
-from plugins.ddp._ownership import private_mode, require_private
+from plugins.ddp._layout import checkpoint_path, complete_checkpoints, rank_file, step_of
+from plugins.ddp._ownership import require_private
+from plugins.ddp._saving import discard, start_checkpoint
 from plugins.ddp.strategies import Strategy
 
 __all__ = [
@@ -50,10 +50,6 @@ __all__ = [
 ]
 
 _T = TypeVar("_T")
-_STEP_DIR = re.compile(r"step_(\d{9})")
-_TEMP_PREFIX = ".tmp-"
-_TRASH_PREFIX = ".trash-"
-_PRIVATE_DIR = 0o755
 _RANK_STATE_TYPES: dict[str, tuple[type, ...]] = {
     "step": (int,),
     "data": (dict,),
@@ -63,14 +59,9 @@ _RANK_STATE_TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
-def checkpoint_path(root: str | os.PathLike[str], step: int) -> Path:
-    """Where the checkpoint of ``step`` lives under ``root``."""
-    return Path(root) / f"step_{step:09d}"
-
-
 def latest_checkpoint(root: str | os.PathLike[str]) -> Path | None:
     """The complete checkpoint with the highest step under ``root``, or None."""
-    steps = _complete_checkpoints(Path(root))
+    steps = complete_checkpoints(Path(root))
     return steps[-1] if steps else None
 
 
@@ -88,27 +79,10 @@ def save_checkpoint(
 
     ``rank_state`` must hold only what ``torch.load(weights_only=True)`` reads: tensors, ints,
     floats, strings, None, and lists, tuples and dicts of them."""
-    root = Path(root)
-    final = checkpoint_path(root, step)
-    temp = root / f"{_TEMP_PREFIX}{final.name}"
-    if strategy.is_main:
-        root.mkdir(mode=_PRIVATE_DIR, parents=True, exist_ok=True)
-        _remove_leftovers(root)
-        temp.mkdir(mode=_PRIVATE_DIR)
-    strategy.barrier()
-    strategy.save(state, temp)
-    _save_rank_state(rank_state, temp / _rank_file(strategy.rank))
-    strategy.barrier()
-    if strategy.is_main:
-        for path in (temp, *temp.iterdir()):  # whatever the umask let DCP and torch.save create
-            private_mode(path)
-        if final.exists():
-            _discard(final)
-        os.replace(temp, final)
-        _fsync_dir(root)
-        if keep_last is not None:
-            for old in _complete_checkpoints(root)[:-keep_last]:
-                _discard(old)
+    final = start_checkpoint(strategy, root, step, state, rank_state).wait()
+    if strategy.is_main and keep_last is not None:
+        for old in complete_checkpoints(Path(root))[:-keep_last]:
+            discard(old)
     strategy.barrier()
     return final
 
@@ -150,7 +124,7 @@ def resume_latest(
     crafted it: the older ones in the same folder are no better) is an error at once.
     """
     root = Path(root)
-    candidates = _complete_checkpoints(root)
+    candidates = complete_checkpoints(root)
     if not candidates:
         return None
     require_private(root)
@@ -235,31 +209,16 @@ def _agree(strategy: Strategy, problem: _Problem | None) -> _Problem | None:
     return _Problem("; ".join(f"rank {r}: {p.text}" for r, p in found.items()), refused)
 
 
-def _save_rank_state(rank_state: dict[str, Any], file: Path) -> None:
-    """Write ``rank_state``, refusing at once what a resume could not read back safely."""
-    torch.save(rank_state, file)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.load(file, weights_only=True)
-    except pickle.UnpicklingError as error:
-        raise CheckpointError(
-            f"the trainer state for {file.name} holds objects that a resume could only read "
-            f"with an unpickler that runs code ({refused_pickle_reason(error)}); a scheduler's "
-            "state_dict() must hold only tensors and plain values"
-        ) from error
-
-
 def _read_rank_state(path: Path, rank: int) -> dict[str, Any]:
     """This rank's trainer state in the checkpoint ``path`` (rank 0's when it has none)."""
-    file = path / _rank_file(rank)
-    if not file.is_file() and rank > 0 and (path / _rank_file(0)).is_file():
+    file = path / rank_file(rank)
+    if not file.is_file() and rank > 0 and (path / rank_file(0)).is_file():
         warnings.warn(
             f"{path} has no state for rank {rank} (saved by fewer ranks): using rank "
             "0's step, data position and RNG state",
             stacklevel=3,
         )
-        file = path / _rank_file(0)
+        file = path / rank_file(0)
     if not file.is_file():
         raise CheckpointError(f"checkpoint {path} is incomplete: no {file.name}")
     try:
@@ -274,7 +233,7 @@ def _read_rank_state(path: Path, rank: int) -> dict[str, Any]:
                 f"values alone ({refused_pickle_reason(error)})"
             )
         raise CheckpointError(f"checkpoint {path} is unreadable: {file.name}: {detail}") from error
-    problem = _rank_state_problem(state, _step_of(path))
+    problem = _rank_state_problem(state, step_of(path))
     if problem:
         raise CheckpointError(f"checkpoint {path} is unreadable: {file.name}: {problem}")
     return state
@@ -288,19 +247,14 @@ def _rank_state_problem(state: Any, step: int) -> str | None:
             return f"{key!r} should be {' or '.join(t.__name__ for t in types)}, found " + (
                 "nothing" if key not in state else type(state[key]).__name__
             )
+    if not isinstance(state.get("callbacks", {}), dict):
+        return f"'callbacks' should be dict, found {type(state['callbacks']).__name__}"
     if state["step"] != step:
         return f"it says step {state['step']}, but the folder is step {step}"
     data = state["data"]
     if not all(isinstance(data.get(key), int) for key in ("epoch", "batch_in_epoch")):
         return "'data' should hold the ints 'epoch' and 'batch_in_epoch'"
     return None
-
-
-def _step_of(path: Path) -> int:
-    match = _STEP_DIR.fullmatch(path.name)
-    if match is None:
-        raise CheckpointError(f"{path} is not a checkpoint folder (step_<9 digits>)")
-    return int(match.group(1))
 
 
 def _held_by_all_ranks(strategy: Strategy, model_state: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -350,34 +304,3 @@ def check_fits(path: Path, model_state: Mapping[str, Any]) -> None:
 def _few(keys: list[str], limit: int = 6) -> str:
     shown = ", ".join(keys[:limit])
     return shown + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
-
-
-def _rank_file(rank: int) -> str:
-    return f"trainer_rank{rank}.pt"
-
-
-def _complete_checkpoints(root: Path) -> list[Path]:
-    if not root.is_dir():
-        return []
-    return sorted(p for p in root.iterdir() if p.is_dir() and _STEP_DIR.fullmatch(p.name))
-
-
-def _remove_leftovers(root: Path) -> None:
-    for leftover in root.iterdir():
-        if leftover.name.startswith((_TEMP_PREFIX, _TRASH_PREFIX)):
-            shutil.rmtree(leftover, ignore_errors=True)
-
-
-def _discard(path: Path) -> None:
-    """Remove a checkpoint so that no half-deleted copy ever looks complete."""
-    trash = path.with_name(f"{_TRASH_PREFIX}{path.name}")
-    os.replace(path, trash)
-    shutil.rmtree(trash, ignore_errors=True)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -34,7 +34,8 @@ def ddp_validation_end(trainer: Any, step: int, metrics: dict[str, float]) -> No
 
 @hookspec
 def ddp_checkpoint_saved(trainer: Any, step: int, path: Path) -> None:
-    """A complete checkpoint of ``step`` is at ``path``."""
+    """A complete checkpoint of ``step`` is at ``path`` (a background save's once its write
+    finished: at the next save, at a stop, or at the end of ``fit()``)."""
 
 
 @hookspec

@@ -1,8 +1,8 @@
 """``ddp/throughput``: samples (and tokens) per second, step-time percentiles, peak memory per
 rank and MFU, into the metrics log and the run's record.
 
-Step times are taken between consecutive step ends (validation and checkpoint saves are left
-out). On CUDA each step end only records an event: the device is synchronised once per
+Step times are taken between consecutive step ends (validation and synchronous checkpoint saves
+are left out). On CUDA each step end only records an event: the device is synchronised once per
 ``log_every`` steps, when the figures are computed, so measuring costs no per-step sync.
 """
 

@@ -5,24 +5,24 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
 from torch import nn
 
-from plugins.ddp._events import trainer_events
+from plugins.ddp._events import callback_states, load_callback_states, trainer_events
 from plugins.ddp._rng import rng_state, seed_everything, set_rng_state
+from plugins.ddp._saving import PendingCheckpoint, start_checkpoint
 from plugins.ddp._signals import StopRequest, stop_on_signals
-from plugins.ddp.callbacks import Checkpointer
 from plugins.ddp.checkpoint import (
     CheckpointError,
     checkpoint_path,
     latest_checkpoint,
     resume_latest,
 )
-from plugins.ddp.checkpoint import save_checkpoint as write_checkpoint
+from plugins.ddp.checkpointer import Checkpointer
 from plugins.ddp.compile import WarmupClock, compile_model, compile_options
 from plugins.ddp.data import BatchStream, DataSource, load_batches
 from plugins.ddp.strategies import LossFn, OptimizerFactory, Strategy
@@ -141,6 +141,8 @@ class Trainer:
         self._hook: Any = None
         self._metrics: dict[str, float] = {}
         self._last_saved: tuple[Path, int] | None = None
+        self._pending: PendingCheckpoint | None = None
+        self._stop_requested = False
 
     def run(self) -> dict[str, float]:
         """Same as :meth:`fit` (what ``corelib run`` calls)."""
@@ -177,13 +179,23 @@ class Trainer:
             raise
         finally:
             self.model = self.optimizer = self.scheduler = self._stream = self._hook = None
+            self._pending = None  # a background save cut short by an error stays uncommitted
             strategy.teardown()
 
     def save_checkpoint(
-        self, directory: str | os.PathLike[str] | None = None, *, keep_last: int | None = None
+        self,
+        directory: str | os.PathLike[str] | None = None,
+        *,
+        async_save: bool = False,
+        metrics: Mapping[str, float] | None = None,
     ) -> Path:
         """Save the live run (collective: every rank calls it) under ``directory`` (default:
-        ``checkpoint_dir``); a second save of the same step there is skipped."""
+        ``checkpoint_dir``); a second save of the same step there is skipped. ``metrics``
+        (over the trainer's latest) are recorded in the checkpoint's ``metrics.json``.
+
+        With ``async_save`` the tensors are copied to CPU memory and written in the background;
+        the next save, :meth:`wait_for_checkpoint`, the end of ``fit()`` and a stop on a signal
+        wait for the write and commit it. ``ddp_checkpoint_saved`` fires once it is complete."""
         if self.strategy is None or self.model is None or self.optimizer is None:
             raise RuntimeError("ddp/trainer: save_checkpoint() works only while fit() runs")
         directory = Path(directory) if directory is not None else self._resume_dir()
@@ -191,17 +203,35 @@ class Trainer:
             raise ValueError("ddp/trainer: save_checkpoint() needs a directory")
         if self._last_saved == (directory, self.step):
             return checkpoint_path(directory, self.step)
-        path = write_checkpoint(
+        self.wait_for_checkpoint()
+        self._pending = start_checkpoint(
             self.strategy,
             directory,
             self.step,
             self.strategy.state_dict(self.model, self.optimizer),
             self._rank_state(),
-            keep_last=keep_last,
+            metrics={**self._metrics, **(metrics or {})},
+            background=async_save,
         )
         self._last_saved = (directory, self.step)
-        self._hook.ddp_checkpoint_saved(trainer=self, step=self.step, path=path)
+        if not async_save:
+            self.wait_for_checkpoint()
+        return checkpoint_path(directory, self.step)
+
+    def wait_for_checkpoint(self) -> Path | None:
+        """Finish the checkpoint being written in the background, if any (collective); return
+        its path (None when none was pending)."""
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return None
+        path = pending.wait()
+        self._hook.ddp_checkpoint_saved(trainer=self, step=pending.step, path=path)
         return path
+
+    def request_stop(self) -> None:
+        """End training after the current step (a final validation and save follow as at any
+        end). Every rank must ask at the same step: ``ddp/early_stopping`` agrees over ranks."""
+        self._stop_requested = True
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -225,6 +255,7 @@ class Trainer:
         )
         self.total_steps = self._count_total_steps(self._stream)
         self.step, self._metrics, self._last_saved = 0, {}, None
+        self._pending, self._stop_requested = None, False
         self._resume_from_checkpoint()
 
     def _train(self, stop: StopRequest) -> dict[str, float]:
@@ -234,7 +265,9 @@ class Trainer:
         batches = iter(self._stream)
         loss, validated_at = None, None
         warmup = WarmupClock(self._live_strategy().device) if self.compile is not None else None
-        while self.total_steps is None or self.step < self.total_steps:
+        while not self._stop_requested and (
+            self.total_steps is None or self.step < self.total_steps
+        ):
             loss = self._train_step(batches)
             if loss is None:
                 break
@@ -256,16 +289,18 @@ class Trainer:
             self._validate()
         metrics = {"step": float(self.step), "train/loss": float("nan"), **self._metrics}
         self._hook.ddp_fit_end(trainer=self, metrics=dict(metrics))
+        self.wait_for_checkpoint()
         return metrics
 
     def _stop_after_signal(self, stop: StopRequest) -> None:
         self._hook.ddp_fit_interrupted(trainer=self, step=self.step)
+        self.wait_for_checkpoint()
         if self._live_strategy().is_main:
             last = self._last_saved
             where = (
                 f"checkpoint {checkpoint_path(*last)}"
                 if last is not None and last[1] == self.step
-                else "no checkpoint saved (no checkpoint_dir or checkpointer)"
+                else "no checkpoint saved (no checkpointer saves on signals)"
             )
             print(
                 f"ddp/trainer: {stop.name}: stopped after step {self.step}; {where}",
@@ -391,6 +426,7 @@ class Trainer:
         if self.scheduler is not None and state["scheduler"] is not None:
             self.scheduler.load_state_dict(state["scheduler"])
         set_rng_state(state["rng"])
+        load_callback_states(self.callbacks, state.get("callbacks", {}))
         self._metrics = dict(state["metrics"])
         self._last_saved = (directory, self.step)
         if strategy.is_main:
@@ -411,6 +447,7 @@ class Trainer:
             "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
             "rng": rng_state(),
             "metrics": dict(self._metrics),
+            "callbacks": callback_states(self.callbacks),
         }
 
     def _all_callbacks(self) -> list[Any]:

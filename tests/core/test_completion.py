@@ -158,10 +158,30 @@ def test_registered_names_groups_and_plugins(
     fake_dists: FakeDists, capsys: pytest.CaptureFixture[str]
 ) -> None:
     fake_dists.add("greeter-dist", "1.0", {"greeter": GREETER})
-    assert complete(capsys, "describe", "gr") == ["greeter/greeter", "greeter"]
+    assert complete(capsys, "describe", "gree") == ["greeter/greeter", "greeter"]
     assert "examples" in complete(capsys, "list", "")
     assert complete(capsys, "list", "tr") == ["trainers"]
     assert complete(capsys, "--block-plugin", "g") == ["greeter"]
+
+
+def test_registered_configs_by_name_and_their_keys(
+    fake_dists: FakeDists, folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shipped = folder / "shipped" / "train.yaml"
+    shipped.parent.mkdir()
+    shipped.write_text("trainer: {lr: 0.1}\n")
+    plugin = f"""
+    from pathlib import Path
+    from corelib import hookimpl
+
+    @hookimpl
+    def corelib_register(registry):
+        registry.register("configs", "train_small", Path({str(shipped)!r}))
+    """
+    fake_dists.add("shipper-dist", "1.0", {"shipper": plugin})
+    assert complete(capsys, "run", "shipper/") == ["shipper/train_small"]
+    assert complete(capsys, "run", "train_sm") == ["train_small"]
+    assert complete(capsys, "run", "train_small", "trainer.") == ["trainer.lr="]
 
 
 def test_completion_prints_the_script_for_each_shell(capsys: pytest.CaptureFixture[str]) -> None:

@@ -23,8 +23,8 @@ from _training import FinalState, make_data, make_model, make_trainer, max_diffe
 
 from corelib import ConfigError, hookimpl
 from plugins.ddp import trainer as trainer_module
+from plugins.ddp._saving import start_checkpoint
 from plugins.ddp.callbacks import MetricsLogger
-from plugins.ddp.checkpoint import save_checkpoint as write_checkpoint
 from plugins.ddp.strategies.ddp import DDP
 from plugins.ddp.strategies.single import SingleDevice
 from plugins.ddp.throughput import Throughput, percentile
@@ -76,11 +76,11 @@ def test_rates_and_percentiles_match_a_model_of_known_speed(tmp_path: Path) -> N
 def test_warm_up_validation_and_checkpoints_are_left_out_of_step_times(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def slow_save(*args: Any, **kwargs: Any) -> Path:
+    def slow_save(*args: Any, **kwargs: Any) -> Any:
         time.sleep(SLOW_S)
-        return write_checkpoint(*args, **kwargs)
+        return start_checkpoint(*args, **kwargs)
 
-    monkeypatch.setattr(trainer_module, "write_checkpoint", slow_save)
+    monkeypatch.setattr(trainer_module, "start_checkpoint", slow_save)
     throughput = Throughput(log_every=10, warmup_steps=2)
     _fit(
         tmp_path,
