@@ -174,16 +174,17 @@ def test_two_ranks_count_every_ranks_samples_and_record_each_ranks_peak(tmp_path
 
 @pytest.mark.slow
 @pytest.mark.timeout(120)
-def test_corelib_run_on_two_ranks_writes_the_record(tmp_path: Path) -> None:
-    callback = f"{{_target_: ddp/throughput, log_every: 1, run_dir: '{tmp_path}'}}"
+def test_corelib_run_on_two_ranks_writes_into_the_run_record(tmp_path: Path) -> None:
+    callback = "{_target_: ddp/throughput, log_every: 1, run_dir: '${run:dir}'}"
     command = [
         sys.executable, "-m", "corelib", "run", "ddp/train_ddp", f"+callbacks=[{callback}]",
-        "--nproc-per-node", "2", "--allow-import", "torch.optim",
+        "--nproc-per-node", "2", "--run-dir", str(tmp_path / "run"),
+        "--allow-import", "torch.optim",
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(command, capture_output=True, text=True, timeout=100, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
-    record = json.loads((tmp_path / "throughput.json").read_text())
+    record = json.loads((tmp_path / "run" / "throughput.json").read_text())
     assert record["world_size"] == 2 and len(record["peak_memory_bytes_per_rank"]) == 2
     assert record["samples_per_s"] > 0 and record["step"] == 5
 
