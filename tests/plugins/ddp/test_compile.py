@@ -26,6 +26,7 @@ from corelib import ConfigError, hookimpl
 from plugins.ddp.callbacks import MetricsLogger
 from plugins.ddp.strategies.ddp import DDP
 from plugins.ddp.strategies.fsdp2 import FSDP2
+from plugins.ddp.strategies.fsdp2_tp import FSDP2TP
 from plugins.ddp.strategies.single import SingleDevice
 from plugins.ddp.strategies.tp import TensorParallel
 from plugins.ddp.trainer import Trainer
@@ -81,6 +82,7 @@ def _fit_ranks(rank: int) -> dict[str, Any]:
         "ddp": lambda: DDP(timeout_s=30),
         "fsdp2": lambda: FSDP2(timeout_s=30),
         "tp": lambda: TensorParallel(plan=TP_PLAN, timeout_s=30),
+        "fsdp2_tp": lambda: FSDP2TP(plan=TP_PLAN, tp_size=2, timeout_s=30),
     }
     for name, strategy in strategies.items():
         plain, _ = _fit(strategy())
@@ -90,14 +92,15 @@ def _fit_ranks(rank: int) -> dict[str, Any]:
 
 
 @pytest.mark.distributed
-@pytest.mark.timeout(150)
-def test_ddp_fsdp2_and_tp_train_compiled_like_plain_and_fsdp2_compiles_each_block() -> None:
-    for rank_results in run_ranks(_fit_ranks, timeout=130):
+@pytest.mark.timeout(200)
+def test_compiled_runs_on_two_ranks_train_like_plain_ones_and_fsdp2_compiles_each_block() -> None:
+    for rank_results in run_ranks(_fit_ranks, timeout=180):
         for name, (plain, compiled, _) in rank_results.items():
             assert compiled == pytest.approx(plain, rel=1e-5), name
         assert rank_results["ddp"][2] == ["module"]  # the model inside DistributedDataParallel
         assert rank_results["fsdp2"][2] == ["blocks.0", "blocks.1", "blocks.2", "blocks.3"]
         assert rank_results["tp"][2] == [""]
+        assert rank_results["fsdp2_tp"][2] == rank_results["fsdp2"][2]
 
 
 def test_the_warm_up_is_reported_apart_from_the_steps(tmp_path: Path) -> None:
