@@ -128,6 +128,22 @@ def test_a_compiled_run_resumes_exactly_and_its_checkpoints_load_into_a_plain_ru
     assert plain.params.keys() == uninterrupted.params.keys()
 
 
+def _resume_rank(rank: int, directory: Path) -> tuple[dict, dict, int]:
+    options: dict[str, Any] = {"compile": {"backend": "aot_eager"}, "checkpoint_every": 2}
+    _, uninterrupted = _fit(FSDP2(timeout_s=30), checkpoint_dir=directory / "a", **options)
+    _fit(FSDP2(timeout_s=30), checkpoint_dir=directory / "b", max_steps=3, **options)
+    losses, resumed = _fit(FSDP2(timeout_s=30), checkpoint_dir=directory / "b", **options)
+    return uninterrupted.params, resumed.params, len(losses.losses)
+
+
+@pytest.mark.distributed
+@pytest.mark.timeout(150)
+def test_a_compiled_fsdp2_run_on_two_ranks_resumes_exactly(tmp_path: Path) -> None:
+    for uninterrupted, resumed, steps in run_ranks(_resume_rank, tmp_path, timeout=130):
+        assert steps == 3  # steps 4..6
+        assert max_difference(resumed, uninterrupted) == 0.0
+
+
 @pytest.mark.parametrize(
     ("value", "message"),
     [
