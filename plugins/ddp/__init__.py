@@ -1,10 +1,10 @@
 """Training as corelib components: the ``ddp/trainer`` fit loop, its parallel strategies
 (``ddp/single``, ``ddp/ddp``, ``ddp/fsdp2``, ``ddp/tp``, ``ddp/fsdp2_tp``, ``ddp/pipeline``) and
 callbacks (``ddp/progress``, ``ddp/metrics_logger``, ``ddp/checkpointer``,
-``ddp/early_stopping``, ``ddp/mlflow``, ``ddp/wandb``), and the small models
-and synthetic data the examples train (``ddp/mlp``, ``ddp/transformer_lm``, ``ddp/gaussian_blobs``,
-``ddp/markov_tokens``, ``ddp/lm_loss``), and one small training config per strategy
-(``ddp/train_single``, ``ddp/train_ddp``, ... in the group ``configs``).
+``ddp/early_stopping``, ``ddp/mlflow``, ``ddp/wandb``, ``ddp/throughput``), and the small
+models and synthetic data the examples train (``ddp/mlp``, ``ddp/transformer_lm``,
+``ddp/gaussian_blobs``, ``ddp/markov_tokens``, ``ddp/lm_loss``), and one small training config
+per strategy (``ddp/train_single``, ``ddp/train_ddp``, ... in the group ``configs``).
 
 This module is light: components are registered by reference and import torch only when used.
 The trainer's events are hookspecs in :mod:`plugins.ddp.hookspecs`. A worker stopped by SIGINT
@@ -38,6 +38,7 @@ _COMPONENTS = {
         "early_stopping": "plugins.ddp.early_stopping:EarlyStopping",
         "mlflow": "plugins.ddp.trackers:MLflowTracker",
         "wandb": "plugins.ddp.trackers:WandbTracker",
+        "throughput": "plugins.ddp.throughput:Throughput",
     },
     "models": {
         "mlp": "plugins.ddp.models:MLP",

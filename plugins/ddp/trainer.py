@@ -24,6 +24,7 @@ from plugins.ddp.checkpoint import (
     resume_latest,
 )
 from plugins.ddp.checkpointer import Checkpointer
+from plugins.ddp.compile import WarmupClock, compile_model, compile_options
 from plugins.ddp.data import BatchStream, DataSource, load_batches
 from plugins.ddp.precision import Precision, check_precision
 from plugins.ddp.strategies import LossFn, OptimizerFactory, Strategy
@@ -61,6 +62,9 @@ class Trainer:
             in bf16) or ``"fp16"`` (autocast and a gradient scaler); see
             :mod:`plugins.ddp.precision`. ``corelib check`` refuses anything else.
         scheduler: a factory taking the optimizer; stepped after each optimizer step.
+        compile: ``torch.compile`` the model (per block under FSDP2), ``true`` or a mapping of
+            ``torch.compile``'s arguments (``backend``, ``mode``, ...); the first step's time,
+            which compiles, is reported apart as ``compile/warmup_s`` (see :mod:`.compile`).
         callbacks: objects implementing :mod:`plugins.ddp.hookspecs`.
         checkpoint_dir: where to save (adds a ``Checkpointer``) and resume from.
         checkpoint_every: save every N steps (plus at the end and on SIGTERM or SIGINT).
@@ -87,6 +91,7 @@ class Trainer:
         grad_clip_norm: float | None = None,
         precision: Literal["32", "bf16", "bf16-true", "fp16", 32] = "32",
         scheduler: Callable[[torch.optim.Optimizer], Any] | None = None,
+        compile: bool | dict[str, Any] = False,
         callbacks: Sequence[Any] = (),
         checkpoint_dir: str | os.PathLike[str] | None = None,
         checkpoint_every: int | None = None,
@@ -117,6 +122,8 @@ class Trainer:
         self.grad_accum_steps = grad_accum_steps
         self.grad_clip_norm = grad_clip_norm
         self.precision = str(precision)
+        self.compile = compile_options(compile)
+        self.compile_warmup_s: float | None = None
         self.callbacks = list(callbacks)
         self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
         self.checkpoint_every = checkpoint_every
@@ -234,7 +241,10 @@ class Trainer:
         """Build the model, optimizer, scheduler and data; resume from a checkpoint if any."""
         strategy = self._live_strategy()
         precision = self._precision = Precision(self.precision, strategy)
-        self.model = strategy.wrap(precision.convert_model(self._build_model(strategy)))
+        model = precision.convert_model(self._build_model(strategy))
+        if self.compile is not None:
+            compile_model(model, strategy, self.compile)
+        self.model = strategy.wrap(model)
         self.optimizer = strategy.build_optimizer(self._optimizer_factory, self.model)
         self.scheduler = (
             self._scheduler_factory(self.optimizer) if self._scheduler_factory else None
@@ -257,6 +267,7 @@ class Trainer:
         assert self._stream is not None, "_prepare() builds the stream"
         batches = iter(self._stream)
         loss, validated_at = None, None
+        warmup = WarmupClock(self._live_strategy().device) if self.compile is not None else None
         while not self._stop_requested and (
             self.total_steps is None or self.step < self.total_steps
         ):
@@ -264,8 +275,11 @@ class Trainer:
             if loss is None:
                 break
             self.step += 1
-            if every_step or self.step % _METRICS_EVERY == 0:
+            if every_step or self.step % _METRICS_EVERY == 0 or warmup is not None:
                 step_metrics, stopping = self._step_metrics(loss, stop)
+                if warmup is not None:  # this first step compiled the model: reported apart
+                    step_metrics["compile/warmup_s"] = self.compile_warmup_s = warmup.stop()
+                    warmup = None
                 self._hook.ddp_step_end(trainer=self, step=self.step, metrics=step_metrics)
                 if stopping:
                     self._stop_after_signal(stop)

@@ -151,6 +151,11 @@ class Strategy:
                 model, self.activation_checkpointing, strategy=self.component_name
             )
 
+    def compile_units(self, model: nn.Module) -> list[nn.Module]:
+        """The modules of the unwrapped ``model`` that the trainer's ``compile`` option compiles
+        in place before :meth:`wrap` (here: the whole model)."""
+        return [model]
+
     def unwrap(self, model: nn.Module) -> nn.Module:
         """The plain module inside the wrapped ``model``, holding full (unsharded) ordinary
         tensors that stay readable after :meth:`teardown` (collective where sharded)."""

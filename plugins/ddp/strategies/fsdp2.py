@@ -163,6 +163,11 @@ class FSDP2(Strategy):
                 if callable(reset):
                     reset()
 
+    def compile_units(self, model: nn.Module) -> list[nn.Module]:
+        """Each block that becomes an FSDP unit (compiled before ``fully_shard``, as torchtitan
+        does); the whole model when ``shard_modules`` selects none."""
+        return self._units(model) or [model]
+
     def _shard(self, units: list[nn.Module], model: nn.Module, mesh: DeviceMesh) -> None:
         """``fully_shard`` each unit, then the root (which takes what the units left), on mesh."""
         # Pinned memory needs an accelerator: on a CPU-only machine pinning fails.

@@ -11,6 +11,7 @@ from torch import nn
 from torch.distributed.pipelining import PipelineStage, Schedule1F1B, ScheduleGPipe
 from torch.distributed.pipelining.schedules import PipelineScheduleSingle
 
+from corelib import ConfigError
 from plugins.ddp.strategies._base import LossFn, Strategy
 from plugins.ddp.strategies._broadcast import broadcast_from_rank0
 from plugins.ddp.strategies._grad_norm import clip_grad_norm
@@ -130,6 +131,13 @@ class Pipeline(Strategy):
         if self.is_distributed:
             self._stage_module = stage_module
         return stage_module
+
+    def compile_units(self, model: nn.Module) -> list[nn.Module]:
+        """Refused: the trainer's ``compile`` is not supported under pipeline parallelism."""
+        raise ConfigError(
+            "ddp/trainer: compile is not supported under ddp/pipeline (its stages run inside "
+            "torch.distributed.pipelining's schedule); set compile: false, or use ddp/fsdp2"
+        )
 
     def unwrap(self, model: nn.Module) -> nn.Module:
         """The whole model, trained, on every rank (collective): each stage's parameters and
