@@ -109,3 +109,29 @@ def test_corelib_check_refuses_a_precision_the_trainer_does_not_have(tmp_path: P
         config.write_text((EXAMPLES / "single.yaml").read_text() + f"precision: {accepted}\n")
         done = subprocess.run(command, capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, (accepted, done.stdout, done.stderr)
+
+
+@pytest.mark.distributed
+@pytest.mark.timeout(120)
+def test_the_sweep_example_keeps_each_jobs_metrics_and_checkpoints_in_its_record(
+    tmp_path: Path,
+) -> None:
+    command = [
+        sys.executable, "-m", "corelib", "run", "-m", str(EXAMPLES / "sweep.yaml"),
+        "optimizer.lr=1e-3,1e-2", "max_steps=6", "val_every=3", "checkpoint_every=3",
+        "--run-dir", str(tmp_path / "sweep"), "--allow-import", "torch.nn",
+        "--allow-import", "torch.optim",
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=100, env=env)
+
+    assert done.returncode == 0, done.stderr[-2000:]
+    for job, lr in enumerate(("1e-3", "1e-2")):
+        record = tmp_path / "sweep" / str(job)
+        assert f"optimizer.lr={lr}" in json.loads((record / "run.json").read_text())["argv"]
+        assert json.loads((record / "result.json").read_text())["result"]["step"] == 6
+        assert (record / "checkpoints" / "step_000000006").is_dir()
+        logged = (record / "metrics.jsonl").read_text().splitlines()
+        assert [json.loads(line)["step"] for line in logged if "train/loss" in line] == [
+            1, 2, 3, 4, 5, 6
+        ]  # fmt: skip
