@@ -16,7 +16,7 @@ from typing import Any
 
 import attrs
 
-from corelib._errors import ConfigError, CorelibError, quote
+from corelib._errors import ConfigError, CorelibError, InstantiationError, quote
 from corelib._instantiate import instantiate
 from corelib.registry import registry
 from corelib.runs._grammar import Sweep, parse_sweep
@@ -129,6 +129,10 @@ def build_component(group: str, name: str, options: Mapping[str, Any] | None = N
     Options are keyword arguments only (no ``_target_`` or other special key). They come from
     the command line or code, so they may set trusted-only parameters (``ray``'s ``address``);
     what they hold may name registered components only, as a config in safe mode may.
+
+    What the component's constructor raises passes through as itself (``launchers/ray needs
+    Ray: ...``); a problem with the options is a ConfigError naming the flag that picked the
+    component (``--launcher ray: ...``).
     """
     special = sorted(key for key in options or {} if not str(key)[:1].isalpha())
     if special:
@@ -142,7 +146,16 @@ def build_component(group: str, name: str, options: Mapping[str, Any] | None = N
         known = ", ".join(e.qualified_name for e in entries) or "none (are plugins disabled?)"
         raise ConfigError(f"{group}: no component named {quote(name)}; known: {known}")
     node = {"_target_": matches[0].qualified_name, **dict(options or {})}
-    return instantiate(node, _allow_=(), _trusted_=[[key] for key in options or {}])
+    try:
+        return instantiate(node, _allow_=(), _trusted_=[[key] for key in options or {}])
+    except InstantiationError as error:
+        cause = error.__cause__
+        refused = not error.path and isinstance(cause, CorelibError)  # by its constructor
+        if cause is not None and (refused or error.user_error):
+            raise cause from cause.__cause__  # the component's own words say it all
+        where = f"{error.path}: " if error.path else ""
+        flag = f"--{group.removesuffix('s')} {name}"
+        raise ConfigError(f"{flag}: {where}{error.message}") from error
 
 
 @attrs.define
