@@ -115,7 +115,8 @@ def multirun(
                     log.write("end", status="interrupted")
                 raise
             failed = sum(not result.ok for result in runner.results.values())
-            log.write("end", status="failed" if failed else "finished", failed=failed)
+            status = "failed" if failed else "finished"
+            log.write("end", status=status, failed=failed, **_best(built_sweeper))
     except BaseException:
         if not resume and (runner is None or not runner.launched):  # nothing ran: the folder
             discard_sweep_folder(folder)  # is free for the corrected command
@@ -306,6 +307,25 @@ def _built(group: str, component: Any, options: Mapping[str, Any] | None) -> Any
             raise ConfigError(f"{group}: options apply to a name, not to a built object")
         return component
     return build_component(group, component, options)
+
+
+def _best(sweeper: Any) -> dict[str, Any]:
+    """``{"best": {"assignment", "objective", "value"}}`` when the sweeper tells its best job
+    (a ``best`` of ``(assignment, value)``, as ``sweepers/optuna``'s), else nothing."""
+    best = getattr(sweeper, "best", None)
+    if not (isinstance(best, tuple) and len(best) == 2 and isinstance(best[0], Mapping)):
+        return {}
+    assignment, value = best
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return {}
+    objective = getattr(sweeper, "objective", None)
+    return {
+        "best": {
+            "assignment": {str(key): str(text) for key, text in assignment.items()},
+            "objective": objective if isinstance(objective, str) else None,
+            "value": value,
+        }
+    }
 
 
 def _check_protocols(sweeper: Any, launcher: Any) -> None:
