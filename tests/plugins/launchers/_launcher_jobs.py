@@ -4,16 +4,19 @@
 ``{"y": 2 * x, "workers": WORLD_SIZE}`` (1 without torchrun) after sleeping ``sleep`` seconds,
 raises when ``fail`` is true, and first writes its process id to ``pid_file`` when given (so a
 test can see whether the job's process is still alive).
+:func:`refusal_without` is what building a launcher says when its engine is not installed.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import textwrap
 import time
 from pathlib import Path
 
-__all__ = ["JOB_CONFIG", "wait_for_file", "wait_gone"]
+__all__ = ["JOB_CONFIG", "refusal_without", "wait_for_file", "wait_gone"]
 
 JOB_CONFIG = textwrap.dedent(
     """
@@ -61,3 +64,21 @@ def wait_for_file(path: Path, within_s: float = 60.0) -> str:
             return path.read_text()
         time.sleep(0.1)
     raise AssertionError(f"{path} did not appear within {within_s} s")
+
+
+def refusal_without(engine: str, module: str, build: str) -> str:
+    """The PluginError's message when ``plugins.launchers.<module>`` builds a launcher with
+    ``build`` (an expression) in a fresh Python where ``engine`` cannot be imported."""
+    code = (
+        f"import sys; sys.modules[{engine!r}] = None\n"
+        f"import plugins.launchers, plugins.launchers.{module}\n"
+        "from corelib import PluginError\n"
+        "try:\n"
+        f"    plugins.launchers.{module}.{build}\n"
+        "except PluginError as exc:\n"
+        "    print(exc, end='')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    return done.stdout
