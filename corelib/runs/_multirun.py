@@ -8,6 +8,7 @@ batch before any of it starts, launches the batch and records each event in the 
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -316,7 +317,7 @@ def _best(sweeper: Any) -> dict[str, Any]:
     if not (isinstance(best, tuple) and len(best) == 2 and isinstance(best[0], Mapping)):
         return {}
     assignment, value = best
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         return {}
     objective = getattr(sweeper, "objective", None)
     return {
