@@ -18,7 +18,7 @@ from typing import Any
 from corelib._cli._table import table
 from corelib._errors import ConfigError, quote
 from corelib._text import printable
-from corelib.runs import JobResult, multirun, parse_sweep
+from corelib.runs import JobResult, multirun, parse_sweep, read_sweep_log
 
 __all__ = ["add_multirun_arguments", "multirun_requested", "run_multirun"]
 
@@ -116,6 +116,9 @@ def run_multirun(args: argparse.Namespace, *, job_flags: list[str]) -> int:
     print(results_table(results, list(parse_sweep(overrides).space)))
     failed = [result for result in results if not result.ok]
     folder = results[0].job.run_dir.parent if results else args.run_dir
+    best = _best_line(folder) if folder is not None else None
+    if best is not None:
+        print(printable(best))
     summary = f"{len(results)} job(s), {len(failed)} failed; records in {folder}"
     print(printable(f"corelib: {summary}"), file=sys.stderr)
     return 1 if failed else 0
@@ -142,6 +145,17 @@ def results_table(results: list[JobResult], keys: list[str]) -> str:
             ]
         )
     return table(headers, rows)
+
+
+def _best_line(folder: str | Path) -> str | None:
+    """``best: main.x=0.31 (loss=0.0001)``: the best job the sweeper told, as the sweep's
+    ``end`` event holds it (None when the sweeper tells none)."""
+    events = read_sweep_log(folder)
+    best = events[-1].get("best") if events and events[-1].get("event") == "end" else None
+    if not isinstance(best, dict) or not isinstance(best.get("assignment"), dict):
+        return None
+    assignment = " ".join(f"{key}={text}" for key, text in best["assignment"].items())
+    return f"best: {assignment} ({best.get('objective') or 'value'}={_cell(best.get('value'))})"
 
 
 def _metrics(result: Any) -> dict[str, Any]:

@@ -8,6 +8,7 @@ batch before any of it starts, launches the batch and records each event in the 
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -16,7 +17,7 @@ from typing import Any
 
 import attrs
 
-from corelib._errors import ConfigError, CorelibError, quote
+from corelib._errors import ConfigError, CorelibError, InstantiationError, quote
 from corelib._instantiate import instantiate
 from corelib.registry import registry
 from corelib.runs._grammar import Sweep, parse_sweep
@@ -115,7 +116,8 @@ def multirun(
                     log.write("end", status="interrupted")
                 raise
             failed = sum(not result.ok for result in runner.results.values())
-            log.write("end", status="failed" if failed else "finished", failed=failed)
+            status = "failed" if failed else "finished"
+            log.write("end", status=status, failed=failed, **_best(built_sweeper))
     except BaseException:
         if not resume and (runner is None or not runner.launched):  # nothing ran: the folder
             discard_sweep_folder(folder)  # is free for the corrected command
@@ -129,6 +131,10 @@ def build_component(group: str, name: str, options: Mapping[str, Any] | None = N
     Options are keyword arguments only (no ``_target_`` or other special key). They come from
     the command line or code, so they may set trusted-only parameters (``ray``'s ``address``);
     what they hold may name registered components only, as a config in safe mode may.
+
+    What the component's constructor raises passes through as itself (``launchers/ray needs
+    Ray: ...``); a problem with the options is a ConfigError naming the flag that picked the
+    component (``--launcher ray: ...``).
     """
     special = sorted(key for key in options or {} if not str(key)[:1].isalpha())
     if special:
@@ -142,7 +148,16 @@ def build_component(group: str, name: str, options: Mapping[str, Any] | None = N
         known = ", ".join(e.qualified_name for e in entries) or "none (are plugins disabled?)"
         raise ConfigError(f"{group}: no component named {quote(name)}; known: {known}")
     node = {"_target_": matches[0].qualified_name, **dict(options or {})}
-    return instantiate(node, _allow_=(), _trusted_=[[key] for key in options or {}])
+    try:
+        return instantiate(node, _allow_=(), _trusted_=[[key] for key in options or {}])
+    except InstantiationError as error:
+        cause = error.__cause__
+        refused = not error.path and isinstance(cause, CorelibError)  # by its constructor
+        if cause is not None and (refused or error.user_error):
+            raise cause from cause.__cause__  # the component's own words say it all
+        where = f"{error.path}: " if error.path else ""
+        flag = f"--{group.removesuffix('s')} {name}"
+        raise ConfigError(f"{flag}: {where}{error.message}") from error
 
 
 @attrs.define
@@ -293,6 +308,25 @@ def _built(group: str, component: Any, options: Mapping[str, Any] | None) -> Any
             raise ConfigError(f"{group}: options apply to a name, not to a built object")
         return component
     return build_component(group, component, options)
+
+
+def _best(sweeper: Any) -> dict[str, Any]:
+    """``{"best": {"assignment", "objective", "value"}}`` when the sweeper tells its best job
+    (a ``best`` of ``(assignment, value)``, as ``sweepers/optuna``'s), else nothing."""
+    best = getattr(sweeper, "best", None)
+    if not (isinstance(best, tuple) and len(best) == 2 and isinstance(best[0], Mapping)):
+        return {}
+    assignment, value = best
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return {}
+    objective = getattr(sweeper, "objective", None)
+    return {
+        "best": {
+            "assignment": {str(key): str(text) for key, text in assignment.items()},
+            "objective": objective if isinstance(objective, str) else None,
+            "value": value,
+        }
+    }
 
 
 def _check_protocols(sweeper: Any, launcher: Any) -> None:

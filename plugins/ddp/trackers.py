@@ -68,11 +68,18 @@ class _Tracker:
     extra = ""
     library = ""
 
-    def __init__(self, params: Mapping[str, Any] | None) -> None:
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        run_name: str | None,
+        params: Mapping[str, Any] | None,
+    ) -> None:
         if not _installed(self.extra):
             raise ConfigError(
                 f"{self.name} needs {self.library}: pip install 'corelib[{self.extra}]'"
             )
+        self.directory = Path(directory)
+        self.run_name = run_name
         self.params = dict(params or {})
         self._active = False
 
@@ -141,10 +148,9 @@ class MLflowTracker(_Tracker):
         params: Mapping[str, Any] | None = None,
         tracking_uri: Annotated[str | None, Trusted] = None,
     ) -> None:
-        super().__init__(params)
-        self.tracking_uri = tracking_uri or (Path(directory).absolute() / "mlruns").as_uri()
+        super().__init__(directory, run_name, params)
+        self.tracking_uri = tracking_uri or (self.directory.absolute() / "mlruns").as_uri()
         self.experiment = experiment
-        self.run_name = run_name
         self.run_id: str | None = None
         self._client: Any = None
 
@@ -209,10 +215,8 @@ class WandbTracker(_Tracker):
         run_name: str | None = None,
         params: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(params)
-        self.directory = Path(directory)
+        super().__init__(directory, run_name, params)
         self.project = project
-        self.run_name = run_name
         self._run: Any = None
 
     def _start(self, trainer: Any, params: dict[str, str]) -> None:

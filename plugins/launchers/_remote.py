@@ -10,20 +10,15 @@ stop when the engine's worker that started it dies (an engine may kill its worke
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import ctypes.util
-import functools
 import os
-import signal
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import attrs
 
 from corelib.runs import Job
+from plugins.launchers._process_groups import stop_groups, stop_with_launcher
 from plugins.launchers.local import LAUNCHER_LOG
 
 __all__ = ["CANCEL_GRACE_S", "TIMEOUT_GRACE_S", "run_job", "shipped"]
@@ -61,49 +56,13 @@ def run_job(job: Job, cwd: str | None = None) -> tuple[int, bool]:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_stop_with_parent(),
+            preexec_fn=stop_with_launcher(),
         )
     try:
         return process.wait(timeout=job.timeout_s), False
     except subprocess.TimeoutExpired:
-        _stop(process, TIMEOUT_GRACE_S)
+        stop_groups([process], TIMEOUT_GRACE_S)
         return process.wait(), True
     except BaseException:
-        _stop(process, CANCEL_GRACE_S)
+        stop_groups([process], CANCEL_GRACE_S)
         raise
-
-
-def _stop(process: subprocess.Popen[bytes], grace_s: float) -> None:
-    """SIGTERM the process's group; SIGKILL what is left of it (stray children too) once the
-    leader has exited or after ``grace_s``."""
-    _signal_group(process, signal.SIGTERM)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=grace_s)
-    _signal_group(process, signal.SIGKILL)
-    process.wait()
-
-
-def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signum)
-
-
-_PR_SET_PDEATHSIG = 1
-
-
-@functools.cache
-def _stop_with_parent() -> Callable[[], None] | None:
-    """On Linux, a ``preexec_fn`` that makes the child get SIGTERM when its parent dies."""
-    if not sys.platform.startswith("linux"):
-        return None
-    libc_name = ctypes.util.find_library("c")
-    if libc_name is None:
-        return None
-    prctl = ctypes.CDLL(libc_name, use_errno=True).prctl  # looked up before the fork
-    term = ctypes.c_ulong(signal.SIGTERM)
-    option = ctypes.c_int(_PR_SET_PDEATHSIG)
-
-    def set_death_signal() -> None:
-        prctl(option, term)
-
-    return set_death_signal

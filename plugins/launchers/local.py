@@ -12,20 +12,18 @@ so a sweep killed outright leaves no job running on its own.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import select
-import signal
 import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import IO
 
 import attrs
 
 from corelib import ConfigError
 from corelib.runs import Job, JobResult, collect
+from plugins.launchers._process_groups import stop_groups, stop_with_launcher
 
 __all__ = ["LAUNCHER_LOG", "LocalLauncher"]
 
@@ -108,7 +106,7 @@ class _Running:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group: killpg reaches its children
-                preexec_fn=_stop_with_launcher(),
+                preexec_fn=stop_with_launcher(),
             )
         except BaseException:
             log.close()
@@ -125,14 +123,6 @@ class _Running:
     def past_deadline(self) -> bool:
         return self.deadline is not None and time.monotonic() >= self.deadline
 
-    def exited(self) -> bool:
-        """Whether the leader has exited, without reaping it (its group id stays reserved)."""
-        options = os.WEXITED | os.WNOHANG | os.WNOWAIT
-        try:
-            return os.waitid(os.P_PID, self.process.pid, options) is not None
-        except ChildProcessError:  # reaped already
-            return True
-
     def ended(self) -> int | None:
         """The exit status once the process has exited (it is reaped then), else None."""
         code = self.process.poll()
@@ -142,32 +132,6 @@ class _Running:
                 os.close(self.pidfd)
                 self.pidfd = None
         return code
-
-    def signal_group(self, signum: int) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signum)
-
-
-_PR_SET_PDEATHSIG = 1
-
-
-def _stop_with_launcher() -> Callable[[], None] | None:
-    """Linux: what the child runs before ``exec`` to be sent SIGTERM when this process (the
-    thread that starts it) dies; elsewhere None."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    launcher = os.getpid()
-
-    def stop_with_launcher() -> None:  # in the child: nothing here may import or allocate much
-        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-        if os.getppid() != launcher:  # the launcher died before the request was in place
-            os.kill(os.getpid(), signal.SIGTERM)
-
-    return stop_with_launcher
 
 
 def _next_deadline(running: list[_Running]) -> float | None:
@@ -186,20 +150,9 @@ def _wait_any(running: list[_Running], deadline: float | None) -> None:
 
 
 def _stop(running: list[_Running], grace_s: float) -> None:
-    """SIGTERM to each job's process group, SIGKILL to what is left after ``grace_s``; reap.
-
-    The leaders are reaped only after the SIGKILL, so their group ids cannot be reused by
-    another process in between. A second Ctrl-C while waiting skips to the SIGKILL.
-    """
-    alive = [p for p in running if p.process.returncode is None]
-    for process in alive:
-        process.signal_group(signal.SIGTERM)
+    """Stop each job's process group (:func:`stop_groups`), then close its log."""
     try:
-        end = time.monotonic() + grace_s
-        while any(not p.exited() for p in alive) and time.monotonic() < end:
-            time.sleep(0.02)
+        stop_groups([p.process for p in running], grace_s)
     finally:
-        for process in alive:
-            process.signal_group(signal.SIGKILL)  # what outlived the grace, and stray children
-            process.process.wait()
+        for process in running:
             process.ended()

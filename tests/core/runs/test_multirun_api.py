@@ -95,6 +95,38 @@ def test_an_adaptive_sweepers_later_batch_is_checked_before_it_launches(app: Pat
     assert read_events(app / "out")[-1]["status"] == "error"
 
 
+class TellsItsBest(OneAtATime):
+    """``OneAtATime`` with a ``best`` (as ``sweepers/optuna``'s) and an ``objective``."""
+
+    objective = "loss"
+
+    def __init__(self, best: object) -> None:
+        super().__init__()
+        self.best = best
+
+
+@pytest.mark.parametrize(
+    ("best", "logged"),
+    [
+        (
+            ({"main.a": "2"}, 4.5),
+            {"assignment": {"main.a": "2"}, "objective": "loss", "value": 4.5},
+        ),
+        (None, None),  # none told yet
+        (({"main.a": "2"}, float("nan")), None),  # not a number JSON can hold
+        ("the second", None),  # not (assignment, value): left out, the sweep still ends
+    ],
+)
+def test_the_end_event_holds_the_best_job_the_sweeper_tells(
+    app: Path, best: object, logged: object
+) -> None:
+    multirun("sweep.yaml", ["main.a=1,2"], sweeper=TellsItsBest(best), flags=ALLOW, run_dir="out")
+
+    end = read_events(app / "out")[-1]
+    assert (end["event"], end["status"]) == ("end", "finished")
+    assert end.get("best") == logged
+
+
 def test_resume_tells_the_sweeper_the_jobs_that_finished_before(app: Path) -> None:
     multirun("sweep.yaml", ["main.a=1,2"], sweeper=OneAtATime(), flags=ALLOW, run_dir="out")
     with open(app / "out" / "sweep.jsonl", "a") as log:  # a torn line, a line of another shape

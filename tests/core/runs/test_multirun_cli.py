@@ -267,6 +267,29 @@ def test_usage_errors_exit_2_with_one_line(tmp_path: Path, args: tuple[str], mes
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (
+            ("launcher.nope=1",),
+            "--launcher local: unexpected keyword argument 'nope' for "
+            "plugins.launchers.local.LocalLauncher; accepted: jobs, grace_s",
+        ),
+        (("sweeper.max_jobs=x",), "--sweeper grid: "),
+        (("launcher.jobs=0",), "launchers/local: jobs must be an integer >= 1, got 0"),
+    ],
+)
+def test_a_bad_option_is_named_by_its_flag_not_by_the_config_file(
+    tmp_path: Path, args: tuple[str], line: str
+) -> None:
+    done = sweep(tmp_path, "main.a=1,2", *args)
+
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"corelib: error: {line}")
+    assert "sweep.yaml" not in done.stderr
+    assert len(done.stderr.splitlines()) == 1
+
+
 def test_sweep_flags_without_m_are_usage_errors(tmp_path: Path) -> None:
     write_sweep_app(tmp_path)
     done = run_corelib(tmp_path, "run", "sweep.yaml", *ALLOW, "--jobs", "2", "--fail-fast")

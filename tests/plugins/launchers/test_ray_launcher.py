@@ -14,10 +14,16 @@ from pathlib import Path
 
 import pytest
 from _corelib_cli import REPO, run_corelib
-from _launcher_jobs import JOB_CONFIG, wait_for_file, wait_gone
+from _launcher_jobs import (
+    JOB_CONFIG,
+    launch_three_endings,
+    refusal_without,
+    wait_for_file,
+    wait_gone,
+)
 
 from corelib import ConfigError, InstantiationError, instantiate
-from corelib.runs import Job, Launcher
+from corelib.runs import Job
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -45,26 +51,8 @@ def test_results_come_back_with_status_exit_code_and_result(
 
     from plugins.launchers.ray_engine import RayLauncher
 
-    jobs = [
-        make_job(0, "main.x=3"),
-        make_job(1, "main.fail=true"),
-        make_job(2, "main.sleep=60", timeout_s=2),
-    ]
-    launcher = RayLauncher(num_cpus=2)
+    launch_three_endings(RayLauncher(num_cpus=2), make_job, sweep_dir)
 
-    results = {r.job.index: r for r in launcher.launch(jobs)}
-
-    assert isinstance(launcher, Launcher)
-    assert (results[0].status, results[0].exit_code, results[0].result) == (
-        "finished",
-        0,
-        {"y": 6, "workers": 1},
-    )
-    assert (results[1].status, results[1].exit_code) == ("failed", 1)
-    assert "asked to fail" in (results[1].error or "")
-    assert "asked to fail" in (sweep_dir / "1" / "launcher.log").read_text()  # its output
-    assert results[2].status == "timeout"
-    assert (sweep_dir / "0" / "result.json").is_file()
     assert ray.is_initialized()  # the launcher did not start this Ray, so it left it running
 
 
@@ -143,20 +131,9 @@ def test_an_untrusted_file_cannot_pick_the_cluster_or_the_runtime_env(
 
 
 def test_a_missing_ray_is_one_line_naming_the_extra() -> None:
-    code = (
-        "import sys; sys.modules['ray'] = None\n"
-        "import plugins.launchers, plugins.launchers.ray_engine\n"
-        "from corelib import PluginError\n"
-        "try:\n"
-        "    plugins.launchers.ray_engine.RayLauncher()\n"
-        "except PluginError as exc:\n"
-        "    print(exc)\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
-    )
+    refusal = refusal_without("ray", "ray_engine", "RayLauncher()")
 
-    assert done.stdout == "launchers/ray needs Ray: pip install 'corelib[ray]'\n"
+    assert refusal == "launchers/ray needs Ray: pip install 'corelib[ray]'"
 
 
 @pytest.mark.slow
@@ -227,6 +204,5 @@ def test_a_sweep_without_ray_stops_before_any_job_with_one_line(tmp_path: Path) 
     )
 
     assert done.returncode == 2
-    assert done.stderr.endswith("launchers/ray needs Ray: pip install 'corelib[ray]'\n")
-    assert len(done.stderr.splitlines()) == 1
+    assert done.stderr == "corelib: error: launchers/ray needs Ray: pip install 'corelib[ray]'\n"
     assert not (tmp_path / "out" / "0").exists()

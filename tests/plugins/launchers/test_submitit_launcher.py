@@ -8,18 +8,22 @@ from __future__ import annotations
 
 import shutil
 import stat
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import attrs
 import pytest
 from _corelib_cli import run_corelib
-from _launcher_jobs import JOB_CONFIG, wait_for_file, wait_gone
+from _launcher_jobs import (
+    JOB_CONFIG,
+    launch_three_endings,
+    refusal_without,
+    wait_for_file,
+    wait_gone,
+)
 
 from corelib import ConfigError, InstantiationError, instantiate
-from corelib.runs import Job, Launcher
+from corelib.runs import Job
 from plugins.launchers import submitit_engine
 from plugins.launchers.submitit_engine import SubmititLauncher
 
@@ -30,27 +34,11 @@ pytestmark = pytest.mark.timeout(300)
 def test_results_come_back_with_status_exit_code_and_result(
     make_job: Callable[..., Job], sweep_dir: Path
 ) -> None:
-    jobs = [
-        make_job(0, "main.x=3"),
-        make_job(1, "main.fail=true"),
-        make_job(2, "main.sleep=60", timeout_s=2),
-    ]
-    launcher = SubmititLauncher(cluster="local", poll_s=0.2)
-
-    results = {r.job.index: r for r in launcher.launch(jobs)}
-
-    assert isinstance(launcher, Launcher)
-    assert (results[0].status, results[0].exit_code, results[0].result) == (
-        "finished",
-        0,
-        {"y": 6, "workers": 1},
+    results = launch_three_endings(
+        SubmititLauncher(cluster="local", poll_s=0.2), make_job, sweep_dir
     )
-    assert (results[1].status, results[1].exit_code) == ("failed", 1)
-    assert "asked to fail" in (results[1].error or "")
-    assert "asked to fail" in (sweep_dir / "1" / "launcher.log").read_text()  # its output
-    assert results[2].status == "timeout"
+
     assert results[2].error is not None
-    assert (sweep_dir / "0" / "result.json").is_file()  # each job wrote its own record
 
 
 @pytest.mark.slow
@@ -201,20 +189,9 @@ def test_an_untrusted_file_cannot_set_where_pickles_go_or_what_the_shell_runs(ke
 
 
 def test_a_missing_submitit_is_one_line_naming_the_extra() -> None:
-    code = (
-        "import sys; sys.modules['submitit'] = None\n"
-        "import plugins.launchers, plugins.launchers.submitit_engine\n"
-        "from corelib import PluginError\n"
-        "try:\n"
-        "    plugins.launchers.submitit_engine.SubmititLauncher(cluster='local')\n"
-        "except PluginError as exc:\n"
-        "    print(exc)\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
-    )
+    refusal = refusal_without("submitit", "submitit_engine", "SubmititLauncher(cluster='local')")
 
-    assert done.stdout == "launchers/submitit needs submitit: pip install 'corelib[submitit]'\n"
+    assert refusal == "launchers/submitit needs submitit: pip install 'corelib[submitit]'"
 
 
 @pytest.mark.slow

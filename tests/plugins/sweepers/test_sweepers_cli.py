@@ -75,6 +75,29 @@ def test_optuna_sweeps_an_interval_for_the_objective_of_the_jobs_results(tmp_pat
 
 
 @pytest.mark.timeout(300)
+def test_optuna_prints_the_best_job_after_the_table_and_logs_it_at_the_end(tmp_path: Path) -> None:
+    done = sweep(
+        tmp_path, "main.x=interval(0,1)",
+        "--sweeper", "optuna", "sweeper.objective=loss", "sweeper.n_trials=3",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    best = min(job_lines(tmp_path / "out"), key=lambda job: job["result"]["loss"])  # type: ignore[index]
+    (override,) = best["overrides"]  # type: ignore[misc]
+    loss = best["result"]["loss"]  # type: ignore[index]
+    end = events(tmp_path / "out")[-1]
+    assert end["event"] == "end"
+    assert end["best"] == {
+        "assignment": {"main.x": override.removeprefix("main.x=")},
+        "objective": "loss",
+        "value": loss,
+    }
+    header, *rows, last = done.stdout.splitlines()
+    assert "loss" in header
+    assert len(rows) == 3
+    assert last == f"best: {override} (loss={loss:.6g})"
+
+
+@pytest.mark.timeout(300)
 def test_optuna_goes_on_when_the_results_lack_the_objective_and_says_so(tmp_path: Path) -> None:
     done = sweep(
         tmp_path, "main.x=interval(0,1)", "--sweeper", "optuna",
@@ -96,6 +119,8 @@ def test_random_runs_the_jobs_its_seed_gives(tmp_path: Path) -> None:
     expected = RandomSweeper(n_trials=3, seed=5).ask({"main.x": Interval(0.0, 1.0)}, 1)
     ran = [job["overrides"] for job in job_lines(tmp_path / "out")]
     assert ran == [[f"main.x={assignment['main.x']}"] for assignment in expected]
+    assert "best" not in events(tmp_path / "out")[-1]  # a random sweeper tells no best job
+    assert len(done.stdout.splitlines()) == 1 + 3  # the table alone
 
 
 def test_the_grid_refuses_an_interval_before_any_job_starts(tmp_path: Path) -> None:
