@@ -12,20 +12,14 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from plugins.ddp._events import callback_states, load_callback_states, trainer_events
-from plugins.ddp._rng import rng_state, seed_everything, set_rng_state
-from plugins.ddp._saving import PendingCheckpoint, start_checkpoint
+from plugins.ddp._events import trainer_events
+from plugins.ddp._rng import seed_everything
 from plugins.ddp._signals import StopRequest, stop_on_signals
+from plugins.ddp._steps import train_step, validation_loss
+from plugins.ddp._trainer_state import RunCheckpoints, checkpoint_folder, with_checkpointer
 from plugins.ddp.activation_checkpointing import remove_activation_checkpointing
-from plugins.ddp.checkpoint import (
-    CheckpointError,
-    checkpoint_path,
-    latest_checkpoint,
-    resume_latest,
-)
-from plugins.ddp.checkpointer import Checkpointer
 from plugins.ddp.compile import WarmupClock, compile_model, compile_options
-from plugins.ddp.data import BatchStream, DataSource, load_batches
+from plugins.ddp.data import BatchStream, DataSource
 from plugins.ddp.precision import Precision, check_precision
 from plugins.ddp.strategies import LossFn, OptimizerFactory, Strategy
 
@@ -33,7 +27,6 @@ __all__ = ["Trainer"]
 
 _METRICS_EVERY = 16
 """Steps between reductions of the loss (and of a stop signal) when no callback needs each step."""
-_END = object()
 
 
 class Trainer:
@@ -140,8 +133,7 @@ class Trainer:
         self._hook: Any = None
         self._precision: Precision | None = None
         self._metrics: dict[str, float] = {}
-        self._last_saved: tuple[Path, int] | None = None
-        self._pending: PendingCheckpoint | None = None
+        self._checkpoints: RunCheckpoints | None = None
         self._stop_requested = False
 
     def run(self) -> dict[str, float]:
@@ -158,7 +150,10 @@ class Trainer:
         strategy = self.strategy = self._strategy_choice or _default_strategy()
         try:
             strategy.setup()
-            with trainer_events(self._all_callbacks()) as hook, stop_on_signals() as stop:
+            callbacks = with_checkpointer(
+                self.callbacks, self.checkpoint_dir, self.checkpoint_every
+            )
+            with trainer_events(callbacks) as hook, stop_on_signals() as stop:
                 self._hook = hook
                 self._prepare()
                 metrics = self._train(stop)
@@ -180,7 +175,7 @@ class Trainer:
             raise
         finally:
             self.model = self.optimizer = self.scheduler = self._stream = self._hook = None
-            self._pending = None  # a background save cut short by an error stays uncommitted
+            self._checkpoints = None  # a background save cut short by an error stays uncommitted
             self._precision = None
             strategy.teardown()
 
@@ -198,37 +193,20 @@ class Trainer:
         With ``async_save`` the tensors are copied to CPU memory and written in the background;
         the next save, :meth:`wait_for_checkpoint`, the end of ``fit()`` and a stop on a signal
         wait for the write and commit it. ``ddp_checkpoint_saved`` fires once it is complete."""
-        if self.strategy is None or self.model is None or self.optimizer is None:
+        if self._checkpoints is None:
             raise RuntimeError("ddp/trainer: save_checkpoint() works only while fit() runs")
-        directory = Path(directory) if directory is not None else self._resume_dir()
+        if directory is None:
+            directory = checkpoint_folder(self.checkpoint_dir, self.callbacks)
         if directory is None:
             raise ValueError("ddp/trainer: save_checkpoint() needs a directory")
-        if self._last_saved == (directory, self.step):
-            return checkpoint_path(directory, self.step)
-        self.wait_for_checkpoint()
-        self._pending = start_checkpoint(
-            self.strategy,
-            directory,
-            self.step,
-            self.strategy.state_dict(self.model, self.optimizer),
-            self._rank_state(),
-            metrics={**self._metrics, **(metrics or {})},
-            background=async_save,
+        return self._checkpoints.save(
+            Path(directory), self._metrics, metrics, background=async_save
         )
-        self._last_saved = (directory, self.step)
-        if not async_save:
-            self.wait_for_checkpoint()
-        return checkpoint_path(directory, self.step)
 
     def wait_for_checkpoint(self) -> Path | None:
         """Finish the checkpoint being written in the background, if any (collective); return
         its path (None when none was pending)."""
-        pending, self._pending = self._pending, None
-        if pending is None:
-            return None
-        path = pending.wait()
-        self._hook.ddp_checkpoint_saved(trainer=self, step=pending.step, path=path)
-        return path
+        return None if self._checkpoints is None else self._checkpoints.wait()
 
     def request_stop(self) -> None:
         """End training after the current step (a final validation and save follow as at any
@@ -257,9 +235,10 @@ class Trainer:
             max_epochs=None if self.max_steps is not None else self.max_epochs,
         )
         self.total_steps = self._count_total_steps(self._stream)
-        self.step, self._metrics, self._last_saved = 0, {}, None
-        self._pending, self._stop_requested = None, False
-        self._resume_from_checkpoint()
+        self.step, self._metrics, self._stop_requested = 0, {}, False
+        self._checkpoints = RunCheckpoints(self, self._stream, precision, self._hook)
+        if (resumed := self._checkpoints.resume()) is not None:
+            self.step, self._metrics = resumed
 
     def _train(self, stop: StopRequest) -> dict[str, float]:
         self._hook.ddp_fit_start(trainer=self)
@@ -298,13 +277,9 @@ class Trainer:
     def _stop_after_signal(self, stop: StopRequest) -> None:
         self._hook.ddp_fit_interrupted(trainer=self, step=self.step)
         self.wait_for_checkpoint()
+        assert self._checkpoints is not None, "_prepare() makes them"
         if self._live_strategy().is_main:
-            last = self._last_saved
-            where = (
-                f"checkpoint {checkpoint_path(*last)}"
-                if last is not None and last[1] == self.step
-                else "no checkpoint saved (no checkpointer saves on signals)"
-            )
+            where = self._checkpoints.where_saved(self.step)
             print(
                 f"ddp/trainer: {stop.name}: stopped after step {self.step}; {where}",
                 file=sys.stderr,
@@ -313,33 +288,19 @@ class Trainer:
         raise SystemExit(stop.exit_code)
 
     def _train_step(self, batches: Iterator[Any]) -> torch.Tensor | None:
-        strategy, model, optimizer = self._live_strategy(), self.model, self.optimizer
-        precision = self._live_precision()
+        model, optimizer = self.model, self.optimizer
         assert model is not None and optimizer is not None
-        losses = []
-        for micro in range(self.grad_accum_steps):
-            batch = next(batches, _END)
-            if batch is _END:  # the data ran out (max_epochs reached) mid-accumulation
-                optimizer.zero_grad(set_to_none=True)
-                return None
-            losses.append(
-                strategy.forward_backward(
-                    model,
-                    precision.convert_batch(batch),
-                    self.loss_fn,
-                    loss_scale=precision.loss_scale(1.0 / self.grad_accum_steps),
-                    sync=micro == self.grad_accum_steps - 1,
-                    autocast_dtype=precision.autocast_dtype,
-                )
-            )
-        if self.grad_clip_norm is not None:
-            precision.unscale_gradients(optimizer)
-            strategy.clip_grad_norm(model, self.grad_clip_norm)
-        precision.optimizer_step(optimizer)
-        optimizer.zero_grad(set_to_none=True)
-        if self.scheduler is not None:
-            self.scheduler.step()
-        return losses[0] if len(losses) == 1 else torch.stack(losses).mean()
+        return train_step(
+            self._live_strategy(),
+            model,
+            optimizer,
+            self._live_precision(),
+            batches,
+            loss_fn=self.loss_fn,
+            grad_accum_steps=self.grad_accum_steps,
+            grad_clip_norm=self.grad_clip_norm,
+            scheduler=self.scheduler,
+        )
 
     def _step_metrics(self, loss: torch.Tensor, stop: StopRequest) -> tuple[dict[str, float], bool]:
         """This step's metrics (loss averaged over ranks; also kept as the latest), and whether
@@ -357,33 +318,22 @@ class Trainer:
         return metrics, stops > 0
 
     def _validate(self) -> None:
-        strategy, model, precision = self._live_strategy(), self.model, self._live_precision()
-        assert model is not None and self.val_data is not None
-        model.eval()
-        totals = torch.zeros(2, device=strategy.device)
-        batches = load_batches(
-            self.val_data,
-            strategy,
+        model, data = self.model, self.val_data
+        assert model is not None and data is not None
+        loss = validation_loss(
+            self._live_strategy(),
+            model,
+            self._live_precision(),
+            data,
+            loss_fn=self.loss_fn,
             batch_size=self.batch_size,
             seed=self.seed,
-            epoch=0,
-            train=False,
         )
-        for batch in batches:
-            loss = strategy.eval_loss(
-                model,
-                precision.convert_batch(batch),
-                self.loss_fn,
-                autocast_dtype=precision.autocast_dtype,
-            )
-            totals += torch.stack([loss.float(), loss.new_ones((), dtype=torch.float32)])
-        model.train()
-        loss_sum, count = strategy.all_reduce(totals, "sum").tolist()
-        metrics = {"step": float(self.step), "val/loss": loss_sum / max(count, 1.0)}
-        self._metrics["val/loss"] = metrics["val/loss"]
+        self._metrics["val/loss"] = loss
+        metrics = {"step": float(self.step), "val/loss": loss}
         self._hook.ddp_validation_end(trainer=self, step=self.step, metrics=metrics)
 
-    # -- setup and resume --------------------------------------------------------------------
+    # -- setup -------------------------------------------------------------------------------
 
     def _build_model(self, strategy: Strategy) -> nn.Module:
         seed_everything(self.seed)
@@ -414,69 +364,6 @@ class Trainer:
                 f"no optimizer step with grad_accum_steps={self.grad_accum_steps}"
             )
         return total
-
-    def _resume_from_checkpoint(self) -> None:
-        directory = self._resume_dir()
-        if directory is None:
-            return
-        if not self.resume:
-            if (found := latest_checkpoint(directory)) is not None:
-                raise CheckpointError(
-                    f"ddp/trainer: resume=False, but {directory} already holds checkpoints (the "
-                    f"newest is {found.name}); a new run there would be resumed in their place "
-                    "later: pick another checkpoint folder, delete this one, or set resume: true"
-                )
-            return
-        assert self.model is not None and self.optimizer is not None and self._stream is not None
-        strategy = self._live_strategy()
-        resumed = resume_latest(strategy, directory, self.model, self.optimizer)
-        if resumed is None:
-            return
-        path, state = resumed
-        self.step = int(state["step"])
-        self._stream.load_state_dict(state["data"])
-        if self.scheduler is not None and state["scheduler"] is not None:
-            self.scheduler.load_state_dict(state["scheduler"])
-        set_rng_state(state["rng"])
-        load_callback_states(self.callbacks, state.get("callbacks", {}))
-        self._live_precision().load_state_dict(state.get("grad_scaler"))
-        self._metrics = dict(state["metrics"])
-        self._last_saved = (directory, self.step)
-        if strategy.is_main:
-            left = "" if self.total_steps is None else f" of {self.total_steps}"
-            done = self.total_steps is not None and self.step >= self.total_steps
-            print(
-                f"ddp/trainer: resumed from {path} (step {self.step}{left}"
-                f"{': nothing left to train' if done else ''})",
-                file=sys.stderr,
-                flush=True,
-            )
-
-    def _rank_state(self) -> dict[str, Any]:
-        assert self._stream is not None
-        return {
-            "step": self.step,
-            "data": self._stream.state_dict(),
-            "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
-            "rng": rng_state(),
-            "metrics": dict(self._metrics),
-            "callbacks": callback_states(self.callbacks),
-            "grad_scaler": self._live_precision().state_dict(),
-        }
-
-    def _all_callbacks(self) -> list[Any]:
-        callbacks = list(self.callbacks)
-        has_own = any(
-            isinstance(c, Checkpointer) and c.directory == self.checkpoint_dir for c in callbacks
-        )
-        if self.checkpoint_dir is not None and not has_own:
-            callbacks.append(Checkpointer(self.checkpoint_dir, every=self.checkpoint_every))
-        return callbacks
-
-    def _resume_dir(self) -> Path | None:
-        if self.checkpoint_dir is not None:
-            return self.checkpoint_dir
-        return next((c.directory for c in self.callbacks if isinstance(c, Checkpointer)), None)
 
     def _live_precision(self) -> Precision:
         assert self._precision is not None, "fit() sets the precision"

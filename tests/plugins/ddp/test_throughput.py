@@ -22,7 +22,7 @@ from _dist import run_ranks
 from _training import FinalState, make_data, make_model, make_trainer, max_difference
 
 from corelib import ConfigError, hookimpl
-from plugins.ddp import trainer as trainer_module
+from plugins.ddp import _trainer_state
 from plugins.ddp._saving import start_checkpoint
 from plugins.ddp.callbacks import MetricsLogger
 from plugins.ddp.strategies.ddp import DDP
@@ -80,7 +80,7 @@ def test_warm_up_validation_and_checkpoints_are_left_out_of_step_times(
         time.sleep(SLOW_S)
         return start_checkpoint(*args, **kwargs)
 
-    monkeypatch.setattr(trainer_module, "start_checkpoint", slow_save)
+    monkeypatch.setattr(_trainer_state, "start_checkpoint", slow_save)
     throughput = Throughput(log_every=10, warmup_steps=2)
     _fit(
         tmp_path,
